@@ -1,0 +1,78 @@
+"""Shape helpers shared by the functional layers (no graph code here).
+
+>>> normalize_tuple(2, 3, "strides")
+(2, 2, 2)
+>>> spatial_axes(4, "last"), spatial_axes(4, "first")
+((1, 2), (2, 3))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "channel_axis",
+    "check_channels",
+    "check_min_rank",
+    "check_rank",
+    "normalize_padding",
+    "normalize_tuple",
+    "spatial_axes",
+]
+
+
+def check_channels(channels: str, where: str = "layer") -> str:
+    """Validate a ``channels`` option (``"last"`` or ``"first"``)."""
+    if channels not in ("last", "first"):
+        raise ValueError(f"{where}: expected channels to be 'last' or 'first', got {channels!r}")
+    return channels
+
+
+def spatial_axes(rank: int, channels: str = "last") -> tuple[int, ...]:
+    """Axes of the spatial dimensions of a rank-``rank`` input (batch first)."""
+    check_channels(channels)
+    return tuple(range(1, rank - 1)) if channels == "last" else tuple(range(2, rank))
+
+
+def channel_axis(rank: int, channels: str = "last") -> int:
+    """Axis of the feature channels of a rank-``rank`` input."""
+    check_channels(channels)
+    return rank - 1 if channels == "last" else 1
+
+
+def normalize_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    """Expand an int to an ``n``-tuple, or check a sequence has length ``n``."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"expected {name} to be an int or a sequence of {n} ints, got {value!r}")
+    return value
+
+
+def normalize_padding(padding: Any, n: int) -> str | tuple[tuple[int, int], ...]:
+    """``"valid"``/``"same"`` (also ``"VALID"``/``"SAME"``) or ``n`` ``(lo, hi)`` pairs."""
+    if isinstance(padding, str):
+        p = padding.lower()
+        if p not in ("valid", "same"):
+            raise ValueError(f"expected padding to be 'valid', 'same' or a list of (lo, hi), got {padding!r}")
+        return p
+    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if len(pads) != n:
+        raise ValueError(f"expected {n} (lo, hi) padding pairs, one per spatial dimension, got {padding!r}")
+    return pads
+
+
+def check_rank(x: Any, rank: int, where: str, what: str = "input") -> None:
+    """Raise a clear error unless ``x.ndim == rank``."""
+    if x.ndim != rank:
+        raise ValueError(f"{where}: expected {what} to have rank {rank}, got rank {x.ndim} with shape {tuple(x.shape)}")
+
+
+def check_min_rank(x: Any, rank: int, where: str, what: str = "input") -> None:
+    """Raise a clear error unless ``x.ndim >= rank``."""
+    if x.ndim < rank:
+        raise ValueError(
+            f"{where}: expected {what} to have rank at least {rank}, got rank {x.ndim} with shape {tuple(x.shape)}"
+        )

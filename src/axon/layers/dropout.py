@@ -1,0 +1,5 @@
+"""Functional dropout layers (pure JAX)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
