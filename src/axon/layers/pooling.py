@@ -1,5 +1,383 @@
-"""Functional pooling layers (pure JAX)."""
+"""Functional pooling layers (pure JAX): windowed (``max_pool``, ``avg_pool``, ``lp_pool``),
+``blur_pool``, adaptive and global pooling.
+
+Windows span the spatial axes only: inputs are ``(batch, s1, ..., sN, channels)`` with
+``channels="last"`` (the default) or ``(batch, channels, s1, ..., sN)`` with
+``channels="first"``, N >= 1. ``padding`` is ``"valid"``, ``"same"`` (Axon's rule: a dilated
+window of size ``k`` gets ``k - 1`` elements of padding, ``(k - 1) // 2`` before, whatever the
+strides) or one ``(lo, hi)`` pair per spatial axis.
+
+>>> import jax.numpy as jnp
+>>> max_pool(jnp.ones((1, 8, 8, 3)), kernel_size=2).shape
+(1, 4, 4, 3)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from axon.layers._conv_utils import as_inexact, output_size, positive_tuple, resolve_padding
+from axon.layers._utils import (
+    channel_axis,
+    check_channels,
+    check_min_rank,
+    check_rank,
+    spatial_axes,
+)
+from axon.layers.conv import _conv
+
+__all__ = [
+    "adaptive_avg_pool",
+    "adaptive_lp_pool",
+    "adaptive_max_pool",
+    "avg_pool",
+    "blur_pool",
+    "global_avg_pool",
+    "global_lp_pool",
+    "global_max_pool",
+    "lp_pool",
+    "max_pool",
+]
+
+IntOrSeq = int | Sequence[int]
+Padding = str | Sequence[tuple[int, int]]
+
+_Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]
+
+
+def _full(values: Sequence[Any], fill: Any, ndim: int, channels: str) -> tuple[Any, ...]:
+    """Spread per-spatial-axis values over all axes, ``fill`` on batch and channel axes."""
+    out = [fill] * ndim
+    for axis, v in zip(spatial_axes(ndim, channels), values, strict=True):
+        out[axis] = v
+    return tuple(out)
+
+
+def _window(
+    x: jax.Array,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq | None,
+    padding: Padding,
+    window_dilations: IntOrSeq,
+    channels: str,
+    where: str,
+) -> _Window:
+    """Full-rank window dims, strides, dilations and padding for ``lax.reduce_window``."""
+    check_channels(channels, where)
+    check_min_rank(x, 3, where)
+    n = x.ndim - 2
+    ks = positive_tuple(kernel_size, n, "kernel_size", where)
+    st = ks if strides is None else positive_tuple(strides, n, "strides", where)
+    wd = positive_tuple(window_dilations, n, "window_dilations", where)
+    pads = resolve_padding(padding, ks, wd, where)
+    sizes = [x.shape[a] for a in spatial_axes(x.ndim, channels)]
+    for i, (size, k, s, p, d) in enumerate(zip(sizes, ks, st, pads, wd, strict=True)):
+        if output_size(size, k, s, p, 1, d) < 1:
+            raise ValueError(
+                f"{where}: the (dilated) window of size {(k - 1) * d + 1} does not fit spatial axis "
+                f"{i} of size {size} with padding {p}; input shape {tuple(x.shape)}, "
+                f"kernel_size {ks}, channels={channels!r}"
+            )
+    return (
+        _full(ks, 1, x.ndim, channels),
+        _full(st, 1, x.ndim, channels),
+        _full(wd, 1, x.ndim, channels),
+        _full(pads, (0, 0), x.ndim, channels),
+    )
+
+
+def _reduce(x: jax.Array, init: Any, op: Callable, window: _Window) -> jax.Array:
+    dims, strides, dilations, pads = window
+    return lax.reduce_window(
+        x, jnp.asarray(init, x.dtype), op, dims, strides, pads, window_dilation=dilations
+    )
+
+
+def _lowest(dtype: Any) -> Any:
+    if jnp.issubdtype(dtype, jnp.inexact):
+        return -np.inf
+    if jnp.issubdtype(dtype, jnp.bool_):
+        return False
+    return jnp.iinfo(dtype).min
+
+
+def _check_norm(norm: Any, where: str) -> int | float:
+    if isinstance(norm, bool) or not isinstance(norm, int | float) or norm == 0:
+        raise ValueError(f"{where}: expected norm to be a non-zero number, got {norm!r}")
+    return norm
+
+
+def _lp_finish(summed: jax.Array, norm: int | float) -> jax.Array:
+    return summed ** (1.0 / norm)
+
+
+def max_pool(
+    x: jax.Array,
+    *,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq | None = None,
+    padding: Padding = "valid",
+    window_dilations: IntOrSeq = 1,
+    channels: str = "last",
+) -> jax.Array:
+    """Maximum over each window of the spatial axes (padding counts as ``-inf``).
+
+    Parameter shapes: ``x`` ``(batch, s1, ..., sN, c)`` (``channels="last"``) or
+    ``(batch, c, s1, ..., sN)`` (``"first"``).
+
+    Output shape: same layout with ``o = (s + lo + hi - ((k - 1) * dilation + 1)) // stride + 1``.
+
+    Options: ``kernel_size`` (required), ``strides`` (default: ``kernel_size``), ``padding``,
+    ``window_dilations``, each an int or one value per spatial axis.
+
+    >>> import jax.numpy as jnp
+    >>> t = jnp.array([[[0.0515, -0.7043, -0.3290], [-0.3713, 1.6192, -0.1183],
+    ...                 [0.7100, 0.7283, -0.1864]]])
+    >>> max_pool(t, kernel_size=2, channels="first").round(4).tolist()
+    [[[0.0515], [1.6192], [0.7283]]]
+    """
+    x = jnp.asarray(x)
+    window = _window(x, kernel_size, strides, padding, window_dilations, channels, "max_pool")
+    return _reduce(x, _lowest(x.dtype), lax.max, window)
+
+
+def avg_pool(
+    x: jax.Array,
+    *,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq | None = None,
+    padding: Padding = "valid",
+    window_dilations: IntOrSeq = 1,
+    channels: str = "last",
+) -> jax.Array:
+    """Mean over each window of the spatial axes.
+
+    As in Axon (``Nx.window_mean``), every window sum is divided by the window size
+    ``prod(kernel_size)``, padded zeros included (PyTorch's ``count_include_pad=True``).
+
+    Shapes and options as in ``max_pool``; integer inputs give float outputs.
+
+    >>> import jax.numpy as jnp
+    >>> avg_pool(jnp.arange(4.0).reshape(1, 4, 1), kernel_size=2).tolist()
+    [[[0.5], [2.5]]]
+    >>> avg_pool(jnp.ones((1, 3, 1)), kernel_size=2, strides=1, padding="same").tolist()
+    [[[1.0], [1.0], [0.5]]]
+    """
+    x = as_inexact(x)
+    window = _window(x, kernel_size, strides, padding, window_dilations, channels, "avg_pool")
+    return _reduce(x, 0, lax.add, window) / np.prod(window[0])
+
+
+def lp_pool(
+    x: jax.Array,
+    *,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq | None = None,
+    padding: Padding = "valid",
+    window_dilations: IntOrSeq = 1,
+    norm: int | float = 2,
+    channels: str = "last",
+) -> jax.Array:
+    """Power-average pooling: ``(sum over the window of x ** norm) ** (1 / norm)``.
+
+    As in Axon there is no absolute value: with an odd ``norm`` negative windows sums give
+    NaN. Shapes and options as in ``max_pool``, plus ``norm`` (default 2).
+
+    >>> import jax.numpy as jnp
+    >>> t = jnp.array([[[0.9450, 0.4684, 1.8146], [1.2663, 0.4354, -0.0781],
+    ...                 [-0.4759, 0.3251, 0.8742]]])
+    >>> lp_pool(t, kernel_size=2, norm=2, channels="first").round(4).tolist()
+    [[[1.0547], [1.3391], [0.5763]]]
+    """
+    where = "lp_pool"
+    norm = _check_norm(norm, where)
+    x = as_inexact(x)
+    window = _window(x, kernel_size, strides, padding, window_dilations, channels, where)
+    return _lp_finish(_reduce(x**norm, 0, lax.add, window), norm)
+
+
+_BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+
+
+def blur_pool(x: jax.Array, *, channels: str = "last") -> jax.Array:
+    """2-d blur pooling: a fixed 3×3 binomial low-pass filter (``[1, 2, 1] ⊗ [1, 2, 1] / 16``)
+    applied to every channel separately, ``"same"`` zero padding, stride 1 (as in Axon, it
+    never downsamples).
+
+    Parameter shapes: ``x`` ``(batch, h, w, c)`` (``channels="last"``) or
+    ``(batch, c, h, w)`` (``"first"``). Output shape: the input's.
+
+    >>> import jax.numpy as jnp
+    >>> blur_pool(jnp.ones((1, 3, 3, 1)))[0, :, :, 0].tolist()
+    [[0.5625, 0.75, 0.5625], [0.75, 1.0, 0.75], [0.5625, 0.75, 0.5625]]
+    """
+    where = "blur_pool"
+    check_channels(channels, where)
+    x = as_inexact(x)
+    check_rank(x, 4, where)
+    c = x.shape[channel_axis(4, channels)]
+    f = np.broadcast_to(_BINOMIAL_3X3, (c, 1, 3, 3))
+    if channels == "last":
+        f = f.transpose(2, 3, 1, 0)
+    return _conv(
+        x,
+        jnp.asarray(f, x.dtype),
+        None,
+        strides=1,
+        padding=((1, 1), (1, 1)),
+        input_dilation=1,
+        kernel_dilation=1,
+        feature_group_size=c,
+        batch_group_size=1,
+        channels=channels,
+        where=where,
+    )
+
+
+def _adaptive_window(
+    x: jax.Array, output_size: IntOrSeq | None, channels: str, where: str
+) -> _Window:
+    check_channels(channels, where)
+    check_min_rank(x, 3, where)
+    n = x.ndim - 2
+    sizes = tuple(x.shape[a] for a in spatial_axes(x.ndim, channels))
+    out = sizes if output_size is None else positive_tuple(output_size, n, "output_size", where)
+    if any(o > s for o, s in zip(out, sizes, strict=True)):
+        raise ValueError(
+            f"{where}: output_size {out} must not exceed the input's spatial size {sizes} "
+            f"(input shape {tuple(x.shape)}, channels={channels!r})"
+        )
+    strides = tuple(s // o for s, o in zip(sizes, out, strict=True))
+    dims = tuple(s - (o - 1) * st for s, o, st in zip(sizes, out, strides, strict=True))
+    return (
+        _full(dims, 1, x.ndim, channels),
+        _full(strides, 1, x.ndim, channels),
+        (1,) * x.ndim,
+        ((0, 0),) * x.ndim,
+    )
+
+
+_ADAPTIVE_DOC = """
+    The window and stride follow Axon's rule: per spatial axis of size ``s`` and output size
+    ``o``, ``stride = s // o`` and ``window = s - (o - 1) * stride``. This equals PyTorch's
+    adaptive pooling whenever ``s`` is a multiple of ``o``; otherwise the windows overlap
+    differently (windows of PyTorch start at ``floor(i * s / o)``).
+
+    Parameter shapes: ``x`` ``(batch, s1, ..., sN, c)`` (``channels="last"``) or
+    ``(batch, c, s1, ..., sN)`` (``"first"``). Output shape: the same with spatial sizes
+    ``output_size`` (an int, one int per spatial axis, or ``None`` for the input's sizes;
+    each at most the input size).
+"""
+
+
+def adaptive_avg_pool(
+    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: str = "last"
+) -> jax.Array:
+    """Average pooling with the window and stride chosen to give ``output_size``.
+    {doc}
+    >>> import jax.numpy as jnp
+    >>> adaptive_avg_pool(jnp.arange(6.0).reshape(1, 6, 1), output_size=3)[0, :, 0].tolist()
+    [0.5, 2.5, 4.5]
+    """
+    x = as_inexact(x)
+    window = _adaptive_window(x, output_size, channels, "adaptive_avg_pool")
+    return _reduce(x, 0, lax.add, window) / np.prod(window[0])
+
+
+def adaptive_max_pool(
+    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: str = "last"
+) -> jax.Array:
+    """Max pooling with the window and stride chosen to give ``output_size``.
+    {doc}
+    >>> import jax.numpy as jnp
+    >>> adaptive_max_pool(jnp.arange(5.0).reshape(1, 5, 1), output_size=2)[0, :, 0].tolist()
+    [2.0, 4.0]
+    """
+    x = jnp.asarray(x)
+    window = _adaptive_window(x, output_size, channels, "adaptive_max_pool")
+    return _reduce(x, _lowest(x.dtype), lax.max, window)
+
+
+def adaptive_lp_pool(
+    x: jax.Array,
+    *,
+    output_size: IntOrSeq | None = None,
+    norm: int | float = 2,
+    channels: str = "last",
+) -> jax.Array:
+    """Power-average pooling (``(sum x ** norm) ** (1 / norm)``, no absolute value, as in
+    ``lp_pool``) with the window and stride chosen to give ``output_size``.
+    {doc}
+    >>> import jax.numpy as jnp
+    >>> x = jnp.array([3.0, 4.0, 6.0, 8.0]).reshape(1, 4, 1)
+    >>> adaptive_lp_pool(x, output_size=2)[0, :, 0].tolist()
+    [5.0, 10.0]
+    """
+    where = "adaptive_lp_pool"
+    norm = _check_norm(norm, where)
+    x = as_inexact(x)
+    window = _adaptive_window(x, output_size, channels, where)
+    return _lp_finish(_reduce(x**norm, 0, lax.add, window), norm)
+
+
+for _f in (adaptive_avg_pool, adaptive_max_pool, adaptive_lp_pool):
+    if _f.__doc__:  # None under python -OO
+        _f.__doc__ = _f.__doc__.replace("{doc}", _ADAPTIVE_DOC)
+del _f
+
+
+def _global_axes(x: jax.Array, channels: str, where: str) -> tuple[int, ...]:
+    check_channels(channels, where)
+    check_min_rank(x, 3, where)
+    return spatial_axes(x.ndim, channels)
+
+
+def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
+    """Mean over all spatial axes.
+
+    Parameter shapes: ``x`` ``(batch, s1, ..., sN, c)`` (``channels="last"``) or
+    ``(batch, c, s1, ..., sN)`` (``"first"``). Output shape: ``(batch, c)``, or the input's
+    layout with every spatial size 1 when ``keep_axes=True``.
+
+    >>> import jax.numpy as jnp
+    >>> global_avg_pool(jnp.arange(18.0).reshape(3, 2, 3), channels="first").tolist()
+    [[1.0, 4.0], [7.0, 10.0], [13.0, 16.0]]
+    >>> global_avg_pool(jnp.ones((2, 4, 4, 3)), keep_axes=True).shape
+    (2, 1, 1, 3)
+    """
+    x = as_inexact(x)
+    return jnp.mean(x, axis=_global_axes(x, channels, "global_avg_pool"), keepdims=keep_axes)
+
+
+def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
+    """Maximum over all spatial axes. Shapes as in ``global_avg_pool``.
+
+    >>> import jax.numpy as jnp
+    >>> global_max_pool(jnp.arange(18.0).reshape(3, 2, 3), channels="first").tolist()
+    [[2.0, 5.0], [8.0, 11.0], [14.0, 17.0]]
+    """
+    x = jnp.asarray(x)
+    return jnp.max(x, axis=_global_axes(x, channels, "global_max_pool"), keepdims=keep_axes)
+
+
+def global_lp_pool(
+    x: jax.Array, *, keep_axes: bool = False, norm: int | float = 2, channels: str = "last"
+) -> jax.Array:
+    """``(sum of x ** norm over all spatial axes) ** (1 / norm)`` (no absolute value, as in
+    Axon). Shapes as in ``global_avg_pool``.
+
+    >>> import jax.numpy as jnp
+    >>> global_lp_pool(jnp.arange(18.0).reshape(3, 2, 3), norm=1, channels="first").tolist()
+    [[3.0, 12.0], [21.0, 30.0], [39.0, 48.0]]
+    """
+    where = "global_lp_pool"
+    norm = _check_norm(norm, where)
+    x = as_inexact(x)
+    summed = jnp.sum(x**norm, axis=_global_axes(x, channels, where), keepdims=keep_axes)
+    return _lp_finish(summed, norm)
