@@ -30,6 +30,7 @@ Differences from Axon:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,11 +95,15 @@ def _opt(value: Any, x: jax.Array) -> Any:
 
 def _axes(x: jax.Array, axis: Axis, name: str) -> tuple[int, ...]:
     """Normalize ``axis`` (an int or a sequence of ints) to sorted non-negative axes."""
-    raw = (axis,) if isinstance(axis, int) else tuple(axis)
-    if not raw or not all(isinstance(a, int) and not isinstance(a, bool) for a in raw):
+    raw = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    try:
+        if not raw or any(isinstance(a, bool) for a in raw):
+            raise TypeError
+        raw = tuple(operator.index(a) for a in raw)
+    except TypeError:
         raise ValueError(
-            f"{name}: axis must be an int or a non-empty sequence of ints, got {axis!r}"
-        )
+            f"{name}: axis must be an int or a non-empty tuple of ints, got {axis!r}"
+        ) from None
     rank = x.ndim
     out = []
     for a in raw:
