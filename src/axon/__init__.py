@@ -1,6 +1,38 @@
-"""axon: Axon's deep-learning API for Python, on JAX."""
+"""axon: Axon's deep-learning API for Python, on JAX.
+
+Build a model as an immutable graph, compile it to ``init_fn``/``predict_fn``, train it
+with ``axon.loop``:
+
+>>> import axon, jax.numpy as jnp
+>>> model = (
+...     axon.input("input", shape=(None, 784))
+...     .pipe(axon.dense, 128, activation="relu")
+...     .pipe(axon.dense, 10, activation="softmax")
+... )
+>>> model
+<Axon inputs={'input': (None, 784)} output='softmax_0' nodes=5>
+>>> init_fn, predict_fn = axon.build(model)
+>>> state = init_fn(axon.template((1, 784), "f32"))
+>>> predict_fn(state, jnp.ones((2, 784))).shape
+(2, 10)
+
+Name mapping from Elixir: ``Axon.nx`` is :func:`axon.fn`; ``%Axon.None{}`` is
+:data:`axon.NONE` (test with :func:`axon.is_none`); ``Nx.template`` is :func:`axon.template`.
+"""
 
 __version__ = "0.1.0"
 
-from axon import layers
+from axon import activations, initializers, layers
+from axon.api.activation import *
+from axon.api.combinators import *
+from axon.api.dropout import *
+from axon.api.normalization import *
+from axon.api.core import Block, block, constant, container, fn, input, layer, namespace, optional, or_else, param
+from axon.api.linear import *
+from axon.api.shape import *
+from axon.compiler import TrainOutput, build, compile, init, predict, template
+from axon.errors import CompileError
+from axon.graph import Axon, Node, Parameter
+from axon.graph_ops import *
+from axon.model_state import ModelState
 from axon.types import NONE, NoneValue, StatefulOutput, is_none

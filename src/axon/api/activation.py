@@ -1,0 +1,54 @@
+"""Activation layers: ``activation(x, "relu")`` and one shortcut per activation
+(``axon.relu(x)``, ``axon.softmax(x, axis=-1)``...), each applying the function of the
+same name in :mod:`axon.activations`.
+
+>>> import axon, jax.numpy as jnp
+>>> y = axon.input("x").pipe(axon.leaky_relu, alpha=0.5)
+>>> axon.predict(y, {}, jnp.array([-2.0, 2.0])).tolist()
+[-1.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from axon import activations as _activations
+from axon.api.core import check_graph, layer
+from axon.graph import Axon
+
+__all__ = ["activation", *_activations.ACTIVATIONS]
+
+
+def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = None, **opts: Any) -> Axon:
+    """Apply an activation, by name (``"relu"``; the layer's op name is that name) or as a
+    function (op name ``"custom"``); ``opts`` go to the function (``alpha``, ``axis``).
+
+    >>> import axon
+    >>> axon.activation(axon.input("x"), "tanh").node.op_name
+    'tanh'
+    """
+    check_graph(x, "activation")
+    fn = _activations.get(activation)
+    op_name = activation if isinstance(activation, str) else "custom"
+    return layer(fn, [x], name=name, op_name=op_name, **opts)
+
+
+def _shortcut(act_name: str) -> Callable[..., Axon]:
+    def shortcut(x: Axon, *, name: Any = None, **opts: Any) -> Axon:
+        return activation(x, act_name, name=name, **opts)
+
+    shortcut.__name__ = shortcut.__qualname__ = act_name
+    shortcut.__module__ = __name__
+    shortcut.__doc__ = (
+        f"Add a ``{act_name}`` activation layer (see :func:`axon.activations.{act_name}`).\n\n"
+        f"    >>> import axon\n"
+        f"    >>> axon.{act_name}(axon.input('x')).node.op_name\n"
+        f"    '{act_name}'\n"
+    )
+    return shortcut
+
+
+for _name in _activations.ACTIVATIONS:
+    globals()[_name] = _shortcut(_name)
+del _name

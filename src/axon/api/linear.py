@@ -1,0 +1,133 @@
+"""Linear layers: ``dense``, ``bilinear``, ``embedding``, ``bias``.
+
+>>> import axon
+>>> model = axon.input("x", shape=(None, 784)).pipe(axon.dense, 128, activation="relu")
+>>> [n.op_name for n in model.nodes.values()]
+['input', 'dense', 'relu']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from axon import layers
+from axon.api.activation import activation as _activation
+from axon.api.core import check_graph, check_name, layer, param
+from axon.graph import Axon
+
+__all__ = ["bias", "bilinear", "dense", "embedding"]
+
+
+def _units(value: Any, where: str, what: str = "units") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{where}: expected {what} to be a positive int, got {value!r}")
+    return value
+
+
+def _maybe_activation(x: Axon, act: str | Callable[..., Any] | None) -> Axon:
+    return x if act is None else _activation(x, act)
+
+
+def dense(
+    x: Axon,
+    units: int,
+    *,
+    activation: str | Callable[..., Any] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = "glorot_uniform",
+    bias_initializer: Any = "zeros",
+    name: Any = None,
+    meta: dict | None = None,
+) -> Axon:
+    """A fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
+
+    Parameters: ``kernel`` ``(in, units)``, ``bias`` ``(units,)``. With ``activation`` a
+    separate activation layer follows (``dense_0`` then ``relu_0``), as in Axon.
+
+    >>> import axon
+    >>> state = axon.init(axon.input("x", shape=(None, 784)).pipe(axon.dense, 128), axon.template((1, 784)))
+    >>> state["dense_0"]["kernel"].shape, state["dense_0"]["bias"].shape
+    ((784, 128), (128,))
+    """
+    check_graph(x, "dense")
+    _units(units, "dense")
+    check_name(name, "dense")
+    kernel = param("kernel", lambda s: (s[-1], units), initializer=kernel_initializer)
+    inputs = [x, kernel]
+    if use_bias:
+        inputs.append(param("bias", (units,), initializer=bias_initializer))
+    meta = {"units": units, "use_bias": use_bias} if meta is None else meta
+    out = layer(layers.dense, inputs, name=name, op_name="dense", meta=meta)
+    return _maybe_activation(out, activation)
+
+
+def bilinear(
+    x1: Axon,
+    x2: Axon,
+    units: int,
+    *,
+    activation: str | Callable[..., Any] | None = None,
+    use_bias: bool = True,
+    kernel_initializer: Any = "glorot_uniform",
+    bias_initializer: Any = "zeros",
+    name: Any = None,
+    meta: dict | None = None,
+) -> Axon:
+    """A bilinear layer: ``y[..., k] = x1 · kernel[k] · x2 + bias[k]``.
+
+    Parameters: ``kernel`` ``(units, in1, in2)``, ``bias`` ``(units,)``.
+
+    >>> import axon
+    >>> model = axon.bilinear(axon.input("a", shape=(None, 2)), axon.input("b", shape=(None, 4)), 1)
+    >>> state = axon.init(model, {"a": axon.template((3, 2)), "b": axon.template((3, 4))})
+    >>> state["bilinear_0"]["kernel"].shape
+    (1, 2, 4)
+    """
+    check_graph(x1, "bilinear", "x1")
+    check_graph(x2, "bilinear", "x2")
+    _units(units, "bilinear")
+    kernel = param("kernel", lambda s1, s2: (units, s1[-1], s2[-1]), initializer=kernel_initializer)
+    inputs = [x1, x2, kernel]
+    if use_bias:
+        inputs.append(param("bias", (units,), initializer=bias_initializer))
+    out = layer(layers.bilinear, inputs, name=name, op_name="bilinear", meta=meta)
+    return _maybe_activation(out, activation)
+
+
+def embedding(
+    x: Axon,
+    vocab_size: int,
+    embedding_size: int,
+    *,
+    kernel_initializer: Any = "uniform",
+    name: Any = None,
+    meta: dict | None = None,
+) -> Axon:
+    """A lookup table of ``vocab_size`` vectors of size ``embedding_size`` for integer ids.
+
+    Parameter: ``kernel`` ``(vocab_size, embedding_size)``; the output has the input's
+    shape plus ``(embedding_size,)``.
+
+    >>> import axon
+    >>> model = axon.input("ids", shape=(None, 5)).pipe(axon.embedding, 100, 8)
+    >>> axon.init(model, axon.template((1, 5), "s32"))["embedding_0"]["kernel"].shape
+    (100, 8)
+    """
+    check_graph(x, "embedding")
+    _units(vocab_size, "embedding", "vocab_size")
+    _units(embedding_size, "embedding", "embedding_size")
+    kernel = param("kernel", (vocab_size, embedding_size), initializer=kernel_initializer)
+    return layer(layers.embedding, [x, kernel], name=name, op_name="embedding", meta=meta)
+
+
+def bias(x: Axon, *, bias_initializer: Any = "zeros", name: Any = None, meta: dict | None = None) -> Axon:
+    """Add a trainable ``bias`` of the size of the last axis.
+
+    >>> import axon
+    >>> axon.init(axon.input("x", shape=(None, 3)).pipe(axon.bias), axon.template((1, 3)))["bias_0"]["bias"].shape
+    (3,)
+    """
+    check_graph(x, "bias")
+    b = param("bias", lambda s: (s[-1],), initializer=bias_initializer)
+    return layer(layers.bias, [x, b], name=name, op_name="bias", meta=meta)

@@ -1,0 +1,165 @@
+"""Inspecting graphs: inputs, op counts, layer properties, output shapes, a node's own
+parameters and options.
+
+>>> import axon
+>>> model = axon.input("input", shape=(None, 1)).pipe(axon.tanh).pipe(axon.tanh)
+>>> axon.get_op_counts(model)
+{'input': 1, 'tanh': 2}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+
+from axon.graph import Axon, Parameter, layer_names, topological_order
+
+__all__ = [
+    "get_inputs",
+    "get_op_counts",
+    "get_options",
+    "get_output_shape",
+    "get_parameters",
+    "properties",
+    "set_options",
+    "set_parameters",
+]
+
+
+def get_inputs(model: Axon) -> dict[str, tuple | None]:
+    """Map each input name to its declared shape.
+
+    >>> import axon
+    >>> axon.get_inputs(axon.add(axon.input("a", shape=(None, 1)), axon.input("b")))
+    {'a': (None, 1), 'b': None}
+    """
+    out = {}
+    for nid in topological_order(model):
+        node = model.nodes[nid]
+        if node.op == "input":
+            out[node.name] = node.opts.get("shape")
+    return dict(sorted(out.items()))
+
+
+def get_op_counts(model: Axon) -> dict[str, int]:
+    """Count the layers of each op name.
+
+    >>> import axon
+    >>> axon.get_op_counts(axon.input("input", shape=(None, 1)).pipe(axon.dense, 2))
+    {'input': 1, 'dense': 1}
+    """
+    counts: dict[str, int] = {}
+    for nid in topological_order(model):
+        op_name = model.nodes[nid].op_name
+        counts[op_name] = counts.get(op_name, 0) + 1
+    return counts
+
+
+def properties(model: Axon) -> dict[str, str]:
+    """Map each layer name to its op name.
+
+    >>> import axon
+    >>> axon.properties(axon.input("x").pipe(axon.dense, 2, activation="relu"))
+    {'x': 'input', 'dense_0': 'dense', 'relu_0': 'relu'}
+    """
+    names = layer_names(model)
+    return {".".join((*names[nid][0], names[nid][1])): model.nodes[nid].op_name for nid in topological_order(model)}
+
+
+def get_output_shape(model: Axon, inputs: Any, *, mode: str = "inference") -> Any:
+    """The output shape(s) for the given input templates (traced, nothing is computed).
+    A missing optional output gives ``axon.NONE`` instead of an error.
+
+    >>> import axon
+    >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 5)
+    >>> axon.get_output_shape(model, axon.template((2, 3)))
+    (2, 5)
+    """
+    from axon.compiler import build
+    from axon.types import NONE
+
+    init_fn, predict_fn = build(model, mode=mode, jit=False)
+    program = predict_fn._program
+    normalized = program.normalize_inputs(inputs, "get_output_shape")
+    structs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in normalized.items()}
+
+    def run(values):
+        state = init_fn(values)
+        try:
+            out = predict_fn(state, values)
+        except ValueError as e:
+            if "output is missing" in str(e):
+                return None
+            raise
+        return out.prediction if mode == "train" else out
+
+    out = jax.eval_shape(run, structs)
+    if out is None:
+        return NONE
+    return jax.tree_util.tree_map(lambda s: tuple(s.shape), out)
+
+
+def get_parameters(model: Axon) -> tuple[Parameter, ...]:
+    """The output node's own parameters (not those of its parents).
+
+    >>> import axon
+    >>> [p.name for p in axon.get_parameters(axon.input("x").pipe(axon.dense, 2))]
+    ['kernel', 'bias']
+    """
+    return model.node.parameters
+
+
+def set_parameters(model: Axon, parameters: Sequence[Parameter]) -> Axon:
+    """A graph whose output node has ``parameters`` instead (same count, in call order).
+
+    >>> import axon
+    >>> m = axon.input("x").pipe(axon.dense, 2)
+    >>> k, b = axon.get_parameters(m)
+    >>> m2 = axon.set_parameters(m, [k, axon.param("bias", (2,), initializer="ones")])
+    >>> axon.get_parameters(m2)[1].initializer is not b.initializer
+    True
+    """
+    parameters = tuple(parameters)
+    if len(parameters) != len(model.node.parameters) or not all(isinstance(p, Parameter) for p in parameters):
+        raise ValueError(
+            f"set_parameters: expected {len(model.node.parameters)} axon.param values "
+            f"(the node has {[p.name for p in model.node.parameters]}), got {parameters!r}"
+        )
+    return _replace_output(model, parameters=parameters)
+
+
+def get_options(model: Axon) -> dict[str, Any]:
+    """The output node's own options.
+
+    >>> import axon
+    >>> axon.get_options(axon.concatenate(axon.input("a"), axon.input("b"), axis=1))
+    {'axis': 1}
+    """
+    return dict(model.node.opts)
+
+
+def set_options(model: Axon, options: Mapping[str, Any]) -> Axon:
+    """A graph whose output node has ``options`` instead; unknown options are rejected.
+
+    >>> import axon
+    >>> m = axon.concatenate(axon.input("a"), axon.input("b"), axis=1)
+    >>> axon.get_options(axon.set_options(m, {"axis": 0}))
+    {'axis': 0}
+    """
+    from axon.api.core import _accepted_keywords
+
+    node = model.node
+    if callable(node.op):
+        accepted, var_kw = _accepted_keywords(node.op, len(node.args))
+        unknown = [k for k in options if k not in accepted and not var_kw]
+        if unknown:
+            raise TypeError(f"set_options: unknown option(s) {unknown} for op {node.op_name}; accepted: {sorted(accepted - {'mode'})}")
+    return _replace_output(model, opts=dict(options))
+
+
+def _replace_output(model: Axon, **changes: Any) -> Axon:
+    nodes = dict(model.nodes)
+    nodes[model.output] = model.node.replace(**changes)
+    return Axon(nodes, model.output)
