@@ -71,7 +71,7 @@ def test_graphs_are_immutable_and_share_structure():
     with pytest.raises(TypeError):
         y.nodes[0] = None  # type: ignore[index]
     with pytest.raises(TypeError, match="cannot be iterated"):
-        a, b = y
+        _a, _b = y
 
 
 def test_multiple_inputs_by_name_and_errors():

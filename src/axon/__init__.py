@@ -25,14 +25,27 @@ __version__ = "0.1.0"
 from axon import activations, initializers, layers
 from axon.api.activation import *
 from axon.api.combinators import *
+from axon.api.core import (
+    Block,
+    block,
+    constant,
+    container,
+    fn,
+    input,
+    layer,
+    namespace,
+    optional,
+    or_else,
+    param,
+)
 from axon.api.dropout import *
-from axon.api.normalization import *
-from axon.api.core import Block, block, constant, container, fn, input, layer, namespace, optional, or_else, param
 from axon.api.linear import *
+from axon.api.normalization import *
 from axon.api.shape import *
 from axon.compiler import TrainOutput, build, compile, init, predict, template
 from axon.errors import CompileError
 from axon.graph import Axon, Node, Parameter
 from axon.graph_ops import *
+from axon.hooks import attach_hook
 from axon.model_state import ModelState
 from axon.types import NONE, NoneValue, StatefulOutput, is_none

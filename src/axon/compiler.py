@@ -111,7 +111,13 @@ def _contains_propagating_none(value: Any) -> bool:
     return any(_is_propagating_none(v) for v in jax.tree_util.tree_leaves(value, is_leaf=lambda x: isinstance(x, NoneValue)))
 
 
-def _run_hooks(node: Node, event: str, mode: str, value: Any) -> Any:
+class StateError(ValueError):
+    """A model state that does not fit the model (missing or mis-shaped entries)."""
+
+
+def _run_hooks(node: Node, event: str, mode: str, value: Any, init: bool = False) -> Any:
+    if init and event != "initialize":
+        return value
     hooks = [fn for (on, hmode, fn) in node.hooks if (on == event or on == "all") and hmode in ("both", mode)]
     if not hooks:
         return value
@@ -234,7 +240,7 @@ class _Program:
                 value = inputs[name]
                 if not isinstance(value, NoneValue):
                     value = jnp.asarray(value) if not isinstance(value, jax.Array) else value
-                return _run_hooks(node, "forward", ctx.mode, value)
+                return _run_hooks(node, "forward", ctx.mode, value, ctx.init)
             return NoneValue(propagate=True)
         if op == "constant":
             value = jnp.asarray(node.opts["value"])
@@ -270,7 +276,7 @@ class _Program:
                 param_values = [cast(policy, p, "compute") for p in param_values]
             if ctx.init and node.hooks and node.parameters:
                 _run_hooks(node, "initialize", ctx.mode, {p.name: v for p, v in zip(node.parameters, param_values)})
-            parents = [_run_hooks(node, "pre_forward", ctx.mode, p) for p in parents]
+            parents = [_run_hooks(node, "pre_forward", ctx.mode, p, ctx.init) for p in parents]
             args, it_layer, it_param = [], iter(parents), iter(param_values)
             for kind in node.args:
                 args.append(next(it_layer) if kind == "layer" else next(it_param))
@@ -281,18 +287,18 @@ class _Program:
                 if opt in ctx.global_options:
                     kwargs[opt] = ctx.global_options[opt]
             result = node.op(*args, **kwargs)
-        except CompileError:
+        except (CompileError, StateError):
             raise
         except Exception as e:
             raise CompileError(name if not scope else ".".join((*scope, name)), node.op_name, _describe(parents), node.created_at, e) from e
         if isinstance(result, StatefulOutput):
             self._record_state(ctx, node, scope, name, result.state)
             result = result.output
-        result = _run_hooks(node, "forward", ctx.mode, result)
-        result = _run_hooks(node, "backward", ctx.mode, result)
+        result = _run_hooks(node, "forward", ctx.mode, result, ctx.init)
+        result = _run_hooks(node, "backward", ctx.mode, result, ctx.init)
         if policy is not None and policy.output is not None:
             result = cast(policy, result, "output")
-        if ctx.print_values:
+        if ctx.print_values and not ctx.init:
             label = ".".join((*scope, name))
             for i, leaf in enumerate(jax.tree_util.tree_leaves(result)):
                 suffix = f"[{i}]" if i else ""
@@ -319,7 +325,7 @@ class _Program:
             try:
                 value = get_path(data, path)
             except (KeyError, TypeError):
-                raise ValueError(
+                raise StateError(
                     f"no value for parameter {p.name!r} of layer {'.'.join((*scope, name))!r} in the model state; "
                     "was the state initialized for this model (and in this mode)?"
                 ) from None
@@ -352,7 +358,7 @@ class _Program:
             ctx.used.add(path)
             value = jnp.asarray(given)
             if tuple(value.shape) != shape:
-                raise ValueError(
+                raise StateError(
                     f"the initial value given for parameter {'.'.join(path)!r} has shape {tuple(value.shape)}, "
                     f"but the model expects {shape}"
                 )

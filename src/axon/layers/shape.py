@@ -93,7 +93,7 @@ def pad(
         raise ValueError(
             f"pad: expected one (lo, hi) pair per spatial axis ({x.ndim - 2} for input shape {tuple(x.shape)}), got {config}"
         )
-    full = [(0, 0)] + config + [(0, 0)] if channels == "last" else [(0, 0), (0, 0), *config]
+    full = [(0, 0), *config, (0, 0)] if channels == "last" else [(0, 0), (0, 0), *config]
     return jnp.pad(x, full, constant_values=value)
 
 
