@@ -18,6 +18,7 @@ size is ``ceil(n / stride)``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,21 +52,6 @@ def _positive_int(value: Any, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where}: expected {name} to be a positive int, got {value!r}")
     return value
-
-
-def _add_bias(y: jax.Array, bias: Any, out_channels: int, channels: str, where: str) -> jax.Array:
-    if bias is None:
-        return y
-    bias = jnp.asarray(bias)
-    if bias.ndim == 0:
-        return y + bias
-    if bias.shape != (out_channels,):
-        raise ValueError(
-            f"{where}: expected bias to have shape () or ({out_channels},), got shape {tuple(bias.shape)}"
-        )
-    shape = [1] * y.ndim
-    shape[channel_axis(y.ndim, channels)] = out_channels
-    return y + bias.reshape(shape)
 
 
 def _conv(
@@ -140,6 +126,52 @@ def _conv(
                 f"kernel shape {tuple(kernel.shape)}"
             )
 
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        if bias.ndim != 0 and bias.shape != (k_out,):
+            raise ValueError(
+                f"{where}: expected bias to have shape () or ({k_out},), got shape {tuple(bias.shape)}"
+            )
+    return _conv_core(
+        x,
+        kernel,
+        bias,
+        strides=strides,
+        padding=pads,
+        input_dilation=input_dilation,
+        kernel_dilation=kernel_dilation,
+        feature_group_size=fg,
+        batch_group_size=bg,
+        channels=channels,
+    )
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "strides",
+        "padding",
+        "input_dilation",
+        "kernel_dilation",
+        "feature_group_size",
+        "batch_group_size",
+        "channels",
+    ),
+)
+def _conv_core(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    *,
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    input_dilation: tuple[int, ...],
+    kernel_dilation: tuple[int, ...],
+    feature_group_size: int,
+    batch_group_size: int,
+    channels: str,
+) -> jax.Array:
+    """Validated options -> one compiled program (conv and bias), also when called eagerly."""
     dtype = jnp.result_type(x, kernel)
     if not jnp.issubdtype(dtype, jnp.inexact):
         dtype = jnp.result_type(float)
@@ -147,14 +179,20 @@ def _conv(
         x.astype(dtype),
         kernel.astype(dtype),
         window_strides=strides,
-        padding=pads,
+        padding=padding,
         lhs_dilation=input_dilation,
         rhs_dilation=kernel_dilation,
         dimension_numbers=conv_dimension_numbers(x.ndim, channels),
-        feature_group_count=fg,
-        batch_group_count=bg,
+        feature_group_count=feature_group_size,
+        batch_group_count=batch_group_size,
     )
-    return _add_bias(y, bias, k_out, channels, where)
+    if bias is None:
+        return y
+    if bias.ndim == 1:
+        shape = [1] * y.ndim
+        shape[channel_axis(y.ndim, channels)] = bias.shape[0]
+        bias = bias.reshape(shape)
+    return y + bias
 
 
 def conv(
@@ -397,9 +435,8 @@ def _separable(
     def only(values: tuple[int, ...], i: int) -> tuple[int, ...]:
         return tuple(v if j == i else 1 for j, v in enumerate(values))
 
-    y = x
-    for i, (k, b) in enumerate(zip(kernels, biases, strict=True)):
-        k = jnp.asarray(k)
+    kernels = [jnp.asarray(k) for k in kernels]
+    for i, k in enumerate(kernels):
         what = f"kernel_{i + 1}"
         if k.ndim != n + 2:
             raise ValueError(
@@ -412,6 +449,8 @@ def _separable(
                 f"axes), got spatial kernel size {k_spatial} (kernel shape {tuple(k.shape)}, "
                 f"channels={channels!r})"
             )
+    y = x
+    for i, (k, b) in enumerate(zip(kernels, biases, strict=True)):
         y = _depthwise(
             y,
             k,
@@ -422,7 +461,7 @@ def _separable(
             kernel_dilation=kernel_dilation,
             channels=channels,
             where=where,
-            what=what,
+            what=f"kernel_{i + 1}",
         )
     return y
 

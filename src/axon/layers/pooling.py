@@ -14,6 +14,7 @@ strides) or one ``(lo, hi)`` pair per spatial axis.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -92,11 +93,23 @@ def _window(
     )
 
 
-def _reduce(x: jax.Array, init: Any, op: Callable, window: _Window) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("kind", "window", "norm"))
+def _pool(x: jax.Array, *, kind: str, window: _Window, norm: int | float = 1) -> jax.Array:
+    """One compiled program per pooling configuration (also when called eagerly)."""
     dims, strides, dilations, pads = window
-    return lax.reduce_window(
-        x, jnp.asarray(init, x.dtype), op, dims, strides, pads, window_dilation=dilations
-    )
+
+    def reduce(x: jax.Array, init: Any, op: Callable) -> jax.Array:
+        # A NumPy scalar init stays concrete under tracing, so lax picks the differentiable
+        # reduce_window_sum / reduce_window_max primitives.
+        return lax.reduce_window(
+            x, np.array(init, x.dtype), op, dims, strides, pads, window_dilation=dilations
+        )
+
+    if kind == "max":
+        return reduce(x, _lowest(x.dtype), lax.max)
+    if kind == "avg":
+        return reduce(x, 0, lax.add) / np.prod(dims)
+    return _lp_finish(reduce(x**norm, 0, lax.add), norm)
 
 
 def _lowest(dtype: Any) -> Any:
@@ -144,7 +157,7 @@ def max_pool(
     """
     x = jnp.asarray(x)
     window = _window(x, kernel_size, strides, padding, window_dilations, channels, "max_pool")
-    return _reduce(x, _lowest(x.dtype), lax.max, window)
+    return _pool(x, kind="max", window=window)
 
 
 def avg_pool(
@@ -171,7 +184,7 @@ def avg_pool(
     """
     x = as_inexact(x)
     window = _window(x, kernel_size, strides, padding, window_dilations, channels, "avg_pool")
-    return _reduce(x, 0, lax.add, window) / np.prod(window[0])
+    return _pool(x, kind="avg", window=window)
 
 
 def lp_pool(
@@ -199,7 +212,7 @@ def lp_pool(
     norm = _check_norm(norm, where)
     x = as_inexact(x)
     window = _window(x, kernel_size, strides, padding, window_dilations, channels, where)
-    return _lp_finish(_reduce(x**norm, 0, lax.add, window), norm)
+    return _pool(x, kind="lp", window=window, norm=norm)
 
 
 _BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -287,7 +300,7 @@ def adaptive_avg_pool(
     """
     x = as_inexact(x)
     window = _adaptive_window(x, output_size, channels, "adaptive_avg_pool")
-    return _reduce(x, 0, lax.add, window) / np.prod(window[0])
+    return _pool(x, kind="avg", window=window)
 
 
 def adaptive_max_pool(
@@ -301,7 +314,7 @@ def adaptive_max_pool(
     """
     x = jnp.asarray(x)
     window = _adaptive_window(x, output_size, channels, "adaptive_max_pool")
-    return _reduce(x, _lowest(x.dtype), lax.max, window)
+    return _pool(x, kind="max", window=window)
 
 
 def adaptive_lp_pool(
@@ -323,7 +336,7 @@ def adaptive_lp_pool(
     norm = _check_norm(norm, where)
     x = as_inexact(x)
     window = _adaptive_window(x, output_size, channels, where)
-    return _lp_finish(_reduce(x**norm, 0, lax.add, window), norm)
+    return _pool(x, kind="lp", window=window, norm=norm)
 
 
 for _f in (adaptive_avg_pool, adaptive_max_pool, adaptive_lp_pool):
