@@ -181,7 +181,7 @@ def test_implementation_xla_passthrough():
     np.testing.assert_allclose(
         np.asarray(_attn(implementation="xla")(q, k, v)), _ref(q, k, v), rtol=1e-5, atol=1e-5
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="implementation"):
         dot_product_attention(q, k, v, implementation="nope")
 
 

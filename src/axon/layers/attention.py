@@ -134,6 +134,11 @@ def dot_product_attention(
     >>> dot_product_attention(q, k, v, mask=jnp.array([False, True])).tolist()
     [[[0.0, 10.0]]]
     """
+    if implementation not in (None, "xla", "cudnn"):
+        raise ValueError(
+            "dot_product_attention: implementation must be None, 'xla' or 'cudnn', "
+            f"got {implementation!r}"
+        )
     query, key, value = jnp.asarray(query), jnp.asarray(key), jnp.asarray(value)
     if not query.ndim == key.ndim == value.ndim or query.ndim not in (3, 4):
         raise ValueError(
