@@ -351,6 +351,17 @@ def _global_axes(x: jax.Array, channels: str, where: str) -> tuple[int, ...]:
     return spatial_axes(x.ndim, channels)
 
 
+@functools.partial(jax.jit, static_argnames=("kind", "axes", "keep_axes", "norm"))
+def _global(
+    x: jax.Array, *, kind: str, axes: tuple[int, ...], keep_axes: bool, norm: int | float = 1
+) -> jax.Array:
+    if kind == "avg":
+        return jnp.mean(x, axis=axes, keepdims=keep_axes)
+    if kind == "max":
+        return jnp.max(x, axis=axes, keepdims=keep_axes)
+    return _lp_finish(jnp.sum(x**norm, axis=axes, keepdims=keep_axes), norm)
+
+
 def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
     """Mean over all spatial axes.
 
@@ -365,7 +376,8 @@ def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "l
     (2, 1, 1, 3)
     """
     x = as_inexact(x)
-    return jnp.mean(x, axis=_global_axes(x, channels, "global_avg_pool"), keepdims=keep_axes)
+    axes = _global_axes(x, channels, "global_avg_pool")
+    return _global(x, kind="avg", axes=axes, keep_axes=bool(keep_axes))
 
 
 def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
@@ -376,7 +388,8 @@ def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "l
     [[2.0, 5.0], [8.0, 11.0], [14.0, 17.0]]
     """
     x = jnp.asarray(x)
-    return jnp.max(x, axis=_global_axes(x, channels, "global_max_pool"), keepdims=keep_axes)
+    axes = _global_axes(x, channels, "global_max_pool")
+    return _global(x, kind="max", axes=axes, keep_axes=bool(keep_axes))
 
 
 def global_lp_pool(
@@ -392,5 +405,5 @@ def global_lp_pool(
     where = "global_lp_pool"
     norm = _check_norm(norm, where)
     x = as_inexact(x)
-    summed = jnp.sum(x**norm, axis=_global_axes(x, channels, where), keepdims=keep_axes)
-    return _lp_finish(summed, norm)
+    axes = _global_axes(x, channels, where)
+    return _global(x, kind="lp", axes=axes, keep_axes=bool(keep_axes), norm=norm)
