@@ -111,6 +111,15 @@ def _contains_propagating_none(value: Any) -> bool:
     return any(_is_propagating_none(v) for v in jax.tree_util.tree_leaves(value, is_leaf=lambda x: isinstance(x, NoneValue)))
 
 
+def _abstract(value: Any) -> Any:
+    """``value`` with every array replaced by its ``jax.ShapeDtypeStruct``."""
+    return jax.tree_util.tree_map(
+        lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype) if hasattr(v, "shape") and hasattr(v, "dtype") else v,
+        value,
+        is_leaf=lambda v: isinstance(v, NoneValue),
+    )
+
+
 class StateError(ValueError):
     """A model state that does not fit the model (missing or mis-shaped entries)."""
 
@@ -229,6 +238,8 @@ class _Program:
             node = nodes[nid]
             scope, name = self.names[nid]
             values[nid] = self._run_node(ctx, node, (*self.scope, *scope), name, data, inputs, values)
+            if ctx.record is not None:
+                ctx.record[nid] = _abstract(values[nid])
         out = values[self.model.output]
         return out
 
@@ -388,6 +399,7 @@ class _Context:
         self.parameter_paths: set[tuple[str, ...]] = set()
         self.state_paths: set[tuple[str, ...]] = set()
         self.frozen_paths: set[tuple[str, ...]] = set()
+        self.record: dict[int, Any] | None = None  # node id -> abstract output (trace_values)
 
     def program_for(self, parent: _Program, blk) -> _Program:
         return parent.sub_programs[blk.id]
@@ -607,6 +619,51 @@ def init(model: Axon, template_or_arrays: Any, init_state: Any = None, **opts: A
     """
     init_fn, _ = build(model, **opts)
     return init_fn(template_or_arrays, init_state)
+
+
+def trace_values(
+    model: Axon,
+    inputs: Any,
+    *,
+    mode: str = "inference",
+    global_layer_options: Mapping[str, Any] | None = None,
+    where: str = "trace_values",
+) -> tuple[dict, dict[int, Any]]:
+    """Initialize ``model`` abstractly (under ``jax.eval_shape``, nothing is computed) for the
+    input templates or arrays ``inputs``.
+
+    Returns ``(params, outputs)``: the initialized parameter tree with
+    ``jax.ShapeDtypeStruct`` leaves (dtypes follow the layers' policies), and a map from
+    every executed node id (blocks' inner nodes included) to its output, arrays replaced
+    by ``jax.ShapeDtypeStruct`` (``axon.NONE`` for a missing optional value). Used by
+    ``axon.display``.
+
+    >>> import axon
+    >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 5)
+    >>> params, outputs = trace_values(model, axon.template((2, 3)))
+    >>> params["dense_0"]["kernel"].shape, outputs[model.output].shape
+    ((3, 5), (2, 5))
+    """
+    global_layer_options = dict(global_layer_options or {})
+    _check_build_options(mode, 0, global_layer_options)
+    program = _Program(model)
+    normalized = program.normalize_inputs(inputs, where)
+    program.check_input_shapes(normalized, where)
+    structs = {}
+    for k, v in normalized.items():
+        if not isinstance(v, NoneValue):
+            v = v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v)
+            structs[k] = jax.ShapeDtypeStruct(tuple(v.shape), v.dtype)
+    record: dict[int, Any] = {}
+
+    def run(values: dict) -> dict:
+        ctx = _Context(mode, True, global_layer_options, False, seed=0)
+        ctx.record = record
+        program.run(ctx, {}, values)
+        return ctx.params
+
+    params = jax.eval_shape(run, structs)
+    return params, record
 
 
 def merge_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict:
