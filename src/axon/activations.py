@@ -83,6 +83,14 @@ def _float(x: Any) -> jax.Array:
     return x
 
 
+def _upcast(x: jax.Array) -> jax.Array:
+    """Half-precision (float16/bfloat16) ``x`` as float32, for numerically sensitive
+    reductions; other dtypes unchanged. Callers cast the result back to ``x.dtype``."""
+    if x.dtype in (jnp.float16, jnp.bfloat16):
+        return x.astype(jnp.float32)
+    return x
+
+
 def _opt(value: Any, x: jax.Array) -> Any:
     """An option value that does not change ``x``'s dtype.
 
@@ -387,6 +395,7 @@ def tanh(x: jax.Array) -> jax.Array:
 
 def softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """Softmax over ``axis`` (an int or a tuple of ints), max-shifted for stability.
+    Half-precision inputs are computed in float32 and returned in their own dtype.
 
     >>> import jax.numpy as jnp
     >>> softmax(jnp.array([1.0, 2.0, 3.0])).tolist()
@@ -396,13 +405,14 @@ def softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """
     x = _float(x)
     axes = _axes(x, axis, "softmax")
-    shifted, _ = _shifted(x, axes)
+    shifted, _ = _shifted(_upcast(x), axes)
     e = jnp.exp(shifted)
-    return e / jnp.sum(e, axis=axes, keepdims=True)
+    return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(x.dtype)
 
 
 def log_softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """Log of the softmax over ``axis``: ``x - log_sumexp(x, axis=axis)``, max-shifted.
+    Half-precision inputs are computed in float32 and returned in their own dtype.
 
     >>> import jax.numpy as jnp
     >>> log_softmax(jnp.array([1.0, 2.0, 3.0])).tolist()
@@ -412,12 +422,13 @@ def log_softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """
     x = _float(x)
     axes = _axes(x, axis, "log_softmax")
-    shifted, _ = _shifted(x, axes)
-    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True))
+    shifted, _ = _shifted(_upcast(x), axes)
+    return (shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True))).astype(x.dtype)
 
 
 def log_sumexp(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """``log(sum(exp(x)))`` over ``axis``, max-shifted; the reduced axes are kept (size 1).
+    Half-precision inputs are computed in float32 and returned in their own dtype.
 
     >>> import jax.numpy as jnp
     >>> out = log_sumexp(jnp.array([[1.0, 2.0, 3.0]]))
@@ -428,8 +439,8 @@ def log_sumexp(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """
     x = _float(x)
     axes = _axes(x, axis, "log_sumexp")
-    shifted, m = _shifted(x, axes)
-    return jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True)) + m
+    shifted, m = _shifted(_upcast(x), axes)
+    return (jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True)) + m).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------
