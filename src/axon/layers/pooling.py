@@ -199,8 +199,8 @@ def lp_pool(
 ) -> jax.Array:
     """Power-average pooling: ``(sum over the window of x ** norm) ** (1 / norm)``.
 
-    As in Axon there is no absolute value: with an odd ``norm`` negative windows sums give
-    NaN. Shapes and options as in ``max_pool``, plus ``norm`` (default 2).
+    As in Axon there is no absolute value: with an odd or fractional ``norm``, negative values
+    can give NaN. Shapes and options as in ``max_pool``, plus ``norm`` (default 2).
 
     >>> import jax.numpy as jnp
     >>> t = jnp.array([[[0.9450, 0.4684, 1.8146], [1.2663, 0.4354, -0.0781],
