@@ -22,9 +22,11 @@ Name mapping from Elixir: ``Axon.nx`` is :func:`axon.fn`; ``%Axon.None{}`` is
 
 __version__ = "0.1.0"
 
-from axon import activations, initializers, layers
+from axon import activations, initializers, layers, loop, losses, metrics, optimizers, schedules, updates
 from axon.api.activation import *
 from axon.api.combinators import *
+from axon.api.conv import *
+from axon.api.pooling import *
 from axon.api.core import (
     Block,
     block,

@@ -276,6 +276,9 @@ class _Program:
 
     def _run_layer(self, ctx, node: Node, scope, name, data, parents) -> Any:
         if node.mode != "both" and node.mode != ctx.mode:
+            if ctx.init:  # entries of layers inactive in this mode are known, not unused
+                for p in node.parameters:
+                    ctx.used.update(k for k in ctx.given if k[: len(scope) + 2] == (*scope, name, p.name))
             return parents[0] if parents else NoneValue(propagate=True)
         if any(_contains_propagating_none(p) for p in parents):
             return NoneValue(propagate=True)

@@ -1,0 +1,166 @@
+"""Pooling layers: ``max_pool``, ``avg_pool``, ``lp_pool``, ``blur_pool``,
+``adaptive_avg_pool``, ``adaptive_max_pool``, ``adaptive_lp_pool``, ``global_avg_pool``,
+``global_max_pool``, ``global_lp_pool``.
+
+>>> import axon
+>>> m = axon.input("x", shape=(None, 28, 28, 8)).pipe(axon.max_pool, kernel_size=2)
+>>> axon.get_output_shape(m, axon.template((1, 28, 28, 8)))
+(1, 14, 14, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axon import layers
+from axon.api.core import check_graph, layer
+from axon.graph import Axon
+from axon.layers._utils import check_channels
+
+__all__ = [
+    "adaptive_avg_pool",
+    "adaptive_lp_pool",
+    "adaptive_max_pool",
+    "avg_pool",
+    "blur_pool",
+    "global_avg_pool",
+    "global_lp_pool",
+    "global_max_pool",
+    "lp_pool",
+    "max_pool",
+]
+
+
+def _check_norm(norm: Any, where: str) -> float:
+    if isinstance(norm, bool) or not isinstance(norm, (int, float)) or norm <= 0:
+        raise ValueError(f"{where}: expected norm to be a positive number, got {norm!r}")
+    return norm
+
+
+def _window(fn, op_name: str, has_norm: bool):
+    def pool(
+        x: Axon,
+        *,
+        kernel_size: int | tuple[int, ...] = 1,
+        strides: int | tuple[int, ...] | None = None,
+        padding: Any = "valid",
+        dilations: int | tuple[int, ...] = 1,
+        channels: str = "last",
+        name: Any = None,
+        meta: dict | None = None,
+        **extra: Any,
+    ) -> Axon:
+        check_graph(x, op_name)
+        check_channels(channels, op_name)
+        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
+        if unknown:
+            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
+        opts = dict(kernel_size=kernel_size, strides=strides, padding=padding.lower() if isinstance(padding, str) else tuple(map(tuple, padding)),
+                    window_dilations=dilations, channels=channels)
+        if has_norm:
+            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
+
+    pool.__name__ = pool.__qualname__ = op_name
+    pool.__module__ = __name__
+    pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} over the spatial axes (see :func:`axon.layers.{op_name}`);
+    ``strides`` default to ``kernel_size``; ``dilations`` dilate the window.{' ``norm`` is the power (2).' if has_norm else ''}
+
+    >>> import axon
+    >>> m = axon.{op_name}(axon.input("x", shape=(None, 4, 4, 1)), kernel_size=2)
+    >>> axon.get_output_shape(m, axon.template((1, 4, 4, 1)))
+    (1, 2, 2, 1)
+    """
+    return pool
+
+
+max_pool = _window(layers.max_pool, "max_pool", False)
+avg_pool = _window(layers.avg_pool, "avg_pool", False)
+lp_pool = _window(layers.lp_pool, "lp_pool", True)
+
+
+def blur_pool(x: Axon, *, channels: str = "last", name: Any = None, meta: dict | None = None) -> Axon:
+    """A fixed 3×3 binomial low-pass filter per channel (see :func:`axon.layers.blur_pool`).
+
+    >>> import axon
+    >>> axon.get_output_shape(axon.blur_pool(axon.input("x")), axon.template((1, 5, 5, 2)))
+    (1, 5, 5, 2)
+    """
+    check_graph(x, "blur_pool")
+    check_channels(channels, "blur_pool")
+    return layer(layers.blur_pool, [x], channels=channels, name=name, op_name="blur_pool", meta=meta)
+
+
+def _adaptive(fn, op_name: str, has_norm: bool):
+    def pool(
+        x: Axon,
+        *,
+        output_size: int | tuple[int, ...] | None = None,
+        channels: str = "last",
+        name: Any = None,
+        meta: dict | None = None,
+        **extra: Any,
+    ) -> Axon:
+        check_graph(x, op_name)
+        check_channels(channels, op_name)
+        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
+        if unknown:
+            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
+        opts: dict[str, Any] = dict(output_size=output_size, channels=channels)
+        if has_norm:
+            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
+
+    pool.__name__ = pool.__qualname__ = op_name
+    pool.__module__ = __name__
+    pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} to ``output_size`` spatial sizes (see
+    :func:`axon.layers.{op_name}`; Axon's rule: stride = in // out, window = in - (out - 1) * stride).
+
+    >>> import axon
+    >>> m = axon.{op_name}(axon.input("x"), output_size=(2, 2))
+    >>> axon.get_output_shape(m, axon.template((1, 6, 6, 3)))
+    (1, 2, 2, 3)
+    """
+    return pool
+
+
+adaptive_avg_pool = _adaptive(layers.adaptive_avg_pool, "adaptive_avg_pool", False)
+adaptive_max_pool = _adaptive(layers.adaptive_max_pool, "adaptive_max_pool", False)
+adaptive_lp_pool = _adaptive(layers.adaptive_lp_pool, "adaptive_lp_pool", True)
+
+
+def _global(fn, op_name: str, has_norm: bool):
+    def pool(
+        x: Axon,
+        *,
+        keep_axes: bool = False,
+        channels: str = "last",
+        name: Any = None,
+        meta: dict | None = None,
+        **extra: Any,
+    ) -> Axon:
+        check_graph(x, op_name)
+        check_channels(channels, op_name)
+        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
+        if unknown:
+            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
+        opts: dict[str, Any] = dict(keep_axes=bool(keep_axes), channels=channels)
+        if has_norm:
+            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
+
+    pool.__name__ = pool.__qualname__ = op_name
+    pool.__module__ = __name__
+    pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} over all spatial axes: ``(batch, ..., c) -> (batch, c)``
+    (``keep_axes=True`` keeps them with size 1; see :func:`axon.layers.{op_name}`).
+
+    >>> import axon
+    >>> axon.get_output_shape(axon.{op_name}(axon.input("x")), axon.template((2, 5, 5, 3)))
+    (2, 3)
+    """
+    return pool
+
+
+global_avg_pool = _global(layers.global_avg_pool, "global_avg_pool", False)
+global_max_pool = _global(layers.global_max_pool, "global_max_pool", False)
+global_lp_pool = _global(layers.global_lp_pool, "global_lp_pool", True)

@@ -1,0 +1,131 @@
+"""Feeding data to a loop: re-iterable batch sources, arrays with ``batch_size``, and
+one-batch-ahead device prefetch.
+
+>>> import numpy as np
+>>> src = DataSource((np.zeros((10, 2)), np.zeros(10)), batch_size=4, shuffle=False, seed=0)
+>>> [b[0].shape[0] for b in src.epoch(0)]
+[4, 4, 2]
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["DataSource", "prefetch"]
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _leading(x: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(x)
+    if not leaves:
+        raise ValueError("data: the inputs contain no arrays")
+    sizes = {int(np.shape(leaf)[0]) for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(f"data: all arrays must have the same number of examples, got sizes {sorted(sizes)}")
+    return sizes.pop()
+
+
+class DataSource:
+    """Batches for each epoch from one of:
+
+    * arrays ``(inputs, targets)`` (``inputs`` an array or a dict of arrays) with
+      ``batch_size`` (and ``shuffle``, reshuffled every epoch from ``seed``);
+    * a re-iterable of ``(inputs, targets)`` batches (a list, a torch ``DataLoader``, a
+      grain or tf.data dataset);
+    * a function returning a fresh iterator (a generator factory);
+    * a one-shot iterator or generator: fine for one epoch; if it comes back empty on the
+      next epoch, a clear error says to pass a re-iterable instead.
+    """
+
+    def __init__(self, data: Any, *, batch_size: int | None = None, shuffle: bool = False, seed: int = 0):
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.arrays = batch_size is not None
+        self.one_shot = False
+        if self.arrays:
+            if not isinstance(batch_size, int) or batch_size < 1:
+                raise ValueError(f"run: expected batch_size to be a positive int, got {batch_size!r}")
+            if not (isinstance(data, tuple) and len(data) == 2):
+                raise ValueError("run: with batch_size, data must be a pair (inputs, targets) of arrays")
+            self.size = _leading(data[0])
+            if _leading(data[1]) != self.size:
+                raise ValueError(
+                    f"run: inputs have {self.size} examples but targets have {_leading(data[1])}"
+                )
+        elif isinstance(data, cabc.Iterator):
+            self.one_shot = True
+        elif not (callable(data) or isinstance(data, cabc.Iterable)):
+            raise TypeError(
+                "run: expected data to be an iterable of (inputs, targets) batches, a function returning "
+                f"an iterator, or arrays with batch_size=; got {type(data).__name__}"
+            )
+        elif shuffle:
+            raise ValueError("run: shuffle=True needs arrays with batch_size=; shuffle your own iterable instead")
+
+    def __len__(self) -> int:
+        if self.arrays:
+            return -(-self.size // self.batch_size)
+        if isinstance(self.data, cabc.Sized):
+            return len(self.data)
+        raise TypeError("the number of batches is unknown")
+
+    def num_batches(self) -> int | None:
+        try:
+            return len(self)
+        except TypeError:
+            return None
+
+    def epoch(self, epoch: int) -> Iterator[Any]:
+        """The batches of one epoch."""
+        if self.arrays:
+            return self._array_batches(epoch)
+        if callable(self.data) and not isinstance(self.data, cabc.Iterable):
+            it = self.data()
+            if not isinstance(it, cabc.Iterable):
+                raise TypeError(f"run: the data function returned {type(it).__name__}, expected an iterator of batches")
+            return iter(it)
+        return iter(self.data)
+
+    def _array_batches(self, epoch: int) -> Iterator[Any]:
+        inputs, targets = self.data
+        order = np.arange(self.size)
+        if self.shuffle:
+            order = np.random.default_rng((self.seed, epoch)).permutation(self.size)
+        for start in range(0, self.size, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            take: Callable[[Any], Any] = (lambda a: a[start : start + self.batch_size]) if not self.shuffle else (lambda a: np.asarray(a)[idx])
+            yield jax.tree_util.tree_map(take, inputs), jax.tree_util.tree_map(take, targets)
+
+
+def check_batch(batch: Any, where: str) -> tuple[Any, Any]:
+    """A batch must be a pair ``(inputs, targets)``."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ValueError(
+        f"{where}: each batch must be a pair (inputs, targets) where inputs is an array or a dict by input name; "
+        f"got {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+    )
+
+
+def prefetch(batches: Iterator[Any], convert: Callable[[Any], Any]) -> Iterator[Any]:
+    """Yield converted batches, converting (and sending to the device) the next batch
+    while the current one is being used."""
+    it = iter(batches)
+    try:
+        nxt = convert(next(it))
+    except StopIteration:
+        return
+    for batch in it:
+        current, nxt = nxt, convert(batch)
+        yield current
+    yield nxt

@@ -1,0 +1,91 @@
+"""Progress reporting for ``run``: a live rich progress bar on a terminal, one plain line
+per logged step otherwise (logs, CI, notebooks without a terminal).
+
+>>> import io
+>>> from axon.loop.state import LoopState
+>>> out = io.StringIO()
+>>> r = Reporter("trainer", 1, 2, file=out)
+>>> s = LoopState(step_state={}, metrics={"loss": 0.5})
+>>> r.epoch_started(s); s.iteration = 1; r.iteration(s, 1)
+>>> out.getvalue().strip()
+'Epoch: 0, Batch: 1/2, loss: 0.5000000'
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from axon.loop.state import LoopState
+
+__all__ = ["Reporter"]
+
+
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    from axon.loop.core import format_value
+
+    return " ".join(f"{k}: {format_value(v)}" for k, v in metrics.items())
+
+
+class Reporter:
+    """Shows epoch, batch and metric values every ``log`` iterations and at epoch ends."""
+
+    def __init__(self, kind: str, log: int, total: int | None, file: TextIO | None = None):
+        self.kind = kind
+        self.log = log
+        self.total = total
+        self.file = file or sys.stdout
+        self.live = file is None and self.file.isatty()
+        self._progress = None
+        self._task = None
+        self._last = 0
+
+    def _line(self, state: LoopState, metrics: dict[str, Any]) -> str:
+        batch = f"{state.iteration}/{self.total}" if self.total else f"{state.iteration}"
+        head = f"Epoch: {state.epoch}, Batch: {batch}" if self.kind == "trainer" else f"Batch: {batch}"
+        text = _metrics_text(metrics)
+        return f"{head}, {text}" if text else head
+
+    def epoch_started(self, state: LoopState) -> None:
+        self._last = 0
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.close()
+            self._progress = Progress(
+                TextColumn("[bold]Epoch {task.fields[epoch]}" if self.kind == "trainer" else "[bold]Eval"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[metrics]}"),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("epoch", total=self.total, epoch=state.epoch, metrics="")
+
+    def iteration(self, state: LoopState, n: int) -> None:
+        if state.iteration // self.log <= self._last // self.log and self._last != 0:
+            if self._progress is not None and self._task is not None:
+                self._progress.update(self._task, completed=state.iteration)
+            return
+        self._last = state.iteration
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=state.iteration, metrics=_metrics_text(state.metrics))
+        else:
+            print(self._line(state, state.metrics), file=self.file, flush=True)
+
+    def epoch_completed(self, state: LoopState) -> None:
+        metrics = state.history.get(state.epoch, state.metrics)
+        seconds = state.times.get(state.epoch)
+        suffix = f" ({seconds:.1f}s)" if seconds is not None else ""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=state.iteration, total=state.iteration, metrics=_metrics_text(metrics) + suffix)
+            self.close()
+        else:
+            print(self._line(state, metrics) + suffix, file=self.file, flush=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._task = None

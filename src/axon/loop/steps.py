@@ -1,0 +1,240 @@
+"""Step functions: ``train_step`` and ``eval_step`` return ``(init_fn, step_fn)`` pairs.
+
+``step_fn(step_state, (inputs, targets)) -> step_state`` is a pure function that the loop
+compiles together with metric accumulation into one XLA program per step (or per chunk
+of steps with ``steps_per_execution``).
+
+>>> import axon, jax.numpy as jnp
+>>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1)
+>>> init_fn, step_fn = train_step(model, "mean_squared_error", "sgd")
+>>> state = init_fn((jnp.ones((4, 2)), jnp.zeros((4, 1))), None)
+>>> new = step_fn(state, (jnp.ones((4, 2)), jnp.zeros((4, 1))))
+>>> sorted(new)
+['i', 'loss', 'loss_scale_state', 'model_state', 'optimizer_state', 'y_pred', 'y_true']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from axon import losses as _losses
+from axon import optimizers as _optimizers
+from axon.compiler import PredictFunction, build
+from axon.graph import Axon
+from axon.loop.data import check_batch
+from axon.model_state import ModelState
+
+__all__ = ["eval_step", "resolve_loss", "resolve_model", "train_step"]
+
+
+def resolve_loss(loss: Any) -> Callable[[Any, Any], jax.Array]:
+    """A scalar loss ``fn(y_true, y_pred)`` from a name (mean reduction), a function, or a
+    list of ``(loss, weight)`` pairs for a multi-output model (the i-th loss applies to the
+    i-th output and target; the weighted sum is returned).
+
+    >>> import jax.numpy as jnp
+    >>> float(resolve_loss("mean_squared_error")(jnp.zeros((2, 1)), jnp.ones((2, 1))))
+    1.0
+    """
+    if isinstance(loss, str):
+        fn = _losses.get(loss)
+        return lambda y_true, y_pred: fn(y_true, y_pred, reduction="mean")
+    if isinstance(loss, (list, tuple)):
+        pairs = []
+        for item in loss:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise ValueError(f"trainer: a list of losses must hold (loss, weight) pairs, got {item!r}")
+            pairs.append((resolve_loss(item[0]), float(item[1])))
+
+        def weighted(y_true: Sequence[Any], y_pred: Sequence[Any]) -> jax.Array:
+            if not isinstance(y_pred, (list, tuple)) or len(y_pred) != len(pairs):
+                raise ValueError(
+                    f"trainer: {len(pairs)} (loss, weight) pairs need a model with {len(pairs)} outputs in a tuple, "
+                    f"got {type(y_pred).__name__}"
+                )
+            return sum(w * fn(t, p) for (fn, w), t, p in zip(pairs, y_true, y_pred))
+
+        return weighted
+    if callable(loss):
+        return loss
+    raise TypeError(f"trainer: expected loss to be a name, a function or a list of (loss, weight), got {loss!r}")
+
+
+def resolve_optimizer(optimizer: Any) -> optax.GradientTransformation:
+    """An optax transformation from a name (Axon's defaults) or the transformation itself."""
+    return _optimizers.get(optimizer)
+
+
+def resolve_model(model: Any, mode: str, seed: int | None) -> tuple[Callable[..., ModelState], PredictFunction]:
+    """``(init_fn, predict_fn)`` from a graph (built in ``mode``) or such a pair."""
+    if isinstance(model, Axon):
+        return build(model, mode=mode, seed=0 if seed is None else seed)
+    if isinstance(model, tuple) and len(model) == 2 and all(callable(f) for f in model):
+        return model
+    raise TypeError(f"expected model to be an axon graph or a pair (init_fn, predict_fn), got {type(model).__name__}")
+
+
+def _forward(predict_fn: Any) -> Callable[[Any, Any], Any]:
+    """The traced forward without the host-side input checks (they ran in the loop)."""
+    if isinstance(predict_fn, PredictFunction):
+        program = predict_fn._program
+
+        def forward(state, inputs):
+            if not isinstance(inputs, dict):
+                inputs = program.normalize_inputs(inputs, "step")
+            return predict_fn._predict(state, inputs)
+
+        return forward
+    return predict_fn
+
+
+def _init_model_state(init_fn: Callable[..., Any], inputs: Any, init_state: Any) -> ModelState:
+    if isinstance(init_state, ModelState) and not isinstance(init_fn, Callable):  # pragma: no cover
+        return init_state
+    templates = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.asarray(x).dtype), inputs)
+    return init_fn(templates, init_state)
+
+
+def train_step(
+    model: Any,
+    loss: Any,
+    optimizer: Any,
+    *,
+    seed: int | None = None,
+    loss_scale: Any = None,
+    gradient_accumulation_steps: int = 1,
+    lr_scale: bool = False,
+) -> tuple[Callable[..., dict], Callable[..., dict]]:
+    """``(init_fn, step_fn)`` for supervised training.
+
+    ``model`` is a graph (built in train mode) or an ``(init_fn, predict_fn)`` pair whose
+    predict returns ``(prediction, new_layer_state)``; ``loss`` as in :func:`resolve_loss`;
+    ``optimizer`` a name or any optax transformation. The step computes the gradient of
+    the (scaled) loss w.r.t. the trainable parameters, unscales it, skips the update when
+    it is not finite under dynamic loss scaling, applies the optimizer, and merges the
+    layers' new state (batch-norm statistics, dropout keys). With
+    ``gradient_accumulation_steps=n`` updates are applied every n steps on the mean
+    gradient (``optax.MultiSteps``).
+    """
+    init_model, predict_fn = resolve_model(model, "train", seed)
+    forward = _forward(predict_fn)
+    loss_fn = resolve_loss(loss)
+    tx = resolve_optimizer(optimizer)
+    if lr_scale:
+        tx = optax.chain(tx, optax.inject_hyperparams(optax.scale)(step_size=1.0))
+    if not isinstance(gradient_accumulation_steps, int) or gradient_accumulation_steps < 1:
+        raise ValueError(f"trainer: expected gradient_accumulation_steps to be a positive int, got {gradient_accumulation_steps!r}")
+    if gradient_accumulation_steps > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=gradient_accumulation_steps)
+    scaler = _resolve_loss_scale(loss_scale)
+
+    def init_fn(batch: Any, init_state: Any = None) -> dict:
+        inputs, targets = check_batch(batch, "trainer")
+        model_state = _init_model_state(init_model, inputs, init_state)
+        params = model_state.trainable_parameters()
+        out = jax.eval_shape(lambda s, x: forward(s, x), model_state, inputs)
+        y_pred = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), out[0])
+        return {
+            "i": jnp.zeros((), jnp.int32),
+            "loss": jnp.zeros((), jnp.float32),
+            "model_state": model_state,
+            "optimizer_state": tx.init(params),
+            "loss_scale_state": scaler.init(),
+            "y_true": jax.tree_util.tree_map(jnp.asarray, targets),
+            "y_pred": y_pred,
+        }
+
+    def step_fn(step_state: dict, batch: Any) -> dict:
+        inputs, targets = batch
+        model_state: ModelState = step_state["model_state"]
+        ls_state = step_state["loss_scale_state"]
+        params = model_state.trainable_parameters()
+
+        def objective(p):
+            prediction, new_layer_state = forward(model_state.update(p), inputs)
+            value = loss_fn(targets, prediction)
+            if getattr(value, "shape", ()) != ():
+                raise ValueError(
+                    f"trainer: the loss must be a scalar, got shape {value.shape}; use reduction='mean' in a custom loss"
+                )
+            return scaler.scale(value, ls_state), (value, prediction, new_layer_state)
+
+        grads, (value, prediction, new_layer_state) = jax.grad(objective, has_aux=True)(params)
+        grads, new_ls_state, finite = scaler.unscale(grads, ls_state)
+        updates, opt_state = tx.update(grads, step_state["optimizer_state"], params)
+        new_params = optax.apply_updates(params, updates)
+        if scaler.skips_nonfinite:
+            new_params = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new_params, params)
+            opt_state = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), opt_state, step_state["optimizer_state"])
+        return {
+            "i": step_state["i"] + 1,
+            "loss": value.astype(jnp.float32),
+            "model_state": model_state.update(new_params, new_layer_state),
+            "optimizer_state": opt_state,
+            "loss_scale_state": new_ls_state,
+            "y_true": targets,
+            "y_pred": prediction,
+        }
+
+    step_fn.loss_fn = loss_fn  # type: ignore[attr-defined]
+    return init_fn, step_fn
+
+
+def eval_step(model: Any, *, seed: int | None = None) -> tuple[Callable[..., dict], Callable[..., dict]]:
+    """``(init_fn, step_fn)`` for evaluation in inference mode; the step state holds
+    ``model_state``, ``y_true`` and ``y_pred``."""
+    init_model, predict_fn = resolve_model(model, "inference", seed)
+    forward = _forward(predict_fn)
+
+    def init_fn(batch: Any, init_state: Any = None) -> dict:
+        inputs, targets = check_batch(batch, "evaluator")
+        model_state = _init_model_state(init_model, inputs, init_state)
+        out = jax.eval_shape(forward, model_state, inputs)
+        return {
+            "model_state": model_state,
+            "y_true": jax.tree_util.tree_map(jnp.asarray, targets),
+            "y_pred": jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), out),
+        }
+
+    def step_fn(step_state: dict, batch: Any) -> dict:
+        inputs, targets = batch
+        return {"model_state": step_state["model_state"], "y_true": targets, "y_pred": forward(step_state["model_state"], inputs)}
+
+    return init_fn, step_fn
+
+
+class _Scaler:
+    """Adapter over ``axon.loss_scale`` triples (or none)."""
+
+    def __init__(self, init, scale, unscale, skips_nonfinite):
+        self.init, self.scale, self._unscale, self.skips_nonfinite = init, scale, unscale, skips_nonfinite
+
+    def unscale(self, grads, state):
+        finite = _all_finite(grads)
+        grads, state = self._unscale(grads, state)
+        return grads, state, finite
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _resolve_loss_scale(loss_scale: Any) -> _Scaler:
+    if loss_scale is None or loss_scale == "identity":
+        return _Scaler(lambda: {}, lambda x, s: x, lambda g, s: (g, s), False)
+    if isinstance(loss_scale, str):
+        from axon import loss_scale as _ls
+
+        if loss_scale not in ("static", "dynamic"):
+            raise ValueError(f"trainer: expected loss_scale to be 'identity', 'static', 'dynamic' or a loss-scale triple, got {loss_scale!r}")
+        loss_scale = getattr(_ls, loss_scale)()
+    if isinstance(loss_scale, tuple) and len(loss_scale) == 3 and all(callable(f) for f in loss_scale):
+        init, scale, unscale = loss_scale
+        return _Scaler(init, scale, unscale, True)
+    raise TypeError(f"trainer: expected loss_scale to be a name or an (init, scale, unscale) triple, got {loss_scale!r}")
