@@ -112,7 +112,11 @@ def _contains_propagating_none(value: Any) -> bool:
 
 
 def _abstract(value: Any) -> Any:
-    """``value`` with every array replaced by its ``jax.ShapeDtypeStruct``."""
+    """``value`` with every array replaced by its ``jax.ShapeDtypeStruct`` (dict order kept)."""
+    if isinstance(value, Mapping):
+        return {k: _abstract(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_abstract(v) for v in value)
     return jax.tree_util.tree_map(
         lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype) if hasattr(v, "shape") and hasattr(v, "dtype") else v,
         value,
