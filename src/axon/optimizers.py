@@ -31,11 +31,13 @@ rate in effect.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from axon import updates as U
@@ -66,13 +68,13 @@ def _with_learning_rate(
 ) -> U.Update:
     """``build(lr)`` inside ``optax.inject_hyperparams`` with a learning-rate scale."""
     if isinstance(learning_rate, bool) or not (
-        callable(learning_rate) or isinstance(learning_rate, (int, float, jax.Array))
+        callable(learning_rate) or isinstance(learning_rate, (numbers.Real, jax.Array, np.ndarray))
     ):
         raise TypeError(
             f"{name}: expected learning_rate to be a number or a schedule (a function of the "
             f"step), got {learning_rate!r}"
         )
-    if isinstance(learning_rate, int):
+    if isinstance(learning_rate, numbers.Real):
         learning_rate = float(learning_rate)
 
     def factory(learning_rate, learning_rate_scale):
