@@ -18,6 +18,7 @@ import jax
 from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
+from axon.serialization import register_builtin_layer
 
 __all__ = ["add", "concatenate", "cond", "multiply", "split", "subtract"]
 
@@ -107,17 +108,21 @@ def split(
     if len(names) != count:
         raise ValueError(f"split: got {len(names)} names for {count} splits")
     sizes = splits if isinstance(splits, int) else tuple(splits)
-
-    def part(i: int):
-        def split_part(value, *, axis: int = axis):
-            return layers.split(value, sizes, axis=axis)[i]
-
-        return split_part
-
     return tuple(
-        layer(part(i), [x], axis=axis, name=check_name(names[i], "split"), op_name="split", meta=meta)
+        layer(split_part, [x], sizes=sizes, index=i, axis=axis, name=check_name(names[i], "split"), op_name="split", meta=meta)
         for i in range(count)
     )
+
+
+@register_builtin_layer("axon.split_part")
+def split_part(value: Any, *, sizes: int | tuple[int, ...], index: int, axis: int = -1) -> Any:
+    """The op of :func:`split` layers: part ``index`` of ``layers.split(value, sizes, axis=axis)``.
+
+    >>> import jax.numpy as jnp
+    >>> split_part(jnp.arange(4.0), sizes=2, index=1).tolist()
+    [2.0, 3.0]
+    """
+    return layers.split(value, sizes, axis=axis)[index]
 
 
 def cond(
@@ -143,10 +148,21 @@ def cond(
     if not callable(cond_fn):
         raise TypeError(f"cond: expected cond_fn to be a function, got {cond_fn!r}")
 
-    def cond_op(p, t, f):
-        pred = cond_fn(p)
-        if getattr(pred, "shape", ()) != ():
-            raise ValueError(f"cond: cond_fn must return a scalar, got shape {pred.shape}")
-        return jax.lax.cond(pred, lambda a, b: a, lambda a, b: b, t, f)
+    return layer(cond_op, [parent, true_graph, false_graph], cond_fn=cond_fn, name=check_name(name, "cond"),
+                 op_name="cond", meta=meta)
 
-    return layer(cond_op, [parent, true_graph, false_graph], name=check_name(name, "cond"), op_name="cond", meta=meta)
+
+@register_builtin_layer("axon.cond")
+def cond_op(parent: Any, on_true: Any, on_false: Any, *, cond_fn: Callable[[Any], Any]) -> Any:
+    """The op of :func:`cond` layers: ``on_true`` where ``cond_fn(parent)`` (a boolean
+    scalar) holds, else ``on_false`` (``cond_fn`` is kept in the layer's options, so a model
+    using it can be saved once it is registered with ``axon.register_layer``).
+
+    >>> import jax.numpy as jnp
+    >>> cond_op(jnp.ones(2), jnp.ones(1), jnp.zeros(1), cond_fn=lambda v: v.sum() > 0).tolist()
+    [1.0]
+    """
+    pred = cond_fn(parent)
+    if getattr(pred, "shape", ()) != ():
+        raise ValueError(f"cond: cond_fn must return a scalar, got shape {pred.shape}")
+    return jax.lax.cond(pred, lambda a, b: a, lambda a, b: b, on_true, on_false)

@@ -27,6 +27,7 @@ import numpy as np
 from axon import initializers as _initializers
 from axon._dtypes import canonical_dtype
 from axon.graph import Axon, Node, Parameter, creation_site, merge_nodes, next_id
+from axon.serialization import register_builtin_layer, tag_initializer
 
 __all__ = [
     "block",
@@ -180,6 +181,12 @@ def param(
     if kind not in _KINDS:
         raise ValueError(f"param {name!r}: expected kind to be one of {list(_KINDS)}, got {kind!r}")
     init = _initializers.get(initializer)
+    if isinstance(initializer, str):  # remembered by name, so that a saved model can remake it
+        tag_initializer(init, initializer, {})
+    else:
+        factory = next((n for n, f in _initializers.INITIALIZERS.items() if f is initializer), None)
+        if factory is not None:
+            tag_initializer(init, factory, {})
     dt = canonical_dtype(dtype)
     if isinstance(shape, Mapping):
         children = {}
@@ -298,12 +305,19 @@ def fn(x: Axon, f: Callable[[Any], Any], *, name: Any = None, op_name: str = "nx
     check_graph(x, "fn")
     if not callable(f):
         raise TypeError(f"fn: expected f to be a function, got {f!r}")
+    return layer(apply_fn, [x], fn=f, name=name, op_name=op_name)
 
-    def apply(value):
-        return f(value)
 
-    apply.__name__ = getattr(f, "__name__", "nx")
-    return layer(apply, [x], name=name, op_name=op_name)
+@register_builtin_layer("axon.fn")
+def apply_fn(value: Any, *, fn: Callable[[Any], Any]) -> Any:
+    """The op of :func:`fn` layers: ``fn(value)`` (``fn`` is kept in the layer's options,
+    so a model using it can be saved once ``fn`` is registered with ``axon.register_layer``).
+
+    >>> import jax.numpy as jnp
+    >>> apply_fn(jnp.array([1.0, -1.0]), fn=jnp.abs).tolist()
+    [1.0, 1.0]
+    """
+    return fn(value)
 
 
 def optional(x: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:

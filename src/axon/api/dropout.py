@@ -23,6 +23,7 @@ from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.serialization import register_builtin_initializer, tag_initializer
 
 __all__ = ["alpha_dropout", "dropout", "feature_alpha_dropout", "spatial_dropout"]
 
@@ -36,18 +37,40 @@ def _check_rate(rate: Any, where: str) -> float:
 def key_param(seed: int | None) -> Any:
     """The ``key`` state parameter of a random layer."""
     if seed is None:
-
-        def init(key, shape, dtype):
-            return jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-
+        init = build_seed_key
     else:
-        if not isinstance(seed, int):
+        if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"expected seed to be an int, got {seed!r}")
-
-        def init(key, shape, dtype):
-            return jax.random.PRNGKey(seed)
-
+        init = seeded_key(seed)
     return param("key", (2,), initializer=init, dtype="uint32", kind="state")
+
+
+@register_builtin_initializer("axon.build_seed_key")
+def build_seed_key(key: Any, shape: Any, dtype: Any = None) -> Any:
+    """Initializer of a random layer's ``key`` without a ``seed``: the raw data of the
+    key the build derives from its seed and the layer's name.
+
+    >>> import jax
+    >>> build_seed_key(jax.random.PRNGKey(3), (2,)).tolist()
+    [0, 3]
+    """
+    return jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+
+
+@register_builtin_initializer("axon.seeded_key", factory=True)
+def seeded_key(seed: int) -> Any:
+    """Initializer factory of a random layer's ``key`` given ``seed=``: ``PRNGKey(seed)``.
+
+    >>> seeded_key(7)(None, (2,)).tolist()
+    [0, 7]
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seeded_key: expected seed to be an int, got {seed!r}")
+
+    def init(key: Any, shape: Any, dtype: Any = None) -> Any:
+        return jax.random.PRNGKey(seed)
+
+    return tag_initializer(init, "axon.seeded_key", {"seed": seed})
 
 
 def _make(fn: Callable[..., Any], op_name: str, channel_option: bool):
