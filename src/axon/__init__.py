@@ -22,7 +22,20 @@ Name mapping from Elixir: ``Axon.nx`` is :func:`axon.fn`; ``%Axon.None{}`` is
 
 __version__ = "0.1.0"
 
-from axon import activations, initializers, layers, loop, losses, metrics, optimizers, schedules, updates
+from axon import (
+    activations,
+    initializers,
+    layers,
+    loop,
+    loss_scale,
+    losses,
+    metrics,
+    optimizers,
+    quantization,
+    schedules,
+    serialization,
+    updates,
+)
 from axon.api.activation import *
 from axon.api.combinators import *
 from axon.api.conv import *
@@ -50,4 +63,14 @@ from axon.graph import Axon, Node, Parameter
 from axon.graph_ops import *
 from axon.hooks import attach_hook
 from axon.model_state import ModelState
+from axon.serialization import (
+    SerializationError,
+    deserialize,
+    load,
+    load_state,
+    register_layer,
+    save,
+    save_state,
+    serialize,
+)
 from axon.types import NONE, NoneValue, StatefulOutput, is_none
