@@ -149,9 +149,22 @@ class Axon:
         )
 
     def _repr_html_(self) -> str:
+        """Jupyter: the layer table (``axon.display.as_table``) when every input declares
+        its shape (``None`` dimensions taken as 1, float32 inputs), else the repr."""
         import html
 
-        return f"<pre>{html.escape(repr(self))}</pre>"
+        try:
+            from axon.compiler import template
+            from axon.display import as_table_str
+            from axon.graph_ops import get_inputs
+
+            shapes = get_inputs(self)
+            if any(shape is None for shape in shapes.values()):
+                raise ValueError("an input has no declared shape")
+            templates = {name: template(tuple(1 if d is None else d for d in shape)) for name, shape in shapes.items()}
+            return f"<pre>{html.escape(as_table_str(self, templates))}</pre>"
+        except Exception:
+            return f"<pre>{html.escape(repr(self))}</pre>"
 
     def __iter__(self) -> Iterator[Any]:
         raise TypeError(

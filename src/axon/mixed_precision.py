@@ -1,22 +1,37 @@
 """Mixed-precision policies: which dtype a layer keeps its parameters in, computes in and
 outputs.
 
+A layer with a policy initializes its floating parameters in ``policy.params``, casts its
+floating inputs and parameters to ``policy.compute`` before running, and casts its output to
+``policy.output`` (a constant is cast to ``policy.output``). Integer arrays are never cast.
+Numerically sensitive functions (softmax, log-softmax, log-sum-exp, the normalizations)
+compute in float32 internally when given half-precision inputs and return the input dtype.
+
 >>> policy = create_policy(params="f32", compute="bf16", output="f32")
 >>> policy
 Policy<p=f32 c=bf16 o=f32>
+>>> import axon
+>>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.softmax)
+>>> mp_model = apply_policy(model, policy, only=["dense"])
+>>> [n.policy is not None for n in (mp_model.nodes[i] for i in sorted(mp_model.nodes))]
+[False, True, False]
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 
 from axon._dtypes import canonical_dtype, dtype_short_name, is_float
 
-__all__ = ["Policy", "cast", "create_policy"]
+if TYPE_CHECKING:
+    from axon.graph import Axon, Node
+
+__all__ = ["Policy", "apply_policy", "cast", "create_policy"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +89,74 @@ def cast(policy: Policy, value: Any, role: str) -> Any:
         return x
 
     return jax.tree_util.tree_map(leaf, value)
+
+
+def _op_names(value: Any, what: str) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"apply_policy: expected {what} to be a list of op names (e.g. ['dense', 'conv']), got {value!r}")
+    return frozenset(value)
+
+
+def apply_policy(
+    model: Axon,
+    policy: Policy,
+    *,
+    only: Iterable[str] | None = None,
+    except_: Iterable[str] | None = None,
+    predicate: Callable[[Node], bool] | None = None,
+    **kwargs: Any,
+) -> Axon:
+    """Set ``policy`` on the layers of ``model``: all of them, or those whose op name is in
+    ``only``, or all but those whose op name is in ``except_``, or those for which
+    ``predicate(node)`` is true (at most one of the three). Layers inside blocks are
+    included.
+
+    Axon's ``except:`` option is spelled ``except_`` (``except`` is a Python keyword);
+    ``**{"except": [...]}`` is accepted too. Axon's ``only``/``except`` compare the node's
+    op; here they compare its op name (``"dense"``, ``"batch_norm"``...), which is what
+    identifies a layer kind in Python.
+
+    >>> import axon, jax.numpy as jnp
+    >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.batch_norm)
+    >>> mp = apply_policy(model, create_policy(params="bf16", compute="bf16", output="bf16"), except_=["batch_norm"])
+    >>> state = axon.init(mp, axon.template((1, 3)))
+    >>> state["dense_0"]["kernel"].dtype.name, state["batch_norm_0"]["gamma"].dtype.name
+    ('bfloat16', 'float32')
+    """
+    from axon.graph import Axon
+    from axon.graph_rewrite import map_all_nodes
+
+    if not isinstance(model, Axon):
+        raise TypeError(f"apply_policy: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
+    if not isinstance(policy, Policy):
+        raise TypeError(f"apply_policy: expected a policy from axon.mixed_precision.create_policy, got {policy!r}")
+    unknown = [k for k in kwargs if k != "except"]
+    if unknown:
+        raise TypeError(f"apply_policy: unknown option(s) {unknown}; accepted: only, except_ (or 'except'), predicate")
+    if "except" in kwargs:
+        if except_ is not None:
+            raise TypeError("apply_policy: give either except_ or 'except', not both")
+        except_ = kwargs["except"]
+    given = [name for name, v in (("only", only), ("except_", except_), ("predicate", predicate)) if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"apply_policy: give at most one of only, except_ and predicate, got {given}")
+    if only is not None:
+        names = _op_names(only, "only")
+
+        def select(node: Node) -> bool:
+            return node.op_name in names
+    elif except_ is not None:
+        excluded = _op_names(except_, "except_")
+
+        def select(node: Node) -> bool:
+            return node.op_name not in excluded
+    elif predicate is not None:
+        if not callable(predicate):
+            raise TypeError(f"apply_policy: expected predicate to be a function Node -> bool, got {predicate!r}")
+        select = predicate
+    else:
+
+        def select(node: Node) -> bool:
+            return True
+
+    return map_all_nodes(model, lambda node: node.replace(policy=policy) if select(node) else node)

@@ -1,0 +1,283 @@
+"""Model summaries: a table of layers (:func:`as_table`, rendered with ``rich``) and a
+Mermaid flowchart (:func:`as_graph`).
+
+Shapes come from tracing the model on input templates (nothing is computed). In a
+Jupyter notebook a graph whose inputs declare their shapes shows this table by itself.
+
+>>> import axon
+>>> model = axon.input("input", shape=(None, 4)).pipe(axon.dense, 2)
+>>> print(as_table_str(model, axon.template((1, 4), "f32")))
+                                              Model
++----------------------------+-------------+--------------+------------------+-------------------+
+| Layer                      | Input Shape | Output Shape | Options          | Parameters        |
++============================+=============+==============+==================+===================+
+| input ( input )            | []          | (1, 4)       | shape: (None, 4) |                   |
+|                            |             |              | optional: False  |                   |
++----------------------------+-------------+--------------+------------------+-------------------+
+| dense_0 ( dense["input"] ) | [(1, 4)]    | (1, 2)       |                  | kernel: f32[4][2] |
+|                            |             |              |                  | bias: f32[2]      |
++----------------------------+-------------+--------------+------------------+-------------------+
+Total Parameters: 10
+Total Parameters Memory: 40 bytes
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from axon._dtypes import dtype_short_name
+from axon.graph import Axon, Node, Parameter, layer_names, topological_order
+from axon.model_state import get_path, leaf_paths
+from axon.types import NoneValue
+
+__all__ = ["as_graph", "as_table", "as_table_str"]
+
+_DIRECTIONS = {"top_down": "TD", "left_right": "LR"}
+_MODES = ("inference", "train")
+
+
+# ---------------------------------------------------------------------------------------
+# formatting helpers
+
+
+def _shapes(value: Any) -> Any:
+    if isinstance(value, NoneValue) or value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {k: _shapes(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "shape"):
+        return type(value)(_shapes(v) for v in value) if not hasattr(value, "_fields") else tuple(_shapes(v) for v in value)
+    if hasattr(value, "shape"):
+        return tuple(int(d) for d in value.shape)
+    return jax.tree_util.tree_map(_shapes, value)
+
+
+def _shape_str(value: Any) -> str:
+    """``(1, 784)`` for an array, the nested structure of shapes for a container."""
+    return repr(_shapes(value))
+
+
+def _array_str(v: Any) -> str:
+    """``f32[784][128]``: Axon's type-and-shape notation."""
+    return dtype_short_name(v.dtype) + "".join(f"[{int(d)}]" for d in v.shape)
+
+
+def _option_str(value: Any) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return _array_str(value)
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    return repr(value)
+
+
+def _options(node: Node) -> list[str]:
+    if node.op in ("container", "block", "namespace", "optional", "or_else"):
+        return []
+    return [f"{k}: {_option_str(v)}" for k, v in node.opts.items()]
+
+
+def format_bytes(n: int) -> str:
+    """Bytes in Axon's words: bytes, kilobytes, megabytes, gigabytes (powers of 1000).
+
+    >>> format_bytes(512), format_bytes(439592), format_bytes(3_500_000_000)
+    ('512 bytes', '439.59 kilobytes', '3.50 gigabytes')
+    """
+    if n < 1000:
+        return f"{n} bytes"
+    for unit, scale in (("kilobytes", 1e3), ("megabytes", 1e6), ("gigabytes", 1e9)):
+        if n < scale * 1000 or unit == "gigabytes":
+            return f"{n / scale:.2f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _check_mode(mode: str, where: str) -> None:
+    if mode not in _MODES:
+        raise ValueError(f"{where}: expected mode to be one of {list(_MODES)}, got {mode!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# the table
+
+
+def _get(tree: Any, path: tuple[str, ...]) -> Any:
+    try:
+        return get_path(tree, path)
+    except (KeyError, TypeError):
+        return {}  # not initialized in this mode (e.g. a train-only layer)
+
+
+def _value_lines(label: str, p: Parameter, value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        if p.children is not None:
+            return [line for c in p.children.values() if c.name in value
+                    for line in _value_lines(f"{label}.{c.name}", c, value[c.name])]
+        return [f"{label}.{'.'.join(q)}: {_array_str(get_path(value, q))}" for q in leaf_paths(value)]
+    return [f"{label}: {_array_str(value)}"]
+
+
+def _layer_param_lines(node: Node, tree: Any, prefix: str) -> list[str]:
+    """``name: f32[..]`` for each parameter and state entry of a layer, in declaration order."""
+    return [line for p in node.parameters if isinstance(tree, Mapping) and p.name in tree
+            for line in _value_lines(prefix + p.name, p, tree[p.name])]
+
+
+def _graph_param_lines(graph: Axon | None, tree: Any, prefix: str) -> list[str]:
+    """The parameters of every layer of a block's graph, as ``layer.name: f32[..]``."""
+    if graph is None or not isinstance(tree, Mapping):
+        return []
+    names = layer_names(graph)
+    lines: list[str] = []
+    seen: set[tuple[str, ...]] = set()
+    for nid in topological_order(graph):
+        node = graph.nodes[nid]
+        path = (*names[nid][0], names[nid][1])
+        label = prefix + ".".join(path) + "."
+        if node.op == "block":
+            if path not in seen:
+                lines += _graph_param_lines(node.opts["block"].graph, _get(tree, path), label)
+            seen.add(path)
+        else:
+            lines += _layer_param_lines(node, _get(tree, path), label)
+    return lines
+
+
+def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[str]], int, int]:
+    from axon.compiler import trace_values
+
+    if not isinstance(model, Axon):
+        raise TypeError(f"{where}: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
+    _check_mode(mode, where)
+    params, outputs = trace_values(model, inputs, mode=mode, where=where)
+    names = layer_names(model)
+    full = {nid: ".".join((*sc, n)) for nid, (sc, n) in names.items()}
+    shown_blocks: set[tuple[str, ...]] = set()
+    rows = []
+    for nid in topological_order(model):
+        node = model.nodes[nid]
+        scope, name = names[nid]
+        parents = "[" + ", ".join(json.dumps(full[p], ensure_ascii=False) for p in node.parents) + "]" if node.parents else ""
+        layer = f"{full[nid]} ( {node.op_name}{parents} )"
+        input_shapes = "[" + ", ".join(_shape_str(outputs.get(p)) for p in node.parents) + "]"
+        if node.op == "input":
+            opts = [f"shape: {node.opts.get('shape')!r}", f"optional: {bool(node.opts.get('optional'))!r}"]
+        else:
+            opts = _options(node)
+        if node.op == "block":
+            path = (*scope, name)
+            param_lines = [] if path in shown_blocks else _graph_param_lines(node.opts["block"].graph, _get(params, path), "")
+            shown_blocks.add(path)
+        else:
+            param_lines = _layer_param_lines(node, _get(params, (*scope, name)), "")
+        rows.append([layer, input_shapes, _shape_str(outputs.get(nid)), "\n".join(opts), "\n".join(param_lines)])
+    leaves = jax.tree_util.tree_leaves(params)
+    count = sum(int(np.prod(v.shape)) for v in leaves)
+    nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in leaves)
+    return rows, count, nbytes
+
+
+def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
+    """A ``rich`` table summarizing ``model`` for the input templates (or arrays) ``inputs``:
+    one row per layer (parents first) with its name, op and parent layers, its input and
+    output shapes, its options and its parameters and state (``name: f32[784][128]``), then
+    the total number of parameters and their memory (from the dtypes they are initialized
+    in, mixed-precision policies included).
+
+    Printing the table (``rich.print``) or showing it in Jupyter renders it;
+    :func:`as_table_str` gives it as plain text. ``mode="train"`` also shows what exists
+    only in training (a dropout layer's ``key`` state).
+
+    >>> import axon
+    >>> table = as_table(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2), axon.template((1, 3)))
+    >>> table.title, [c.header for c in table.columns]
+    ('Model', ['Layer', 'Input Shape', 'Output Shape', 'Options', 'Parameters'])
+    >>> table.caption
+    'Total Parameters: 8\\nTotal Parameters Memory: 32 bytes'
+    """
+    rows, count, nbytes = _rows(model, inputs, mode, "as_table")
+    table = Table(
+        title="Model",
+        box=box.ASCII_DOUBLE_HEAD,
+        show_lines=True,
+        caption=f"Total Parameters: {count}\nTotal Parameters Memory: {format_bytes(nbytes)}",
+        caption_justify="left",
+        title_style="bold",
+        caption_style="",
+        header_style="bold",
+    )
+    for header in ("Layer", "Input Shape", "Output Shape", "Options", "Parameters"):
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+def as_table_str(model: Axon, inputs: Any, *, mode: str = "inference", width: int | None = None) -> str:
+    """:func:`as_table` as plain ASCII text (``width=None``: as wide as the table needs).
+
+    >>> import axon
+    >>> text = as_table_str(axon.input("x", shape=(None, 3)).pipe(axon.relu), axon.template((2, 3)))
+    >>> print(text.splitlines()[-1])
+    Total Parameters Memory: 0 bytes
+    """
+    table = as_table(model, inputs, mode=mode)
+    console = Console(record=True, width=width or 100_000, file=io.StringIO(), color_system=None,
+                      force_terminal=False, force_jupyter=False, legacy_windows=False)
+    console.print(table)
+    text = console.export_text(styles=False)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------------------
+# the graph
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str = "inference") -> str:
+    """A Mermaid flowchart of ``model`` (render it with any Mermaid viewer, or Jupyter's
+    Mermaid support): one node per layer labelled ``name (op) shape``, inputs drawn as
+    parallelograms, an edge from each parent to its child. ``direction`` is
+    ``"top_down"`` or ``"left_right"``.
+
+    >>> import axon
+    >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
+    >>> print(as_graph(model, axon.template((1, 3))))
+    graph TD;
+    0[/"x (input) (1, 3)"/];
+    1["dense_0 (dense) (1, 2)"];
+    0 --> 1;
+    """
+    from axon.compiler import trace_values
+
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"as_graph: expected direction to be one of {list(_DIRECTIONS)}, got {direction!r}")
+    if not isinstance(model, Axon):
+        raise TypeError(f"as_graph: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
+    _check_mode(mode, "as_graph")
+    _, outputs = trace_values(model, inputs, mode=mode, where="as_graph")
+    names = layer_names(model)
+    order = topological_order(model)
+    index = {nid: i for i, nid in enumerate(order)}
+    lines = [f"graph {_DIRECTIONS[direction]};"]
+    edges = []
+    for nid in order:
+        node = model.nodes[nid]
+        label = _mermaid_label(f"{'.'.join((*names[nid][0], names[nid][1]))} ({node.op_name}) {_shape_str(outputs.get(nid))}")
+        if node.op == "input":
+            lines.append(f'{index[nid]}[/"{label}"/];')
+        else:
+            lines.append(f'{index[nid]}["{label}"];')
+        edges += [f"{index[p]} --> {index[nid]};" for p in dict.fromkeys(node.parents)]
+    return "\n".join(lines + edges)
