@@ -24,12 +24,14 @@ __version__ = "0.1.0"
 
 from axon import (
     activations,
+    display,
     initializers,
     layers,
     loop,
     loss_scale,
     losses,
     metrics,
+    mixed_precision,
     optimizers,
     quantization,
     schedules,
@@ -61,6 +63,7 @@ from axon.compiler import TrainOutput, build, compile, init, predict, template
 from axon.errors import CompileError
 from axon.graph import Axon, Node, Parameter
 from axon.graph_ops import *
+from axon.graph_rewrite import freeze, map_nodes, pop_node, reduce_nodes, rewrite_nodes, unfreeze
 from axon.hooks import attach_hook
 from axon.model_state import ModelState
 from axon.serialization import (
@@ -73,4 +76,5 @@ from axon.serialization import (
     save_state,
     serialize,
 )
+from axon.tracing import trace_backward, trace_forward, trace_init
 from axon.types import NONE, NoneValue, StatefulOutput, is_none
