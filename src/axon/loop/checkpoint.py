@@ -52,9 +52,9 @@ class RawStepState:
 def _encode(arr: np.ndarray) -> tuple[np.ndarray, str]:
     name = arr.dtype.name
     if name in _NATIVE:
-        return np.ascontiguousarray(arr), name
+        return np.array(arr, order="C", copy=True), name
     if arr.dtype.itemsize in (1, 2, 4, 8):  # bfloat16 and other ml_dtypes: store the bits
-        return np.ascontiguousarray(arr).view(f"uint{8 * arr.dtype.itemsize}"), name
+        return np.array(arr, order="C", copy=True).view(f"uint{8 * arr.dtype.itemsize}"), name
     raise ValueError(f"serialize_state: cannot store arrays of dtype {name}")
 
 

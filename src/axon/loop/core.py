@@ -278,6 +278,14 @@ class _Runner:
         new = self.loop.step_fn(step_state, batch)
         return new, self._accumulate(metric_state, new, i)
 
+    def _carry(self, step_state: Any) -> Any:
+        """The part of the step state the next step needs: a trainer's or evaluator's
+        ``y_true``/``y_pred`` are outputs only, so a new batch shape does not make the
+        previous batch's shapes part of the next compilation."""
+        if self.loop.kind in ("trainer", "evaluator") and isinstance(step_state, dict):
+            return {k: v for k, v in step_state.items() if k not in ("y_true", "y_pred")}
+        return step_state
+
     def _batch_fn(self, step_state, metric_state, batch, i):
         self.trace_count += 1
         return self._one_step(step_state, metric_state, batch, i)
@@ -288,9 +296,14 @@ class _Runner:
 
         def body(carry, xs):
             batch, i = xs
-            return self._one_step(*carry, batch, i), None
+            new, metrics = self._one_step(*carry, batch, i)
+            carried = self._carry(new)
+            outputs = {k: v for k, v in new.items() if k not in carried} if carried is not new else None
+            return (carried, metrics), outputs
 
-        (s, m), _ = jax.lax.scan(body, (step_state, metric_state), (batches, start + jnp.arange(k, dtype=jnp.int32)))
+        (s, m), outputs = jax.lax.scan(body, (step_state, metric_state), (batches, start + jnp.arange(k, dtype=jnp.int32)))
+        if outputs:
+            s = {**s, **jax.tree_util.tree_map(lambda a: a[-1], outputs)}
         return s, m
 
     # -- events ---------------------------------------------------------------------------
@@ -406,7 +419,7 @@ class _Runner:
                     first_batch, one_shot_first = None, None
                 state.status = "completed"
                 state = self._fire(state, "completed")
-            except _Halt as h:
+            except _Halt:
                 state = self.state
                 state.status = "halted"
                 state = self._fire(state, "halted")
@@ -456,7 +469,7 @@ class _Runner:
                         state = self._fire(state, "iteration_started")
                     else:
                         _count(state, "iteration_started")
-                    state.step_state, metric_state = batch_fn(state.step_state, metric_state, batch, np.int32(state.iteration))
+                    state.step_state, metric_state = batch_fn(self._carry(state.step_state), metric_state, batch, np.int32(state.iteration))
                     state.iteration += 1
                     seen += 1
                     state.metrics = metric_state["values"]
@@ -474,10 +487,10 @@ class _Runner:
                         _count(state, "iteration_started")
                     if len(chunk) == k:
                         stacked = jax.device_put(jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *chunk))
-                        state.step_state, metric_state = chunk_fn(state.step_state, metric_state, stacked, np.int32(state.iteration))
+                        state.step_state, metric_state = chunk_fn(self._carry(state.step_state), metric_state, stacked, np.int32(state.iteration))
                     else:
                         for j, batch in enumerate(chunk):
-                            state.step_state, metric_state = batch_fn(state.step_state, metric_state, jax.device_put(batch), np.int32(state.iteration + j))
+                            state.step_state, metric_state = batch_fn(self._carry(state.step_state), metric_state, jax.device_put(batch), np.int32(state.iteration + j))
                     state.iteration += len(chunk)
                     seen += len(chunk)
                     state.metrics = metric_state["values"]

@@ -10,6 +10,7 @@ one-batch-ahead device prefetch.
 from __future__ import annotations
 
 import collections.abc as cabc
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -103,8 +104,19 @@ class DataSource:
             order = np.random.default_rng((self.seed, epoch)).permutation(self.size)
         for start in range(0, self.size, self.batch_size):
             idx = order[start : start + self.batch_size]
-            take: Callable[[Any], Any] = (lambda a: a[start : start + self.batch_size]) if not self.shuffle else (lambda a: np.asarray(a)[idx])
+            if self.shuffle:
+                take: Callable[[Any], Any] = functools.partial(_gather, idx=idx)
+            else:
+                take = functools.partial(_slice, start=start, stop=start + self.batch_size)
             yield jax.tree_util.tree_map(take, inputs), jax.tree_util.tree_map(take, targets)
+
+
+def _gather(a: Any, idx: np.ndarray) -> Any:
+    return np.asarray(a)[idx]
+
+
+def _slice(a: Any, start: int, stop: int) -> Any:
+    return a[start:stop]
 
 
 def check_batch(batch: Any, where: str) -> tuple[Any, Any]:

@@ -3,7 +3,7 @@
 >>> import axon, jax.numpy as jnp
 >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
 >>> data = [(jnp.array([[1.0], [2.0]]), jnp.array([[2.0], [4.0]]))] * 10
->>> state = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.05), log=0).run(data, epochs=5)
+>>> state = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.2), log=0).run(data, epochs=20)
 >>> round(float(axon.predict(model, state, jnp.array([[3.0]]))[0, 0]), 1)
 6.0
 """
@@ -89,8 +89,8 @@ def evaluator(model: Any, *, seed: int | None = None, log: int = 0) -> Loop:
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2, kernel_initializer="identity")
     >>> state = axon.init(model, axon.template((1, 2)))
-    >>> data = [(jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 0]))]
-    >>> axon.loop.evaluator(model).metric("accuracy", "acc", transform=lambda s: (s["y_true"], s["y_pred"])).run(data, state)
+    >>> data = [(jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([[1.0, 0.0], [1.0, 0.0]]))]
+    >>> axon.loop.evaluator(model).metric("accuracy", "acc").run(data, state)
     {0: {'acc': 0.5}}
     """
     init_fn, step_fn = eval_step(model, seed=seed)

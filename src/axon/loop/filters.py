@@ -67,12 +67,14 @@ def matches(filter: Any, state: Any, event: str) -> bool:
     for key, value in filter.items():
         scope, n = value if isinstance(value, tuple) else ("total", value)
         count = _count(state, event, scope)
-        ok = {
-            "every": lambda: (count - 1) % n == 0,
-            "before": lambda: count < n,
-            "after": lambda: count > n,
-            "once": lambda: count == n,
-        }[key]()
+        if key == "every":
+            ok = (count - 1) % n == 0
+        elif key == "before":
+            ok = count < n
+        elif key == "after":
+            ok = count > n
+        else:
+            ok = count == n
         if not ok:
             return False
     return True

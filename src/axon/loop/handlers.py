@@ -17,7 +17,6 @@ from typing import Any, TextIO
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from axon.loop.checkpoint import serialize_state, write_atomic
 from axon.loop.core import Loop
@@ -200,9 +199,14 @@ def checkpoint(
     return loop.handle_event(event, handler, filter)
 
 
+def _is_lr_scale(opt_state: Any) -> bool:
+    hp = getattr(opt_state, "hyperparams", None)
+    return isinstance(opt_state, tuple) and isinstance(hp, dict) and "step_size" in hp
+
+
 def _scale_learning_rate(opt_state: Any, factor: float) -> tuple[Any, bool]:
     """Multiply the trainer's injected learning-rate scale by ``factor``."""
-    if isinstance(opt_state, optax.InjectHyperparamsState) and "step_size" in opt_state.hyperparams:
+    if _is_lr_scale(opt_state):
         hp = dict(opt_state.hyperparams)
         hp["step_size"] = hp["step_size"] * factor
         return opt_state._replace(hyperparams=hp), True
@@ -222,7 +226,7 @@ def learning_rate_scale(state: LoopState) -> float:
     """The current learning-rate multiplier set by ``reduce_lr_on_plateau`` (1.0 at start)."""
 
     def find(s):
-        if isinstance(s, optax.InjectHyperparamsState) and "step_size" in s.hyperparams:
+        if _is_lr_scale(s):
             return float(s.hyperparams["step_size"])
         if isinstance(s, tuple):
             for item in reversed(s):

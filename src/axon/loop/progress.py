@@ -49,7 +49,13 @@ class Reporter:
     def epoch_started(self, state: LoopState) -> None:
         self._last = 0
         if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.close()
             self._progress = Progress(
