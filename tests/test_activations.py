@@ -427,11 +427,17 @@ def test_integer_inputs_are_promoted_to_float():
     )
 
 
-def test_celu_rejects_zero_alpha():
+@pytest.mark.parametrize("alpha", [0.0, 0, np.float32(0.0), jnp.array(0.0)], ids=repr)
+def test_celu_rejects_zero_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
-        act.celu(jnp.ones(3), alpha=0.0)
-    with pytest.raises(ValueError, match="alpha"):
-        act.celu(jnp.ones(3), alpha=0)
+        act.celu(jnp.ones(3), alpha=alpha)
+
+
+def test_numpy_scalar_options_do_not_promote_dtype():
+    x = jnp.ones(3, jnp.bfloat16)
+    assert act.elu(x, alpha=np.float64(0.5)).dtype == jnp.bfloat16
+    assert act.leaky_relu(x, alpha=np.float32(0.1)).dtype == jnp.bfloat16
+    assert act.selu(x, gamma=np.float64(1.1)).dtype == jnp.bfloat16
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "log_sumexp"])

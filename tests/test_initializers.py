@@ -257,6 +257,19 @@ def test_random_initializers_reject_integer_dtypes(factory):
         factory(KEY, (3, 3), jnp.int32)
 
 
+@pytest.mark.parametrize(
+    ("factory", "name"),
+    [
+        (init.uniform(), "uniform"),
+        (init.he_normal(), "he_normal"),
+        (init.orthogonal(), "orthogonal"),
+    ],
+)
+def test_random_initializers_need_a_key(factory, name):
+    with pytest.raises(ValueError, match=f"{name}: .*PRNG key"):
+        factory(None, (3, 3))
+
+
 # ---------------------------------------------------------------------------------------
 # constant initializers
 

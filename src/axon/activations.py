@@ -36,6 +36,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 __all__ = [
@@ -94,11 +95,20 @@ def _upcast(x: jax.Array) -> jax.Array:
 def _opt(value: Any, x: jax.Array) -> Any:
     """An option value that does not change ``x``'s dtype.
 
-    Python numbers stay weakly typed; arrays are cast to ``x.dtype``.
+    Python and NumPy scalars become (weakly typed) Python floats; arrays are cast to
+    ``x.dtype``.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)  # a Python float is weakly typed: it never promotes x
     return jnp.asarray(value, dtype=x.dtype)
+
+
+def _is_concrete_zero(value: Any) -> bool:
+    """True when ``value`` is a known (not traced) scalar equal to 0."""
+    try:
+        return float(value) == 0
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False
 
 
 def _axes(x: jax.Array, axis: Axis, name: str) -> tuple[int, ...]:
@@ -151,8 +161,8 @@ def celu(x: jax.Array, *, alpha: float = 1.0) -> jax.Array:
     >>> celu(jnp.array([-1.0]), alpha=2.0).tolist()
     [-0.7869]
     """
-    if isinstance(alpha, (int, float)) and alpha == 0:
-        raise ValueError("celu: alpha must be non-zero, got 0")
+    if _is_concrete_zero(alpha):
+        raise ValueError(f"celu: alpha must be non-zero, got {alpha!r}")
     x = _float(x)
     alpha = _opt(alpha, x)
     # max/min keep the unused branch finite, so gradients never see inf * 0.

@@ -94,6 +94,13 @@ def _float_dtype(dtype: Any, name: str) -> np.dtype:
     return dt
 
 
+def _check_key(key: Any, name: str) -> None:
+    if key is None:
+        raise ValueError(
+            f"{name}: a random initializer needs a PRNG key, e.g. jax.random.key(0); got None"
+        )
+
+
 def _check_choice(name: str, option: str, value: Any, accepted: Sequence[str]) -> None:
     if value not in accepted:
         choices = ", ".join(repr(a) for a in accepted)
@@ -209,6 +216,7 @@ def uniform(*, scale: float = 0.01) -> InitFn:
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         shape, dtype = _shape(shape, "uniform"), _float_dtype(dtype, "uniform")
+        _check_key(key, "uniform")
         return jax.random.uniform(key, shape, dtype, -scale, scale)
 
     return init
@@ -227,7 +235,10 @@ def normal(*, mean: float = 0.0, scale: float = 0.01) -> InitFn:
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         shape, dtype = _shape(shape, "normal"), _float_dtype(dtype, "normal")
-        return mean + jax.random.normal(key, shape, dtype) * jnp.asarray(scale, dtype)
+        _check_key(key, "normal")
+        return jnp.asarray(mean, dtype) + jax.random.normal(key, shape, dtype) * jnp.asarray(
+            scale, dtype
+        )
 
     return init
 
@@ -255,13 +266,18 @@ def variance_scaling(
     >>> bool(np.abs(w).max() <= limit), bool(np.abs(w).max() > 0.9 * limit)
     (True, True)
     """
-    _check_scale("variance_scaling", scale)
-    _check_choice("variance_scaling", "mode", mode, _MODES)
-    _check_choice("variance_scaling", "distribution", distribution, _DISTRIBUTIONS)
+    return _variance_scaling(scale, mode, distribution, "variance_scaling")
+
+
+def _variance_scaling(scale: float, mode: str, distribution: str, name: str) -> InitFn:
+    _check_scale(name, scale)
+    _check_choice(name, "mode", mode, _MODES)
+    _check_choice(name, "distribution", distribution, _DISTRIBUTIONS)
 
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        shape = _shape(shape, "variance_scaling")
-        dtype = _float_dtype(dtype, "variance_scaling")
+        shape = _shape(shape, name)
+        dtype = _float_dtype(dtype, name)
+        _check_key(key, name)
         fan_in, fan_out = _compute_fans(shape)
         if mode == "fan_in":
             denominator = fan_in
@@ -279,6 +295,7 @@ def variance_scaling(
             return jax.random.normal(key, shape, dtype) * jnp.sqrt(variance)
         return jax.random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
 
+    init.__name__ = init.__qualname__ = name
     return init
 
 
@@ -291,9 +308,7 @@ def lecun_uniform(*, scale: float = 1.0) -> InitFn:
     >>> bool(np.abs(w).max() <= (3 / 64) ** 0.5)
     True
     """
-    return _named(
-        "lecun_uniform", variance_scaling(scale=scale, mode="fan_in", distribution="uniform")
-    )
+    return _variance_scaling(scale, "fan_in", "uniform", "lecun_uniform")
 
 
 def lecun_normal(*, scale: float = 1.0) -> InitFn:
@@ -305,10 +320,7 @@ def lecun_normal(*, scale: float = 1.0) -> InitFn:
     >>> round(float(w.var() * 64), 1)  # variance 1 / fan_in
     1.0
     """
-    return _named(
-        "lecun_normal",
-        variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal"),
-    )
+    return _variance_scaling(scale, "fan_in", "truncated_normal", "lecun_normal")
 
 
 def glorot_uniform(*, scale: float = 1.0) -> InitFn:
@@ -320,9 +332,7 @@ def glorot_uniform(*, scale: float = 1.0) -> InitFn:
     >>> bool(np.abs(w).max() <= (3 / 48) ** 0.5)  # fan_avg = (64 + 32) / 2
     True
     """
-    return _named(
-        "glorot_uniform", variance_scaling(scale=scale, mode="fan_avg", distribution="uniform")
-    )
+    return _variance_scaling(scale, "fan_avg", "uniform", "glorot_uniform")
 
 
 def glorot_normal(*, scale: float = 1.0) -> InitFn:
@@ -334,10 +344,7 @@ def glorot_normal(*, scale: float = 1.0) -> InitFn:
     >>> round(float(w.var() * 48), 1)  # variance 1 / fan_avg
     1.0
     """
-    return _named(
-        "glorot_normal",
-        variance_scaling(scale=scale, mode="fan_avg", distribution="truncated_normal"),
-    )
+    return _variance_scaling(scale, "fan_avg", "truncated_normal", "glorot_normal")
 
 
 def he_uniform(*, scale: float = 2.0) -> InitFn:
@@ -349,9 +356,7 @@ def he_uniform(*, scale: float = 2.0) -> InitFn:
     >>> bool(np.abs(w).max() <= (3 * 2 / 64) ** 0.5)
     True
     """
-    return _named(
-        "he_uniform", variance_scaling(scale=scale, mode="fan_in", distribution="uniform")
-    )
+    return _variance_scaling(scale, "fan_in", "uniform", "he_uniform")
 
 
 def he_normal(*, scale: float = 2.0) -> InitFn:
@@ -363,9 +368,7 @@ def he_normal(*, scale: float = 2.0) -> InitFn:
     >>> round(float(w.var() * 64), 1)  # variance 2 / fan_in
     2.0
     """
-    return _named(
-        "he_normal", variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal")
-    )
+    return _variance_scaling(scale, "fan_in", "truncated_normal", "he_normal")
 
 
 def orthogonal(*, distribution: str = "normal") -> InitFn:
@@ -389,6 +392,7 @@ def orthogonal(*, distribution: str = "normal") -> InitFn:
     def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         shape = _shape(shape, "orthogonal")
         dtype = _float_dtype(dtype, "orthogonal")
+        _check_key(key, "orthogonal")
         if len(shape) < 2:
             raise ValueError(
                 f"orthogonal: expected a shape of rank >= 2, got shape {shape} of rank {len(shape)}"
@@ -406,11 +410,6 @@ def orthogonal(*, distribution: str = "normal") -> InitFn:
         q = q * jnp.where(d < 0, -1, 1).astype(work)
         return q[:m, :n].reshape(shape).astype(dtype)
 
-    return init
-
-
-def _named(name: str, init: InitFn) -> InitFn:
-    init.__name__ = init.__qualname__ = name
     return init
 
 
