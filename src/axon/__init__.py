@@ -41,7 +41,6 @@ from axon import (
 from axon.api.activation import *
 from axon.api.combinators import *
 from axon.api.conv import *
-from axon.api.pooling import *
 from axon.api.core import (
     Block,
     block,
@@ -58,6 +57,7 @@ from axon.api.core import (
 from axon.api.dropout import *
 from axon.api.linear import *
 from axon.api.normalization import *
+from axon.api.pooling import *
 from axon.api.shape import *
 from axon.compiler import TrainOutput, build, compile, init, predict, template
 from axon.errors import CompileError
