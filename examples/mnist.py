@@ -33,9 +33,13 @@ def load_digits(seed: int = 0):
 def build_model() -> axon.Axon:
     return (
         axon.input("image", shape=(None, 28, 28, 1))
-        .pipe(axon.conv, 32, kernel_size=3, activation="relu")
+        .pipe(axon.conv, 32, kernel_size=3)
+        .pipe(axon.batch_norm)
+        .pipe(axon.relu)
         .pipe(axon.max_pool, kernel_size=2)
-        .pipe(axon.conv, 64, kernel_size=3, activation="relu")
+        .pipe(axon.conv, 64, kernel_size=3)
+        .pipe(axon.batch_norm)
+        .pipe(axon.relu)
         .pipe(axon.max_pool, kernel_size=2)
         .pipe(axon.flatten)
         .pipe(axon.dropout, rate=0.5)
@@ -50,8 +54,8 @@ def batches(x: np.ndarray, y: np.ndarray, size: int):
 
 def main() -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--output", default=os.path.join(tempfile.gettempdir(), "axon_mnist_cnn.axon"))
     args = parser.parse_args()
@@ -60,9 +64,11 @@ def main() -> float:
     model = build_model()
     print(axon.display.as_table_str(model, axon.template((1, 28, 28, 1))))
 
+    steps = args.epochs * -(-len(x_train) // args.batch_size)
+    schedule = axon.schedules.cosine_decay(args.learning_rate, decay_steps=steps)
     start = time.perf_counter()
     state = (
-        axon.loop.trainer(model, "categorical_cross_entropy", axon.optimizers.adam(args.learning_rate), seed=0, log=10)
+        axon.loop.trainer(model, "categorical_cross_entropy", axon.optimizers.adam(schedule), seed=0, log=25)
         .metric("accuracy")
         .validate(model, batches(x_test, y_test, 250))
         .run((x_train, y_train), batch_size=args.batch_size, shuffle=True, epochs=args.epochs)

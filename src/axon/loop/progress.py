@@ -74,6 +74,8 @@ class Reporter:
             if self._progress is not None and self._task is not None:
                 self._progress.update(self._task, completed=state.iteration)
             return
+        if self._progress is None and self.total is not None and state.iteration >= self.total:
+            return  # the epoch summary line follows
         self._last = state.iteration
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=state.iteration, metrics=_metrics_text(state.metrics))
