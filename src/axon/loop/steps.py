@@ -94,8 +94,6 @@ def _forward(predict_fn: Any) -> Callable[[Any, Any], Any]:
 
 
 def _init_model_state(init_fn: Callable[..., Any], inputs: Any, init_state: Any) -> ModelState:
-    if isinstance(init_state, ModelState) and not isinstance(init_fn, Callable):  # pragma: no cover
-        return init_state
     templates = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.asarray(x).dtype), inputs)
     return init_fn(templates, init_state)
 
@@ -215,7 +213,7 @@ class _Scaler:
         self.init, self.scale, self._unscale, self.skips_nonfinite = init, scale, unscale, skips_nonfinite
 
     def unscale(self, grads, state):
-        finite = _all_finite(grads)
+        finite = _all_finite(grads) if self.skips_nonfinite else None
         grads, state = self._unscale(grads, state)
         return grads, state, finite
 
