@@ -15,11 +15,11 @@
 
 **File format** (version 1). A file is a plain `safetensors
 <https://huggingface.co/docs/safetensors>`_ file, so any safetensors reader can list and
-load its tensors. Its text metadata holds ``"axon.format"`` (``"axon.model"`` or
-``"axon.state"``), ``"axon.version"`` (``"1"``), ``"axon.state"`` and, for models,
-``"axon.graph"``, both JSON:
+load its tensors. Its text metadata has one entry, ``"axon"``, a JSON document
+``{"format": "axon.model" | "axon.state", "version": 1, "graph": ..., "state": ...}``
+(``graph`` for models only); the same model and state always give the same bytes.
 
-* ``axon.graph``: ``{"output": i, "nodes": [...], "blocks": [...]}``. Nodes are listed
+* ``graph``: ``{"output": i, "nodes": [...], "blocks": [...]}``. Nodes are listed
   parents first; each has ``id`` (its position), ``name`` (a string or null), ``op``
   (``{"special": "input"}`` or ``{"function": "<registered name>"}``), ``op_name``,
   ``parents``, ``args``, ``opts``, ``parameters`` (name, kind, dtype, frozen, concrete
@@ -29,7 +29,7 @@ load its tensors. Its text metadata holds ``"axon.format"`` (``"axon.model"`` or
   a tensor of the file), ``{"$dtype": "float32"}``, ``{"$fn": name}``,
   ``{"$partial": ...}``, ``{"$init": ...}`` and ``{"$block": i}`` (an entry of ``blocks``,
   each a nested graph with its input names).
-* ``axon.state``: ``{"entries": [{"path": [...], "key": tensor_key}, ...], "parameters":
+* ``state``: ``{"entries": [{"path": [...], "key": tensor_key}, ...], "parameters":
   [...], "state": [...], "frozen": [...]}``. Each entry names the exact path of one leaf
   (a list of strings, so layer names may contain any character; tensor keys are the path
   joined with ``"."`` only for readability); a quantized leaf has ``"qtensor": {"value": k,
@@ -65,6 +65,7 @@ import json
 import math
 import os
 import struct
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -263,7 +264,15 @@ def tag_initializer(init: Callable[..., Any], name: str, options: Mapping[str, A
     return init
 
 
+def _api_modules() -> list[Any]:
+    return [m for name, m in sorted(sys.modules.items()) if name.startswith("axon.api.") and m is not None]
+
+
 def _refresh_auto() -> None:
+    """Register every public function of ``axon.layers`` and ``axon.activations``, and every
+    module-level function of the ``axon.api`` modules (the ops of built-in constructors),
+    under ``"axon.layers.<name>"``, ``"axon.activations.<name>"`` and
+    ``"axon.api.<module>.<name>"``."""
     from axon import activations, layers
 
     found: dict[str, Callable[..., Any]] = {}
@@ -274,18 +283,26 @@ def _refresh_auto() -> None:
             if not str(getattr(value, "__module__", "") or "").startswith("axon"):
                 continue
             found[prefix + attr] = value
+    for module in _api_modules():
+        for attr, value in sorted(vars(module).items()):
+            if inspect.isfunction(value) and value.__module__ == module.__name__:
+                found.setdefault(f"{module.__name__}.{attr}", value)
     _AUTO.clear()
     _AUTO.update(found)
     _AUTO_NAMES.clear()
     for name, value in found.items():
         _AUTO_NAMES.setdefault(id(value), name)
-    _AUTO_SIZE[0] = len(vars(layers)) + len(vars(activations))
+    _AUTO_SIZE[0] = _auto_size()
+
+
+def _auto_size() -> int:
+    from axon import activations, layers
+
+    return len(vars(layers)) + len(vars(activations)) + sum(len(vars(m)) for m in _api_modules())
 
 
 def _auto_stale() -> bool:
-    from axon import activations, layers
-
-    return _AUTO_SIZE[0] != len(vars(layers)) + len(vars(activations))
+    return _AUTO_SIZE[0] != _auto_size()
 
 
 def _alias(fn: Any) -> str | None:
@@ -380,7 +397,7 @@ def _host_array(value: Any, where: str) -> np.ndarray:
         raise SerializationError(f"{where}: cannot save a value of type {type(value).__name__}: {e}") from e
     if arr.dtype.name not in _DTYPE_NAMES:
         raise SerializationError(f"{where}: cannot save an array of dtype {arr.dtype}; supported: {sorted(_DTYPE_NAMES)}")
-    return np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
 def _where(where: str, key: Any) -> str:
@@ -879,7 +896,8 @@ class _Decoder:
         if op == "constant":
             _expect(set(opts_json) == {"value"}, f"{where}: a constant has exactly the option 'value'")
             value = self.value(opts_json["value"], where)
-            _expect(isinstance(value, np.ndarray) and value.dtype.kind in "biufc", f"{where}: a constant's value must be a numeric tensor")
+            _expect(isinstance(value, np.ndarray) and (value.dtype.kind in "biufc" or value.dtype.name in _DTYPE_NAMES),
+                    f"{where}: a constant's value must be a numeric tensor")
             return {"value": value}
         if op == "container":
             _expect(set(opts_json) == {"structure"}, f"{where}: a container has exactly the option 'structure'")
@@ -1084,19 +1102,23 @@ def _dumps_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def _read_meta(meta: dict[str, str] | None, expected: str | None) -> tuple[str, dict]:
-    if not meta or "axon.format" not in meta:
+def _read_doc(meta: dict[str, str] | None, expected: str | None) -> dict:
+    """The axon document of a file's metadata, checked for format and version."""
+    if not meta or "axon" not in meta:
         raise SerializationError(
             "not an axon file: a safetensors file without axon metadata (load plain tensors with "
             "axon.load_state, which reads any safetensors file)"
         )
-    fmt = meta["axon.format"]
+    doc = _loads_json(meta["axon"], "metadata")
+    if not isinstance(doc, dict):
+        raise SerializationError("corrupted file: the axon metadata must be a JSON object")
+    fmt = doc.get("format")
     if fmt not in (FORMAT_MODEL, FORMAT_STATE):
         raise SerializationError(f"not an axon file: unknown format {_short(fmt)}")
-    version = meta.get("axon.version")
-    if version is None or not version.isdigit():
-        raise SerializationError(f"corrupted file: bad axon.version {_short(version)}")
-    if int(version) > VERSION:
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SerializationError(f"corrupted file: bad format version {_short(version)}")
+    if version > VERSION:
         raise SerializationError(
             f"the file has format version {version}, written by a newer axon; this axon reads versions up to {VERSION}"
         )
@@ -1105,7 +1127,13 @@ def _read_meta(meta: dict[str, str] | None, expected: str | None) -> tuple[str, 
             "the file holds parameters only (written by axon.save_state); load it with "
             "axon.load_state(path) and rebuild the model in code"
         )
-    return fmt, meta
+    if "state" not in doc or (fmt == FORMAT_MODEL and "graph" not in doc):
+        raise SerializationError("corrupted file: the axon metadata lacks its graph or state")
+    return doc
+
+
+def _meta(doc: dict) -> dict[str, str]:
+    return {"axon": _dumps_json({"format": doc["format"], "version": VERSION, **doc})}
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
@@ -1153,13 +1181,7 @@ def serialize(model: Axon, state: ModelState | Mapping[str, Any] | None) -> byte
     graph["blocks"] = enc.blocks
     if enc.hooks:
         warnings.warn(f"serialize: hooks are not saved (layers {', '.join(enc.hooks)})", stacklevel=2)
-    meta = {
-        "axon.format": FORMAT_MODEL,
-        "axon.version": str(VERSION),
-        "axon.graph": _dumps_json(graph),
-        "axon.state": _dumps_json(state_json),
-    }
-    return _pack(meta, enc.tensors)
+    return _pack(_meta({"format": FORMAT_MODEL, "graph": graph, "state": state_json}), enc.tensors)
 
 
 def deserialize(data: bytes) -> tuple[Axon, ModelState]:
@@ -1174,13 +1196,11 @@ def deserialize(data: bytes) -> tuple[Axon, ModelState]:
     [0.0, 1.0]
     """
     meta, tensors = _unpack(data)
-    _, meta = _read_meta(meta, FORMAT_MODEL)
+    doc = _read_doc(meta, FORMAT_MODEL)
 
     def decode() -> tuple[Axon, ModelState]:
-        if "axon.graph" not in meta or "axon.state" not in meta:
-            raise SerializationError("corrupted file: missing axon.graph or axon.state metadata")
-        graph_json = _loads_json(meta["axon.graph"], "graph")
-        state = _decode_state(_loads_json(meta["axon.state"], "state"), tensors)
+        graph_json = doc["graph"]
+        state = _decode_state(doc["state"], tensors)
         _expect_type(graph_json, dict, "graph", "a graph object")
         blocks = _expect_type(graph_json.get("blocks", []), list, "graph blocks", "a list")
         model = _Decoder(tensors, blocks).graph(graph_json, "graph")
@@ -1201,8 +1221,7 @@ def serialize_state(state: ModelState | Mapping[str, Any]) -> bytes:
     ms = _as_state(state, "serialize_state")
     enc = _Encoder()
     state_json = enc.state(ms)
-    meta = {"axon.format": FORMAT_STATE, "axon.version": str(VERSION), "axon.state": _dumps_json(state_json)}
-    return _pack(meta, enc.tensors)
+    return _pack(_meta({"format": FORMAT_STATE, "state": state_json}), enc.tensors)
 
 
 def deserialize_state(data: bytes) -> ModelState:
@@ -1217,7 +1236,7 @@ def deserialize_state(data: bytes) -> ModelState:
     [0.0, 0.0]
     """
     meta, tensors = _unpack(data)
-    if not meta or "axon.format" not in meta:
+    if not meta or "axon" not in meta:
 
         def foreign() -> ModelState:
             out: dict = {}
@@ -1226,10 +1245,8 @@ def deserialize_state(data: bytes) -> ModelState:
             return ModelState(out)
 
         return _guard(foreign)
-    _, meta = _read_meta(meta, None)
-    if "axon.state" not in meta:
-        raise SerializationError("corrupted file: missing axon.state metadata")
-    return _guard(lambda: _decode_state(_loads_json(meta["axon.state"], "state"), tensors))
+    doc = _read_doc(meta, None)
+    return _guard(lambda: _decode_state(doc["state"], tensors))
 
 
 def _write(path: str | os.PathLike, data: bytes) -> None:

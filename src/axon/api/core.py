@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from axon import initializers as _initializers
@@ -109,7 +110,7 @@ def constant(value: Any, *, name: Any = None, meta: Mapping[str, Any] | None = N
         arr = np.asarray(value)
     except Exception as e:  # pragma: no cover - numpy raises many kinds
         raise TypeError(f"constant: expected an array or a number, got {value!r}") from e
-    if arr.dtype.kind not in "biufc":
+    if arr.dtype.kind not in "biufc" and not jnp.issubdtype(arr.dtype, jnp.floating):  # bfloat16 has kind "V"
         raise TypeError(f"constant: expected a numeric array or number, got {value!r} (dtype {arr.dtype})")
     if arr.dtype == np.float64 and not isinstance(value, np.ndarray):
         arr = arr.astype(np.float32)
