@@ -363,3 +363,14 @@ def test_bad_run_options():
         lp.run([(0, 0)], steps_per_execution=0)
     with pytest.raises(ValueError, match="on_nonfinite"):
         axon.loop.trainer(linear_model(), "mean_squared_error", "sgd", on_nonfinite="ignore")
+
+
+def test_torch_dataloader_batches():
+    torch = pytest.importorskip("torch")
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
+    lp = axon.loop.trainer(linear_model(), "mean_squared_error", optax.sgd(0.0), log=0)
+    state = lp.run(loader, epochs=2, return_state=True)
+    ms = state.step_state["model_state"]
+    pred = X @ np.asarray(ms["dense_0"]["kernel"]) + np.asarray(ms["dense_0"]["bias"])
+    np.testing.assert_allclose(state.history[1]["loss"], np.mean([np.mean((pred[i : i + 16] - Y[i : i + 16]) ** 2) for i in range(0, 64, 16)]), rtol=1e-5)

@@ -341,7 +341,7 @@ class _Runner:
 
     # -- data -----------------------------------------------------------------------------
     def _convert(self, batch: Any) -> Any:
-        inputs, targets = check_batch(batch, "run")
+        inputs, targets = _host_arrays(check_batch(batch, "run"))
         program = self.loop.config.get("program")
         if program is not None:
             inputs = program.normalize_inputs(inputs, "run")
@@ -351,7 +351,7 @@ class _Runner:
     def _chunks(self, batches, k: int):
         buf = []
         for b in batches:
-            inputs, targets = check_batch(b, "run")
+            inputs, targets = _host_arrays(check_batch(b, "run"))
             program = self.loop.config.get("program")
             if program is not None:
                 inputs = program.normalize_inputs(inputs, "run")
@@ -379,7 +379,7 @@ class _Runner:
             first_batch = next(iter(first_iter))
         except StopIteration:
             raise ValueError("run: the data is empty: it yielded no batch") from None
-        first_inputs, first_targets = check_batch(first_batch, "run")
+        first_inputs, first_targets = _host_arrays(check_batch(first_batch, "run"))
         program = loop_.config.get("program")
         if program is not None:
             first_inputs = program.normalize_inputs(first_inputs, "run")
@@ -538,6 +538,20 @@ class _Runner:
                 f"the loss became NaN or infinite at epoch {state.epoch}, iteration {bad}; "
                 "lower the learning rate, check the data, or pass on_nonfinite='continue' to the trainer"
             )
+
+
+def _host_arrays(batch: Any) -> Any:
+    """Arrays from other libraries (torch tensors, tf tensors, lists) become numpy arrays;
+    JAX and numpy arrays pass through untouched."""
+
+    def convert(a: Any) -> Any:
+        if isinstance(a, (jax.Array, np.ndarray, np.generic, int, float)):
+            return a
+        if hasattr(a, "numpy") and callable(a.numpy):  # torch / tf tensors
+            return a.numpy()
+        return np.asarray(a)
+
+    return jax.tree_util.tree_map(convert, batch)
 
 
 def _count(state: LoopState, event: str) -> None:
