@@ -478,6 +478,15 @@ def test_custom_initializers_are_not_saved_but_values_are():
         init_fn(axon.template((1, 2)))
 
 
+def test_shapes_missing_from_the_state_fail_clearly_at_init():
+    model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2)
+    loaded, state = axon.deserialize(axon.serialize(model, None))
+    assert state.paths() == []
+    assert loaded.node.parameters[1].shape == (2,)  # fixed shapes are always saved
+    with pytest.raises(axon.CompileError, match="shape of this parameter was not saved"):
+        axon.init(loaded, axon.template((1, 2)))
+
+
 # --------------------------------------------------------------------------------------
 # hostile and corrupted input
 

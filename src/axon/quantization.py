@@ -5,8 +5,8 @@ unit (symmetric, zero point 0), a quarter of the kernel's float32 bytes. The qua
 layer computes ``(x @ values) * scale + bias``: activations stay in floating point.
 
 * :func:`quantize` = :func:`quantize_model` (every dense layer's op becomes
-  :func:`axon.layers`-style :func:`weight_only_quantized_dense`, names unchanged) plus
-  :func:`quantize_model_state` (those layers' kernels become QTensors and are frozen).
+  :func:`quantized_dense`, names and options unchanged) plus :func:`quantize_model_state`
+  (those layers' kernels become QTensors and their parameters are frozen).
 * :func:`weight_only_quantized_dense` builds such a layer directly (``x`` a graph), or
   applies the functional op (``x`` an array).
 

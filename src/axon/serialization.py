@@ -9,9 +9,12 @@
 * :func:`register_layer` (and :func:`register_initializer`): a saved graph refers to each
   layer function by a registered name. Every public function of :mod:`axon.layers` and
   :mod:`axon.activations` is registered (as ``"axon.layers.<name>"`` and
-  ``"axon.activations.<name>"``), as are the ops of the built-in graph constructors; a
-  custom layer function must be registered, under the same name, both in the program that
-  saves and in the one that loads.
+  ``"axon.activations.<name>"``), as is every module-level function of the ``axon.api``
+  modules (the ops of the built-in graph constructors, as ``"axon.api.<module>.<name>"``
+  unless registered by an explicit name); a custom layer function must be registered,
+  under the same name, both in the program that saves and in the one that loads. Layers
+  built with ``axon.fn(x, f)`` or ``axon.cond(x, cond_fn, ...)`` keep ``f``/``cond_fn`` in
+  their options, so those functions must be registered too.
 
 **File format** (version 1). A file is a plain `safetensors
 <https://huggingface.co/docs/safetensors>`_ file, so any safetensors reader can list and

@@ -297,6 +297,7 @@ def layer(
 
 def fn(x: Axon, f: Callable[[Any], Any], *, name: Any = None, op_name: str = "nx") -> Axon:
     """Apply a parameter-free JAX function to a graph's value (Axon's ``Axon.nx``).
+    To save a model with such a layer, register ``f`` with ``axon.register_layer``.
 
     >>> import axon, jax.numpy as jnp
     >>> y = axon.fn(axon.input("x"), lambda v: jnp.maximum(v, 0))
