@@ -222,3 +222,13 @@ def test_unknown_init_state_type():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         init_fn(axon.template((1, 3)), None)
+
+
+def test_init_accepts_a_state_with_quantized_leaves():
+    model = axon.input("x", shape=(None, 4)).pipe(axon.dense, 3)
+    state = axon.init(model, axon.template((1, 4)))
+    qmodel, qstate = axon.quantization.quantize(model, state)
+    init_fn, predict_fn = axon.build(qmodel)
+    again = init_fn(axon.template((1, 4)), qstate)
+    x = jnp.ones((2, 4))
+    np.testing.assert_array_equal(predict_fn(again, x), predict_fn(qstate, x))

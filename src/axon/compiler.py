@@ -374,13 +374,13 @@ class _Program:
         given = ctx.given.get(path, None)
         if given is not None:
             ctx.used.add(path)
-            value = jnp.asarray(given)
-            if tuple(value.shape) != shape:
+            value = jnp.asarray(given) if isinstance(given, (jax.Array, np.ndarray, np.generic, int, float)) else given
+            if tuple(getattr(value, "shape", ())) != shape:
                 raise StateError(
                     f"the initial value given for parameter {'.'.join(path)!r} has shape {tuple(value.shape)}, "
                     f"but the model expects {shape}"
                 )
-            if is_float(value.dtype) and value.dtype != dtype:
+            if isinstance(value, jax.Array) and is_float(value.dtype) and value.dtype != dtype:
                 value = value.astype(dtype)
         else:
             key = jax.random.fold_in(ctx.base_key, _path_salt(path))
