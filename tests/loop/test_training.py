@@ -25,8 +25,9 @@ def accuracy(model, state, x, y):
     return float(np.mean(np.argmax(np.asarray(probs), axis=1) == y))
 
 
-def test_mlp_reaches_90_percent_on_held_out_digits(digits):
-    (x_train, y_train), (x_test, y_test) = digits
+@pytest.fixture(scope="module")
+def trained_mlp(digits):
+    (x_train, y_train), _ = digits
     model = (
         axon.input("pixels", shape=(None, 784))
         .pipe(axon.dense, 128, activation="relu")
@@ -36,7 +37,24 @@ def test_mlp_reaches_90_percent_on_held_out_digits(digits):
     state = axon.loop.trainer(model, "categorical_cross_entropy", axon.optimizers.adam(3e-3), log=0).run(
         (x_train, onehot), batch_size=64, shuffle=True, epochs=4
     )
+    return model, state
+
+
+def test_mlp_reaches_90_percent_on_held_out_digits(digits, trained_mlp):
+    _, (x_test, y_test) = digits
+    model, state = trained_mlp
     assert accuracy(model, state, x_test, y_test) >= 0.90
+
+
+def test_quantized_mlp_keeps_accuracy_and_quarter_bytes(digits, trained_mlp):
+    _, (x_test, y_test) = digits
+    model, state = trained_mlp
+    qmodel, qstate = axon.quantization.quantize(model, state)
+    full = accuracy(model, state, x_test, y_test)
+    quantized = accuracy(qmodel, qstate, x_test, y_test)
+    assert abs(full - quantized) <= 0.01
+    for layer in ("dense_0", "dense_1"):
+        assert qstate[layer]["kernel"].value.nbytes * 4 == state[layer]["kernel"].nbytes
 
 
 def test_bfloat16_policy_with_dynamic_loss_scaling_trains(digits):
