@@ -39,6 +39,8 @@ from axon import (
     updates,
 )
 from axon.api.activation import *
+from axon.api.attention import *
+from axon.api.columns import *
 from axon.api.combinators import *
 from axon.api.conv import *
 from axon.api.core import (
@@ -58,6 +60,8 @@ from axon.api.dropout import *
 from axon.api.linear import *
 from axon.api.normalization import *
 from axon.api.pooling import *
+from axon.api.recurrent import *
+from axon.api.resize import *
 from axon.api.shape import *
 from axon.compiler import TrainOutput, build, compile, init, predict, template
 from axon.errors import CompileError
