@@ -9,6 +9,15 @@
 * inference mode returns the prediction, train mode a ``TrainOutput`` whose state updates
   are declared state entries;
 * a built ``predict_fn`` called twice with the same shapes traces (compiles) once.
+
+``init_state`` (optional) gives initial parameter values (e.g. copied from a reference
+module), which ``init_fn`` must accept with exactly the declared shapes; without it the
+layer's initializers draw them. The train-mode state starts from the inference state's
+values (train-only state, such as dropout keys, is initialized afresh), which keeps the
+check to one initialization compile. ``results`` (optional, a dict) receives the
+inference output (``"inference"``), the train-mode ``TrainOutput`` (``"train"``) and the
+train-mode state (``"train_state"``), so that a test can compare them with a reference
+without building the model again.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ def check_layer(
     params: dict[str, tuple[tuple[int, ...], str]] | None = None,
     *,
     state: dict[str, tuple[tuple[int, ...], str]] | None = None,
+    init_state: Any = None,
+    results: dict | None = None,
     train_differs: bool = False,
     rtol: float = 1e-5,
     atol: float = 1e-5,
@@ -47,7 +58,7 @@ def check_layer(
     """Run the conformance checks; ``params``/``state`` map ``"layer/param"`` to
     ``(shape, dtype_name)`` and must match init exactly. Returns the inference state."""
     init_fn, predict_fn = axon.build(model)
-    model_state = init_fn(inputs)
+    model_state = init_fn(inputs, init_state)
 
     # 1. parameter names, shapes and dtypes
     if params is not None or state is not None:
@@ -67,19 +78,10 @@ def check_layer(
     for leaf in jax.tree_util.tree_leaves(out):
         assert np.all(np.isfinite(np.asarray(leaf, np.float64))), "non-finite output"
 
-    # 3. train mode: TrainOutput, declared state only, jit equals eager
+    # 3. train mode: TrainOutput, declared state only, jit equals eager; and 4. finite
+    # gradients w.r.t. trainable parameters and floating inputs (one compiled program)
     train_init, train_fn = axon.build(model, mode="train")
-    train_state = train_init(inputs)
-    result = train_fn(train_state, inputs)
-    assert isinstance(result, axon.TrainOutput)
-    for path in _leaves_with_paths(result.state):
-        assert tuple(path.split("/")) in train_state.state_paths, f"undeclared state update {path}"
-    _, train_eager = axon.build(model, mode="train", jit=False)
-    _assert_close(result, train_eager(train_state, inputs), rtol, atol)
-    if not train_differs:
-        _assert_close(result.prediction, out, rtol, atol)
-
-    # 4. finite gradients w.r.t. trainable parameters and floating inputs
+    train_state = train_init(inputs, model_state)
     trainable = train_state.trainable_parameters()
     float_inputs = {
         k: v for k, v in (inputs.items() if isinstance(inputs, dict) else {"__x": inputs}.items())
@@ -92,10 +94,20 @@ def check_layer(
             feed.update(xs)
         elif "__x" in xs:
             feed = xs["__x"]
-        pred = train_fn(train_state.update(p), feed).prediction
-        return sum(jnp.sum(jnp.asarray(l, jnp.float32) ** 2) for l in jax.tree_util.tree_leaves(pred))
+        result = train_fn(train_state.update(p), feed)
+        return sum(jnp.sum(jnp.asarray(l, jnp.float32) ** 2) for l in jax.tree_util.tree_leaves(result.prediction)), result
 
-    g_params, g_inputs = jax.grad(loss, argnums=(0, 1))(trainable, float_inputs)
+    grad_fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
+    (_, result), (g_params, g_inputs) = grad_fn(trainable, float_inputs)
+    assert isinstance(result, axon.TrainOutput)
+    for path in _leaves_with_paths(result.state):
+        assert tuple(path.split("/")) in train_state.state_paths, f"undeclared state update {path}"
+    _, train_eager = axon.build(model, mode="train", jit=False)
+    _assert_close(result, train_eager(train_state, inputs), rtol, atol)
+    if not train_differs:
+        _assert_close(result.prediction, out, rtol, atol)
     for name, g in {**_leaves_with_paths(g_params), **_leaves_with_paths(g_inputs)}.items():
         assert np.all(np.isfinite(np.asarray(g, np.float64))), f"non-finite gradient for {name}"
+    if results is not None:
+        results.update(inference=out, train=result, train_state=train_state)
     return model_state
