@@ -454,8 +454,8 @@ def test_loading_needs_the_function_registered():
 
     axon.register_layer("tests.loading.tmp_op", tmp_op)
     data = axon.serialize(axon.layer(tmp_op, [axon.input("x")]), {})
-    serialization._LAYERS.pop("tests.loading.tmp_op")
-    serialization._LAYER_NAMES.pop(id(tmp_op))
+    serialization.registry._LAYERS.pop("tests.loading.tmp_op")
+    serialization.registry._LAYER_NAMES.pop(id(tmp_op))
     with pytest.raises(SerializationError, match=r"'tests.loading.tmp_op' is not registered.*register_layer"):
         axon.deserialize(data)
 
