@@ -249,6 +249,10 @@ class _Runner:
         self.trace_count = 0
         self.has_loss = False
         self._jitted: tuple | None = None
+        # On CPU, device memory is host memory: the compiled step takes NumPy batches as they
+        # are, copying them in C++ far faster than jax.device_put does (about 0.4 ms less host
+        # time per step for a 128x784 float32 batch; benchmarks/profile_loop.py).
+        self._put = _as_is if jax.default_backend() == "cpu" else jax.device_put
 
     # -- compiled pieces ------------------------------------------------------------------
     def _metric_init(self, step_state: Any) -> dict:
@@ -346,7 +350,7 @@ class _Runner:
         if program is not None:
             inputs = program.normalize_inputs(inputs, "run")
             program.check_input_shapes(inputs, "run")
-        return jax.device_put((inputs, targets))
+        return self._put((inputs, targets))
 
     def _chunks(self, batches, k: int):
         buf = []
@@ -486,11 +490,11 @@ class _Runner:
                     else:
                         _count(state, "iteration_started")
                     if len(chunk) == k:
-                        stacked = jax.device_put(jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *chunk))
+                        stacked = self._put(jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *chunk))
                         state.step_state, metric_state = chunk_fn(self._carry(state.step_state), metric_state, stacked, np.int32(state.iteration))
                     else:
                         for j, batch in enumerate(chunk):
-                            state.step_state, metric_state = batch_fn(self._carry(state.step_state), metric_state, jax.device_put(batch), np.int32(state.iteration + j))
+                            state.step_state, metric_state = batch_fn(self._carry(state.step_state), metric_state, self._put(batch), np.int32(state.iteration + j))
                     state.iteration += len(chunk)
                     seen += len(chunk)
                     state.metrics = metric_state["values"]
@@ -552,6 +556,10 @@ def _host_arrays(batch: Any) -> Any:
         return np.asarray(a)
 
     return jax.tree_util.tree_map(convert, batch)
+
+
+def _as_is(x: Any) -> Any:
+    return x
 
 
 def _count(state: LoopState, event: str) -> None:
