@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import jax
@@ -449,3 +450,30 @@ def test_get_rejects_full_and_unknown_names():
     assert listed == [repr(n) for n in sorted(init.INITIALIZERS)]
     with pytest.raises(TypeError, match="int"):
         init.get(3)
+
+
+# ---------------------------------------------------------------------------------------
+# nameable init functions (saved by axon.serialization as factory name + options)
+
+
+@pytest.mark.parametrize("name", sorted([*init.INITIALIZERS, "full"]))
+def test_init_functions_carry_their_factory_and_options(name):
+    factory = getattr(init, name)
+    made = factory(0.25) if name == "full" else factory()
+    factory_name, options = made.__axon_initializer__
+    assert factory_name == name
+    assert list(options) == list(inspect.signature(factory).parameters)  # defaults included
+    _assert_same_bits(made(KEY, (4, 3)), factory(**options)(KEY, (4, 3)))
+
+
+def test_init_function_options_are_the_given_ones():
+    assert init.uniform(scale=0.1).__axon_initializer__ == ("uniform", {"scale": 0.1})
+    assert init.he_normal().__axon_initializer__ == ("he_normal", {"scale": 2.0})
+    assert init.full(value=[1.0, 2.0]).__axon_initializer__ == ("full", {"value": [1.0, 2.0]})
+    assert init.variance_scaling(mode="fan_avg").__axon_initializer__ == (
+        "variance_scaling",
+        {"scale": 1.0, "mode": "fan_avg", "distribution": "normal"},
+    )
+    # each call makes a new init function with its own options
+    a, b = init.normal(mean=1.0), init.normal(mean=2.0)
+    assert a.__axon_initializer__[1]["mean"] == 1.0 and b.__axon_initializer__[1]["mean"] == 2.0

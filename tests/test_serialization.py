@@ -132,6 +132,43 @@ def test_loaded_model_reinitializes_like_the_original():
     assert_same_state(state, axon.init(loaded, template, mode="train", seed=3))
 
 
+def test_initializers_made_by_factories_are_saved_by_name_and_options(tmp_path):
+    # init functions from axon.initializers' factories, passed as functions, carry their
+    # factory's name and options: they are saved and remade, sampling the same bits
+    inits = axon.initializers
+    model = (
+        axon.input("x", shape=(None, 4))
+        .pipe(axon.dense, 3, kernel_initializer=inits.uniform(scale=0.1), bias_initializer=inits.full(0.5))
+        .pipe(axon.dense, 3, kernel_initializer=inits.variance_scaling(scale=0.7, mode="fan_out", distribution="uniform"),
+              bias_initializer=inits.full(jnp.arange(3.0)))
+        .pipe(axon.dense, 2, kernel_initializer=inits.orthogonal(distribution="uniform"),
+              bias_initializer=inits.normal(mean=1.0, scale=0.5))
+    )
+    template = axon.template((2, 4))
+    state = axon.init(model, template, seed=5)
+    path = tmp_path / "inits.axon"
+    axon.save(path, model, state)
+    with safetensors.safe_open(str(path), "numpy") as f:
+        graph = json.loads(f.metadata()["axon"])["graph"]
+    specs = [p["initializer"] for node in graph["nodes"] for p in node["parameters"]]
+    assert specs[:3] == [
+        {"name": "uniform", "options": {"scale": 0.1}},
+        {"name": "full", "options": {"value": 0.5}},
+        {"name": "variance_scaling", "options": {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"}},
+    ]
+    assert specs[3]["name"] == "full" and set(specs[3]["options"]["value"]) == {"$tensor"}
+    assert specs[4:] == [
+        {"name": "orthogonal", "options": {"distribution": "uniform"}},
+        {"name": "normal", "options": {"mean": 1.0, "scale": 0.5}},
+    ]
+    loaded, loaded_state = axon.load(path)
+    assert_same_state(state, loaded_state)
+    # without the saved values, the loaded initializers remake the same parameters bit for bit
+    assert_same_state(state, axon.init(loaded, template, seed=5))
+    assert loaded.node.parameters[0].initializer.__axon_initializer__ == ("orthogonal", {"distribution": "uniform"})
+    assert axon.serialize(loaded, loaded_state) == path.read_bytes()
+
+
 # --------------------------------------------------------------------------------------
 # round trips of the layer families
 
@@ -469,7 +506,10 @@ def test_hooks_are_dropped_with_a_warning():
 
 
 def test_custom_initializers_are_not_saved_but_values_are():
-    model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2, kernel_initializer=axon.initializers.full(0.5))
+    def halves(key, shape, dtype=jnp.float32):
+        return jnp.full(shape, 0.5, dtype)
+
+    model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2, kernel_initializer=halves)
     state = axon.init(model, axon.template((1, 2)))
     loaded, loaded_state = axon.deserialize(axon.serialize(model, state))
     init_fn = axon.build(loaded)[0]

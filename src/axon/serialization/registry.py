@@ -10,7 +10,7 @@
   remade on load as ``factory(**options)`` (see :func:`initializer_spec`).
 
 >>> from axon import initializers
->>> initializer_spec(tag_initializer(initializers.uniform(scale=0.1), "uniform", {"scale": 0.1}))
+>>> initializer_spec(initializers.uniform(scale=0.1))
 ('uniform', {'scale': 0.1})
 >>> registered_initializer("uniform")[0]
 'factory'
