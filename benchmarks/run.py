@@ -22,6 +22,7 @@ step), ``flax_linen``, ``flax_nnx``, ``keras`` (Keras 3 on JAX, ``fit``) and ``t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -58,13 +59,15 @@ class WorkerError(RuntimeError):
 class Worker:
     """The coordinator's handle on one worker process."""
 
-    def __init__(self, impl: str, workload: str, quick: bool, log_dir: Path):
+    def __init__(self, impl: str, workload: str, quick: bool, log_dir: Path, windows: int | None = None):
         self.impl = impl
         self.log_path = log_dir / f"{workload}-{impl}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
         env = dict(os.environ, KERAS_BACKEND="jax", PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "benchmarks.worker", impl, workload] + (["--quick"] if quick else [])
+        if windows is not None:
+            cmd += ["--windows", str(windows)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      text=True, cwd=ROOT, env=env)
 
@@ -108,8 +111,10 @@ def _rotated(items: list[Any], r: int) -> list[Any]:
     return items[r:] + items[:r]
 
 
-def run_workload(w: Workload, impls: list[str], quick: bool, log_dir: Path, echo: bool = True) -> dict[str, Any]:
-    """Run ``impls`` on workload ``w``; return the raw results by implementation."""
+def run_workload(w: Workload, impls: list[str], quick: bool, log_dir: Path, windows: int | None = None,
+                 echo: bool = True) -> dict[str, Any]:
+    """Run ``impls`` on workload ``w`` (``windows`` overrides its number of timed windows,
+    in the workers too); return the raw results by implementation."""
     results: dict[str, Any] = {}
     workers: list[Worker] = []
 
@@ -119,7 +124,7 @@ def run_workload(w: Workload, impls: list[str], quick: bool, log_dir: Path, echo
 
     try:
         for impl in impls:  # one at a time: compilation is timed alone
-            worker = Worker(impl, w.name, quick, log_dir)
+            worker = Worker(impl, w.name, quick, log_dir, windows)
             messages = worker.read()
             ready = next((m for m in messages if m["event"] in ("ready", "skip")), None)
             if ready is None or ready["event"] == "skip":
@@ -148,7 +153,10 @@ def run_workload(w: Workload, impls: list[str], quick: bool, log_dir: Path, echo
 
         for r in range(LATENCY_ROUNDS):
             for worker in _rotated(latency_workers, r):
-                results[worker.impl]["latency"].append(worker.go("latency")["times"])
+                times = sorted(worker.go("latency")["times"])
+                results[worker.impl]["latency"].append(
+                    {"median": statistics.median(times), "p10": times[len(times) // 10],
+                     "p90": times[(9 * len(times)) // 10], "n": len(times)})
         for worker in workers:
             done = worker.go("done")
             done.pop("event")
@@ -182,7 +190,7 @@ def _paired_ratio(a: list[float], b: list[float]) -> float | None:
 
 
 def _latency_rounds(res: dict[str, Any]) -> list[float]:
-    return [statistics.median(times) for times in res.get("latency", [])]
+    return [r["median"] for r in res.get("latency", [])]
 
 
 def summarize(workload: str, results: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +209,7 @@ def summarize(workload: str, results: dict[str, Any]) -> dict[str, Any]:
             "cpu_ms_per_step": 1000 * statistics.median(res["cpu"]) / res["steps"],
             "cpu_vs_jax": _paired_ratio(res["cpu_throughput"], base.get("cpu_throughput", [])),
             "first_step_s": res["first_step_s"],
-            "latency_ms": 1000 * statistics.median(t for ts in res["latency"] for t in ts) if res["latency"] else None,
+            "latency_ms": 1000 * statistics.median(lat) if lat else None,
             "latency_vs_jax": _paired_ratio(lat, _latency_rounds(base)) if lat else None,
             "peak_rss_mb": res.get("peak_rss_mb"),
             "loss": res.get("loss"),
@@ -329,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, from {list(WORKLOADS)}")
     parser.add_argument("--frameworks", default=None,
                         help=f"comma-separated frameworks {FRAMEWORKS} or implementations {ORDER} (jax is always included)")
+    parser.add_argument("--windows", type=int, default=None, help="timed windows per implementation (overrides the workload's)")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads for the torch worker (default: torch's own, one per core)")
     parser.add_argument("--log-dir", type=Path, default=None, help="where the workers' logs go (default: a temporary folder)")
@@ -343,11 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="axon-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     workloads = {n: get(n, args.quick) for n in names}
+    if args.windows is not None:
+        workloads = {n: dataclasses.replace(w, windows=args.windows) for n, w in workloads.items()}
     print(f"implementations: {', '.join(impls)}; worker logs in {log_dir}", file=sys.stderr)
     all_results: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     for name in names:
-        all_results[name] = run_workload(workloads[name], impls, args.quick, log_dir)
+        all_results[name] = run_workload(workloads[name], impls, args.quick, log_dir, args.windows)
     env = _environment()
     env["wall_s"] = round(time.perf_counter() - t0, 1)
     print(f"\n{env}")

@@ -15,6 +15,7 @@ reads ``go`` on standard input (:class:`benchmarks.harness.Channel`). In order i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import sys
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("impl", choices=sorted(MODULES))
     parser.add_argument("workload")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--windows", type=int, default=None)
     args = parser.parse_args(argv)
 
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     ch = Channel(sys.stdin, out)
     w = get(args.workload, args.quick)
+    if args.windows is not None:
+        w = dataclasses.replace(w, windows=args.windows)
     try:
         importlib.import_module(MODULES[args.impl][0])
         if "jax" in sys.modules:  # start the backend outside the timed setup, as torch does at import

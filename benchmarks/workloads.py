@@ -57,7 +57,7 @@ WORKLOADS: dict[str, Workload] = {
     ),
     "cnn": Workload(
         "cnn", "CNN conv32-conv64-pool-128-10, 28x28x1", batch_size=128, input_shape=(28, 28, 1),
-        steps_per_window=6, spe=3, latency_calls=100,
+        steps_per_window=4, spe=2, windows=5, latency_calls=100,
     ),
     "lstm": Workload(
         "lstm", "LSTM 64x32 -> 128 units -> dense 10", batch_size=64, input_shape=(64, 32),

@@ -37,7 +37,8 @@ def test_summary_and_targets_from_recorded_results() -> None:
     fake = {
         "jax": {"first_step_s": 1.0, "windows": [1.0, 1.0], "throughput": [100.0, 100.0],
                 "cpu_throughput": [50.0, 50.0], "cpu": [2.0, 2.0], "steps": 10,
-                "latency": [[0.001, 0.001]], "peak_rss_mb": 300.0, "loss": 1.0},
+                "latency": [{"median": 0.001, "p10": 0.001, "p90": 0.001, "n": 2}], "peak_rss_mb": 300.0,
+                "loss": 1.0},
         "axon_trainer": {"first_step_s": 1.0, "windows": [1.0, 1.0], "throughput": [99.0, 95.0],
                          "cpu_throughput": [50.0, 50.0], "cpu": [2.0, 2.0], "steps": 10,
                          "latency": [], "peak_rss_mb": 300.0, "loss": 1.0},
