@@ -20,7 +20,7 @@ from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.api.linear import _maybe_activation, _units
 from axon.graph import Axon
-from axon.layers._utils import check_channels, normalize_padding, normalize_tuple
+from axon.layers._utils import check_channels, normalize_tuple
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
 
@@ -47,7 +47,8 @@ def _check_common(where: str, x: Axon, kernel_size: Any, strides: Any, padding: 
         if not vals or not all(isinstance(v, int) and v >= 1 for v in vals):
             raise ValueError(f"{where}: expected {name} to be a positive int or a tuple of them, got {value!r}")
     if isinstance(padding, str):
-        normalize_padding(padding, 0)
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{where}: expected padding to be 'valid', 'same' or a list of (lo, hi) pairs, got {padding!r}")
     elif not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in padding):
         raise ValueError(f"{where}: expected padding to be 'valid', 'same' or a list of (lo, hi) pairs, got {padding!r}")
 
