@@ -57,6 +57,18 @@ def _padding(padding: Any) -> Any:
     return padding.lower() if isinstance(padding, str) else tuple(tuple(p) for p in padding)
 
 
+def _kernel_layer(
+    op: Callable[..., Any], op_name: str, x: Axon, kernel_shape: Callable[..., tuple], bias_shape: Any, *,
+    use_bias: bool, kernel_initializer: Any, bias_initializer: Any, activation: Any, name: Any, meta: Any, **opts: Any,
+) -> Axon:
+    """A layer with a ``kernel`` (and optionally a ``bias``), followed by its activation."""
+    inputs = [x, param("kernel", kernel_shape, initializer=kernel_initializer)]
+    if use_bias:
+        inputs.append(param("bias", bias_shape, initializer=bias_initializer))
+    out = layer(op, inputs, name=name, op_name=op_name, meta=meta, **opts)
+    return _maybe_activation(out, activation)
+
+
 def conv(
     x: Axon,
     units: int,
@@ -95,15 +107,12 @@ def conv(
             raise ValueError(f"conv: input channels {cin} are not divisible by feature_group_size {feature_group_size}")
         return _kernel(kernel_size, _spatial(kernel_size, s), cin // feature_group_size, units, channels)
 
-    inputs = [x, param("kernel", kernel_shape, initializer=kernel_initializer)]
-    if use_bias:
-        inputs.append(param("bias", (units,), initializer=bias_initializer))
-    out = layer(
-        layers.conv, inputs, strides=strides, padding=_padding(padding), input_dilation=input_dilation,
-        kernel_dilation=kernel_dilation, feature_group_size=feature_group_size, channels=channels,
-        name=name, op_name="conv", meta=meta,
+    return _kernel_layer(
+        layers.conv, "conv", x, kernel_shape, (units,), use_bias=use_bias, kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer, activation=activation, name=name, meta=meta, strides=strides,
+        padding=_padding(padding), input_dilation=input_dilation, kernel_dilation=kernel_dilation,
+        feature_group_size=feature_group_size, channels=channels,
     )
-    return _maybe_activation(out, activation)
 
 
 def conv_transpose(
@@ -132,16 +141,13 @@ def conv_transpose(
     """
     _check_common("conv_transpose", x, kernel_size, strides, padding, channels)
     _units(units, "conv_transpose")
-    kernel = param("kernel", lambda s: _kernel(kernel_size, _spatial(kernel_size, s), _in_channels(s, channels), units, channels),
-                   initializer=kernel_initializer)
-    inputs = [x, kernel]
-    if use_bias:
-        inputs.append(param("bias", (units,), initializer=bias_initializer))
-    out = layer(
-        layers.conv_transpose, inputs, strides=strides, padding=_padding(padding), kernel_dilation=kernel_dilation,
-        channels=channels, name=name, op_name="conv_transpose", meta=meta,
+    return _kernel_layer(
+        layers.conv_transpose, "conv_transpose", x,
+        lambda s: _kernel(kernel_size, _spatial(kernel_size, s), _in_channels(s, channels), units, channels), (units,),
+        use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+        activation=activation, name=name, meta=meta, strides=strides, padding=_padding(padding),
+        kernel_dilation=kernel_dilation, channels=channels,
     )
-    return _maybe_activation(out, activation)
 
 
 def depthwise_conv(
@@ -172,16 +178,14 @@ def depthwise_conv(
     """
     _check_common("depthwise_conv", x, kernel_size, strides, padding, channels)
     _units(channel_multiplier, "depthwise_conv", "channel_multiplier")
-    kernel = param("kernel", lambda s: _kernel(kernel_size, _spatial(kernel_size, s), 1, _in_channels(s, channels) * channel_multiplier, channels),
-                   initializer=kernel_initializer)
-    inputs = [x, kernel]
-    if use_bias:
-        inputs.append(param("bias", lambda s: (_in_channels(s, channels) * channel_multiplier,), initializer=bias_initializer))
-    out = layer(
-        layers.depthwise_conv, inputs, strides=strides, padding=_padding(padding), input_dilation=input_dilation,
-        kernel_dilation=kernel_dilation, channels=channels, name=name, op_name="depthwise_conv", meta=meta,
+    return _kernel_layer(
+        layers.depthwise_conv, "depthwise_conv", x,
+        lambda s: _kernel(kernel_size, _spatial(kernel_size, s), 1, _in_channels(s, channels) * channel_multiplier, channels),
+        lambda s: (_in_channels(s, channels) * channel_multiplier,),
+        use_bias=use_bias, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+        activation=activation, name=name, meta=meta, strides=strides, padding=_padding(padding),
+        input_dilation=input_dilation, kernel_dilation=kernel_dilation, channels=channels,
     )
-    return _maybe_activation(out, activation)
 
 
 def separable_conv2d_op(x, k1, k2, b1=None, b2=None, *, strides=1, padding="valid", input_dilation=1,
