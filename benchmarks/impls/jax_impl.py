@@ -91,7 +91,10 @@ class HandWrittenJaxScan(_JaxBase):
                 p, s, o, value = step(*carry, *batch)
                 return (p, s, o), value
 
-            (p, s, o), values = jax.lax.scan(body, (params, state, opt_state), (xs, ys))
+            # XLA:CPU runs convolutions inside a rolled loop as naive loops (jax-ml/jax#12868);
+            # unrolling keeps the library convolutions, as axon's steps_per_execution does on CPU.
+            unroll = jax.default_backend() == "cpu" and self.w.name in ("cnn", "resnet18")
+            (p, s, o), values = jax.lax.scan(body, (params, state, opt_state), (xs, ys), unroll=unroll)
             return p, s, o, values[-1]
 
         self.window = window
