@@ -1,6 +1,9 @@
 """Combinators: ``add``, ``subtract``, ``multiply``, ``concatenate``, ``split``, ``cond``.
 
-``add``/``subtract``/``multiply``/``concatenate`` take two graphs or a list of graphs:
+``add``/``subtract``/``multiply``/``concatenate`` take two graphs or a list of graphs.
+Unlike Axon, their inputs are their direct parents (Axon packs them in an extra container
+node first), so a graph has one node fewer per combinator and later ``container_k`` names
+count from a lower number; layer names otherwise match.
 
 >>> import axon, jax.numpy as jnp
 >>> a, b = axon.input("a", shape=(None, 1)), axon.input("b", shape=(None, 1))
