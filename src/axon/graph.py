@@ -186,7 +186,13 @@ def merge_nodes(*graphs: Axon) -> dict[int, Node]:
 
 def topological_order(model: Axon) -> list[int]:
     """Node ids reachable from the output, parents first (depth-first post-order, parents
-    visited left to right), the order in which Axon names and runs layers."""
+    visited left to right), the order in which Axon names and runs layers.
+
+    >>> import axon
+    >>> m = axon.input("x").pipe(axon.relu).pipe(axon.tanh)
+    >>> [m.nodes[i].op_name for i in topological_order(m)]
+    ['input', 'relu', 'tanh']
+    """
     nodes = model.nodes
     order: list[int] = []
     seen: set[int] = set()
@@ -227,6 +233,11 @@ def layer_names(model: Axon) -> dict[int, tuple[tuple[str, ...], str]]:
     name receives ``(op_name, op_counts)``. Layers inside ``axon.namespace`` are counted
     afresh and scoped under the namespace's name; all calls of one ``axon.block`` share
     one name (and so one set of parameters).
+
+    >>> import axon
+    >>> m = axon.input("x").pipe(axon.dense, 2).pipe(axon.dense, 2, name="head")
+    >>> sorted(name for _, name in layer_names(m).values())
+    ['dense_0', 'head', 'x']
     """
     nodes = model.nodes
     names: dict[int, tuple[tuple[str, ...], str]] = {}

@@ -132,7 +132,11 @@ def deserialize_state(data: bytes) -> LoopState:
     """Read bytes written by :func:`serialize_state`. The step state comes back as a
     :class:`RawStepState` until a loop resumes from it (``loop.from_state(state)``),
     which restores it into the loop's own structure. Corrupted or foreign data raises
-    ``ValueError``."""
+    ``ValueError``.
+
+    >>> deserialize_state(serialize_state(LoopState(step_state={}, epoch=1))).epoch
+    1
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"deserialize_state: expected bytes, got {type(data).__name__}")
     data = bytes(data)

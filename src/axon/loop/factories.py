@@ -49,6 +49,14 @@ def trainer(
     :mod:`axon.loss_scale` (non-finite gradients then skip the update). A NaN or infinite
     loss raises :class:`axon.loop.NonFiniteLossError` naming the epoch and iteration, unless
     ``on_nonfinite="continue"``.
+
+    >>> import axon, numpy as np
+    >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1)
+    >>> x = np.ones((8, 2), np.float32); y = np.full((8, 1), 3.0, np.float32)
+    >>> loop = axon.loop.trainer(model, "mean_squared_error", "adam", log=0)
+    >>> final = loop.run((x, y), batch_size=4, epochs=2, return_state=True)
+    >>> sorted(final.history), final.trace_count
+    ([0, 1], 1)
     """
     if on_nonfinite not in _NONFINITE:
         raise ValueError(f"trainer: expected on_nonfinite to be one of {list(_NONFINITE)}, got {on_nonfinite!r}")

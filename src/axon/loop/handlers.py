@@ -126,7 +126,16 @@ def monitor(
 ) -> Loop:
     """Track the best value of ``metric`` in ``state.handler_metadata[name]``; when it has
     not improved for ``patience`` events, call ``fn(state) -> (action, state)`` and start
-    counting again. ``mode`` is ``"min"``, ``"max"`` or a predicate on the value."""
+    counting again. ``mode`` is ``"min"``, ``"max"`` or a predicate on the value.
+
+    >>> import axon, jax.numpy as jnp
+    >>> stalled = []
+    >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(()))
+    >>> l = l.metric(lambda s: jnp.ones(()), "flat", transform=lambda s: s)
+    >>> l = l.monitor("flat", lambda s: (stalled.append(s.epoch), ("continue", s))[1], "watch", patience=2)
+    >>> _ = l.run([(0, 0)], epochs=5, progress=False); stalled
+    [2, 4]
+    """
     improved = _check_mode(mode, "monitor")
     if not isinstance(patience, int) or patience < 0:
         raise ValueError(f"monitor: expected patience to be a non-negative int, got {patience!r}")
@@ -174,7 +183,14 @@ def checkpoint(
     keys, handler memory) to ``path/checkpoint_<epoch>_<iteration>.ckpt`` (or
     ``file_pattern(state)``), atomically. With ``criteria`` (a metric name) it saves only
     when that metric reaches a new best value. Resume with
-    ``loop.from_state(axon.loop.load_checkpoint(file))``."""
+    ``loop.from_state(axon.loop.load_checkpoint(file))``.
+
+    >>> import axon, os, tempfile, jax.numpy as jnp
+    >>> path = tempfile.mkdtemp()
+    >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(())).checkpoint(path=path)
+    >>> _ = l.run([(0, 0)] * 3, epochs=2, progress=False); sorted(os.listdir(path))
+    ['checkpoint_0_3.ckpt', 'checkpoint_1_3.ckpt']
+    """
     pattern = file_pattern or (lambda s: f"checkpoint_{s.epoch}_{s.iteration}.ckpt")
     improved = _check_mode(mode, "checkpoint")
 
@@ -251,7 +267,16 @@ def reduce_lr_on_plateau(
 ) -> Loop:
     """Multiply the learning rate by ``factor`` when ``metric`` has not improved for
     ``patience`` epochs. Works with any optax optimizer (the trainer adds an injected
-    learning-rate scale after it), including ones driven by a schedule."""
+    learning-rate scale after it), including ones driven by a schedule.
+
+    >>> import axon, numpy as np, optax
+    >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+    >>> t = axon.loop.trainer(model, "mean_squared_error", optax.sgd(0.0), log=0)
+    >>> t = t.reduce_lr_on_plateau("loss", patience=1, factor=0.5)
+    >>> final = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=3, return_state=True)
+    >>> axon.loop.learning_rate_scale(final)
+    0.25
+    """
     if loop.kind != "trainer":
         raise ValueError("reduce_lr_on_plateau: needs a loop made by axon.loop.trainer")
     if not 0 < factor < 1:

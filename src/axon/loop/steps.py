@@ -118,6 +118,12 @@ def train_step(
     layers' new state (batch-norm statistics, dropout keys). With
     ``gradient_accumulation_steps=n`` updates are applied every n steps on the mean
     gradient (``optax.MultiSteps``).
+
+    >>> import axon, jax.numpy as jnp
+    >>> init_fn, step_fn = train_step(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd")
+    >>> batch = (jnp.ones((2, 3)), jnp.zeros((2, 1)))
+    >>> int(step_fn(init_fn(batch), batch)["i"])
+    1
     """
     init_model, predict_fn = resolve_model(model, "train", seed)
     forward = _forward(predict_fn)
@@ -185,7 +191,14 @@ def train_step(
 
 def eval_step(model: Any, *, seed: int | None = None) -> tuple[Callable[..., dict], Callable[..., dict]]:
     """``(init_fn, step_fn)`` for evaluation in inference mode; the step state holds
-    ``model_state``, ``y_true`` and ``y_pred``."""
+    ``model_state``, ``y_true`` and ``y_pred``.
+
+    >>> import axon, jax.numpy as jnp
+    >>> init_fn, step_fn = eval_step(axon.input("x").pipe(axon.dense, 4))
+    >>> batch = (jnp.ones((2, 3)), jnp.zeros((2, 4)))
+    >>> step_fn(init_fn(batch), batch)["y_pred"].shape
+    (2, 4)
+    """
     init_model, predict_fn = resolve_model(model, "inference", seed)
     forward = _forward(predict_fn)
 
