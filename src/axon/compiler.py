@@ -32,7 +32,7 @@ from axon._dtypes import canonical_dtype, is_float
 from axon.errors import CompileError
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
-from axon.model_state import ModelState, deep_merge, get_path, leaf_paths, set_path
+from axon.model_state import ModelState, get_path, leaf_paths, set_path
 from axon.types import NONE, NoneValue, StatefulOutput
 
 __all__ = ["TrainOutput", "build", "compile", "predict", "template"]
@@ -274,7 +274,7 @@ class _Program:
             if any(_contains_propagating_none(p) for p in parents):
                 return NoneValue(propagate=True)
             blk = node.opts["block"]
-            sub = ctx.program_for(self, blk)
+            sub = self.sub_programs[blk.id]
             return sub.run(ctx, data, dict(zip(blk.input_names, parents)))
         return self._run_layer(ctx, node, scope, name, data, parents)
 
@@ -407,9 +407,6 @@ class _Context:
         self.state_paths: set[tuple[str, ...]] = set()
         self.frozen_paths: set[tuple[str, ...]] = set()
         self.record: dict[int, Any] | None = None  # node id -> abstract output (trace_values)
-
-    def program_for(self, parent: _Program, blk) -> _Program:
-        return parent.sub_programs[blk.id]
 
 
 # --------------------------------------------------------------------------------------
@@ -671,8 +668,3 @@ def trace_values(
 
     params = jax.eval_shape(run, structs)
     return params, record
-
-
-def merge_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict:
-    """Deep merge helper used by the training loop."""
-    return deep_merge(a, b)

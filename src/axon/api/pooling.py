@@ -37,6 +37,14 @@ def _check_norm(norm: Any, where: str) -> float:
     return norm
 
 
+def _norm_options(op_name: str, extra: dict[str, Any], has_norm: bool) -> dict[str, Any]:
+    """``{"norm": p}`` for the Lp pools (default 2), ``{}`` otherwise; anything else is rejected."""
+    unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
+    if unknown:
+        raise TypeError(f"{op_name}: unknown option(s) {unknown}")
+    return {"norm": _check_norm(extra.get("norm", 2), op_name)} if has_norm else {}
+
+
 def _window(fn, op_name: str, has_norm: bool):
     def pool(
         x: Axon,
@@ -52,13 +60,9 @@ def _window(fn, op_name: str, has_norm: bool):
     ) -> Axon:
         check_graph(x, op_name)
         check_channels(channels, op_name)
-        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
-        if unknown:
-            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
         opts = dict(kernel_size=kernel_size, strides=strides, padding=padding.lower() if isinstance(padding, str) else tuple(map(tuple, padding)),
                     window_dilations=dilations, channels=channels)
-        if has_norm:
-            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        opts.update(_norm_options(op_name, extra, has_norm))
         return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
 
     pool.__name__ = pool.__qualname__ = op_name
@@ -103,12 +107,8 @@ def _adaptive(fn, op_name: str, has_norm: bool):
     ) -> Axon:
         check_graph(x, op_name)
         check_channels(channels, op_name)
-        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
-        if unknown:
-            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
         opts: dict[str, Any] = dict(output_size=output_size, channels=channels)
-        if has_norm:
-            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        opts.update(_norm_options(op_name, extra, has_norm))
         return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
 
     pool.__name__ = pool.__qualname__ = op_name
@@ -141,12 +141,8 @@ def _global(fn, op_name: str, has_norm: bool):
     ) -> Axon:
         check_graph(x, op_name)
         check_channels(channels, op_name)
-        unknown = sorted(set(extra) - ({"norm"} if has_norm else set()))
-        if unknown:
-            raise TypeError(f"{op_name}: unknown option(s) {unknown}")
         opts: dict[str, Any] = dict(keep_axes=bool(keep_axes), channels=channels)
-        if has_norm:
-            opts["norm"] = _check_norm(extra.get("norm", 2), op_name)
+        opts.update(_norm_options(op_name, extra, has_norm))
         return layer(fn, [x], name=name, op_name=op_name, meta=meta, **opts)
 
     pool.__name__ = pool.__qualname__ = op_name

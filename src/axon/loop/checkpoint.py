@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from safetensors.numpy import save as st_save
 
 from axon.loop.state import LoopState, new_event_counts
 from axon.model_state import ModelState
+from axon.serialization.container import write_file
 
 __all__ = ["RawStepState", "deserialize_state", "load_checkpoint", "restore_step_state", "serialize_state", "write_atomic"]
 
@@ -206,21 +206,10 @@ def restore_step_state(raw: RawStepState, template: Any) -> Any:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so a crash never
-    leaves a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".ckpt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` (creating its folder) through a temporary file and a
+    rename, so a crash never leaves a half-written checkpoint."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_file(path, data)
 
 
 def load_checkpoint(path: str) -> LoopState:

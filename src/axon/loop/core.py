@@ -350,22 +350,22 @@ class _Runner:
         return state
 
     # -- data -----------------------------------------------------------------------------
-    def _convert(self, batch: Any) -> Any:
+    def _prepare(self, batch: Any) -> tuple[Any, Any]:
+        """A batch as host arrays, inputs by name (checked against the model's inputs)."""
         inputs, targets = _host_arrays(check_batch(batch, "run"))
         program = self.loop.config.get("program")
         if program is not None:
             inputs = program.normalize_inputs(inputs, "run")
             program.check_input_shapes(inputs, "run")
-        return self._put((inputs, targets))
+        return inputs, targets
+
+    def _convert(self, batch: Any) -> Any:
+        return self._put(self._prepare(batch))
 
     def _chunks(self, batches, k: int):
         buf = []
         for b in batches:
-            inputs, targets = _host_arrays(check_batch(b, "run"))
-            program = self.loop.config.get("program")
-            if program is not None:
-                inputs = program.normalize_inputs(inputs, "run")
-            buf.append((inputs, targets))
+            buf.append(self._prepare(b))
             if len(buf) == k:
                 yield buf
                 buf = []
@@ -389,10 +389,7 @@ class _Runner:
             first_batch = next(iter(first_iter))
         except StopIteration:
             raise ValueError("run: the data is empty: it yielded no batch") from None
-        first_inputs, first_targets = _host_arrays(check_batch(first_batch, "run"))
-        program = loop_.config.get("program")
-        if program is not None:
-            first_inputs = program.normalize_inputs(first_inputs, "run")
+        first_inputs, first_targets = self._prepare(first_batch)
         if attached is not None:
             state = dataclasses.replace(attached)
             state.step_state = self._restore_step_state(attached.step_state, (first_inputs, first_targets))
@@ -409,7 +406,10 @@ class _Runner:
         self.has_loss = isinstance(state.step_state, Mapping) and "loss" in state.step_state and loop_.kind == "trainer"
         self.state = state
         reporter = self._reporter(source)
-        one_shot_first = first_iter if source.one_shot else None
+        # the iterator opened to peek at the first batch serves the first epoch too (a data
+        # function is called, and a DataLoader starts its workers, once per epoch); a resumed
+        # run starting later than epoch 0 needs that epoch's own batches instead
+        first_rest = first_iter if source.one_shot or state.epoch == 0 else None
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
@@ -425,8 +425,8 @@ class _Runner:
             try:
                 state = self._fire(state, "started")
                 while state.epoch < state.max_epoch:
-                    state = self._run_epoch(state, source, batch_fn, chunk_fn, steps_per_execution, first_batch, one_shot_first, reporter)
-                    first_batch, one_shot_first = None, None
+                    state = self._run_epoch(state, source, batch_fn, chunk_fn, steps_per_execution, first_batch, first_rest, reporter)
+                    first_batch, first_rest = None, None
                 state.status = "completed"
                 state = self._fire(state, "completed")
             except _Halt:
@@ -455,7 +455,7 @@ class _Runner:
 
         return Reporter(self.loop.kind, log, source.num_batches())
 
-    def _run_epoch(self, state, source, batch_fn, chunk_fn, k, first_batch, one_shot_first, reporter) -> LoopState:
+    def _run_epoch(self, state, source, batch_fn, chunk_fn, k, first_batch, first_rest, reporter) -> LoopState:
         start = time.perf_counter()
         metric_state = self._metric_init(state.step_state)
         state.metrics = dict(metric_state["values"])
@@ -464,8 +464,8 @@ class _Runner:
             state = self._fire(state, "epoch_started")
             if reporter is not None:
                 reporter.epoch_started(state)
-            if one_shot_first is not None:
-                batches = _chain([first_batch], one_shot_first)
+            if first_rest is not None:
+                batches = _chain([first_batch], first_rest)
             else:
                 batches = source.epoch(state.epoch)
             seen = 0

@@ -15,7 +15,7 @@ events), or a function ``fn(state, event) -> bool``. ``every=n`` fires on the 1s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["check_filter", "matches"]
@@ -79,5 +79,3 @@ def matches(filter: Any, state: Any, event: str) -> bool:
             return False
     return True
 
-
-Filter = str | Mapping[str, Any] | Callable[[Any, str], bool]

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -298,4 +297,3 @@ def reduce_lr_on_plateau(
 for _fn in (log, validate, monitor, early_stop, checkpoint, reduce_lr_on_plateau):
     setattr(Loop, _fn.__name__, _fn)
 del _fn
-_ = dataclasses

@@ -27,6 +27,7 @@ from axon import optimizers as _optimizers
 from axon.compiler import PredictFunction, build
 from axon.graph import Axon
 from axon.loop.data import check_batch
+from axon.loss_scale import all_finite
 from axon.model_state import ModelState
 
 __all__ = ["eval_step", "resolve_loss", "resolve_model", "train_step"]
@@ -226,14 +227,9 @@ class _Scaler:
         self.init, self.scale, self._unscale, self.skips_nonfinite = init, scale, unscale, skips_nonfinite
 
     def unscale(self, grads, state):
-        finite = _all_finite(grads) if self.skips_nonfinite else None
+        finite = all_finite(grads) if self.skips_nonfinite else None
         grads, state = self._unscale(grads, state)
         return grads, state, finite
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def _resolve_loss_scale(loss_scale: Any) -> _Scaler:
