@@ -64,7 +64,7 @@ from axon.api.recurrent import *
 from axon.api.resize import *
 from axon.api.shape import *
 from axon.compiler import TrainOutput, build, compile, init, predict, template
-from axon.errors import CompileError
+from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter
 from axon.graph_ops import *
 from axon.graph_rewrite import freeze, map_nodes, pop_node, reduce_nodes, rewrite_nodes, unfreeze

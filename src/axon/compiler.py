@@ -29,13 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon._dtypes import canonical_dtype, is_float
-from axon.errors import CompileError
+from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
 from axon.model_state import ModelState, get_path, leaf_paths, set_path
 from axon.types import NONE, NoneValue, StatefulOutput
 
-__all__ = ["TrainOutput", "build", "compile", "predict", "template"]
+__all__ = ["InitFunction", "InputSpec", "PredictFunction", "TrainOutput", "build", "compile", "predict", "template"]
 
 logger = logging.getLogger("axon")
 _MODES = ("inference", "train")
@@ -47,6 +47,16 @@ class TrainOutput(NamedTuple):
 
     prediction: Any
     state: dict
+
+
+class InputSpec(NamedTuple):
+    """One input of a model as declared with ``axon.input``: its name, its declared shape
+    (``None`` when no shape was declared; ``None`` entries mark dimensions of any size),
+    and whether it is optional."""
+
+    name: str
+    shape: tuple[int | None, ...] | None
+    optional: bool
 
 
 def template(shape: tuple[int, ...], dtype: Any = "float32") -> jax.ShapeDtypeStruct:
@@ -124,10 +134,6 @@ def _abstract(value: Any) -> Any:
     )
 
 
-class StateError(ValueError):
-    """A model state that does not fit the model (missing or mis-shaped entries)."""
-
-
 def _run_hooks(node: Node, event: str, mode: str, value: Any, init: bool = False) -> Any:
     if init and event != "initialize":
         return value
@@ -201,6 +207,10 @@ class _Program:
             if callable(model.nodes[nid].op)
         }
         self.required_inputs = tuple(n for n, node in self.inputs.items() if not node.opts.get("optional"))
+        self.input_spec = {
+            n: InputSpec(n, None if node.opts.get("shape") is None else tuple(node.opts["shape"]), bool(node.opts.get("optional")))
+            for n, node in self.inputs.items()
+        }
 
     # -- inputs -------------------------------------------------------------------------
     def normalize_inputs(self, inputs: Any, where: str) -> dict[str, Any]:
@@ -414,13 +424,63 @@ class _Context:
 # --------------------------------------------------------------------------------------
 
 
-class InitFunction:
+class _CompiledFunction:
+    """What ``init_fn`` and ``predict_fn`` share: the model's declared inputs and their checks.
+
+    This is the compiler's public surface for its clients (the loop, graph tools, display):
+    ``mode``, ``input_spec`` and ``check_inputs``; ``PredictFunction`` adds ``apply``.
+    """
+
+    _program: _Program
+    mode: str
+
+    @property
+    def input_spec(self) -> dict[str, InputSpec]:
+        """The model's inputs by name, as declared (``{name: InputSpec(name, shape, optional)}``).
+
+        >>> import axon
+        >>> _, predict_fn = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> predict_fn.input_spec["x"].shape
+        (None, 3)
+        """
+        return dict(self._program.input_spec)
+
+    def check_inputs(self, inputs: Any, where: str | None = None) -> dict[str, Any]:
+        """Normalize ``inputs`` (one array for a one-input model, or a dict by input name) to a
+        dict, check names and shapes against the declared inputs on the host, and return it.
+
+        Args:
+            inputs: an array (for a model with one input) or a dict mapping input names to arrays
+                or templates.
+            where: the name used in error messages (default: this function's name).
+
+        Returns:
+            A dict mapping each given input name to its value.
+
+        Raises:
+            ValueError: an unknown or missing input name, or inputs for a multi-input model not
+                given as a dict.
+
+        >>> import axon, jax.numpy as jnp
+        >>> _, predict_fn = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> sorted(predict_fn.check_inputs(jnp.ones((2, 3))))
+        ['x']
+        """
+        where = where or self._where
+        normalized = self._program.normalize_inputs(inputs, where)
+        self._program.check_input_shapes(normalized, where)
+        return normalized
+
+
+class InitFunction(_CompiledFunction):
     """``init_fn(template_or_arrays, init_state=None) -> ModelState``, jit-compiled once per
     input signature. ``trace_count`` counts how often it was traced."""
 
+    _where = "init_fn"
+
     def __init__(self, program: _Program, *, mode: str, seed: int, jit: bool, global_options, debug: bool):
         self._program = program
-        self._mode = mode
+        self.mode = mode
         self._seed = seed
         self._jit = jit
         self._global_options = global_options
@@ -432,7 +492,7 @@ class InitFunction:
     def _init(self, spec: tuple, given: dict) -> dict:
         self.trace_count += 1
         start = time.perf_counter()
-        ctx = _Context(self._mode, True, self._global_options, False, seed=self._seed,
+        ctx = _Context(self.mode, True, self._global_options, False, seed=self._seed,
                        given={tuple(p.split("\x1f")): v for p, v in given.items()})
         inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
         self._program.run(ctx, {}, inputs)
@@ -444,11 +504,9 @@ class InitFunction:
         return ctx.params
 
     def __call__(self, template_or_arrays: Any = None, init_state: Any = None) -> ModelState:
-        program = self._program
         if template_or_arrays is None:
             template_or_arrays = {}
-        inputs = program.normalize_inputs(template_or_arrays, "init_fn")
-        program.check_input_shapes(inputs, "init_fn")
+        inputs = self.check_inputs(template_or_arrays)
         spec = []
         for name, value in sorted(inputs.items()):
             if not hasattr(value, "shape") or not hasattr(value, "dtype"):
@@ -475,12 +533,16 @@ class InitFunction:
         return ModelState(params, parameter_paths, state_paths, frozen_paths)
 
 
-class PredictFunction:
+class PredictFunction(_CompiledFunction):
     """``predict_fn(state, inputs)``, jit-compiled once per input signature.
 
     ``trace_count`` counts how often it was traced (a second call with the same shapes
     does not trace again). It can be called inside the user's own ``jax.jit``/``jax.grad``.
+    ``apply`` is the same forward pass without the host-side input checks, for callers that
+    checked the inputs once already (``check_inputs``) and trace it into their own program.
     """
+
+    _where = "predict_fn"
 
     def __init__(self, program: _Program, *, mode: str, jit: bool, global_options, print_values: bool, debug: bool):
         self._program = program
@@ -511,12 +573,31 @@ class PredictFunction:
     def __call__(self, state: Any, inputs: Any) -> Any:
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
-        program = self._program
-        inputs = program.normalize_inputs(inputs, "predict_fn")
-        program.check_input_shapes(inputs, "predict_fn")
+        inputs = self.check_inputs(inputs)
         if self._jitted is not None:
             return self._jitted(state, inputs)
         return self._predict(state, inputs)
+
+    def apply(self, state: Any, inputs: Any) -> Any:
+        """Run the forward pass as traced code, without host-side checks or a jit of its own.
+
+        Args:
+            state: a :class:`axon.ModelState` or a nested dict of parameters.
+            inputs: an array (one-input model) or a dict by input name.
+
+        Returns:
+            The model's output; in train mode a :class:`TrainOutput`.
+
+        >>> import axon, jax, jax.numpy as jnp
+        >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1, kernel_initializer="ones")
+        >>> init_fn, predict_fn = axon.build(model)
+        >>> state = init_fn(axon.template((1, 2)))
+        >>> jax.jit(predict_fn.apply)(state, jnp.ones((1, 2))).tolist()
+        [[2.0]]
+        """
+        if not isinstance(inputs, Mapping):
+            inputs = self._program.normalize_inputs(inputs, "apply")
+        return self._predict(state, dict(inputs))
 
     def lower(self, state: Any, inputs: Any):
         """Lower for ahead-of-time compilation (``.compile()`` on the result)."""
@@ -591,13 +672,12 @@ def compile(
     """
     init_fn, predict_fn = build(model, **opts)
     state = init_fn(template_or_arrays, init_state)
-    program = predict_fn._program
-    inputs = program.normalize_inputs(template_or_arrays, "compile")
+    inputs = predict_fn.check_inputs(template_or_arrays, "compile")
     inputs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in inputs.items()}
     compiled = predict_fn.lower(state, inputs).compile()
 
     def run(state: Any, inputs: Any) -> Any:
-        return compiled(state, program.normalize_inputs(inputs, "compiled predict"))
+        return compiled(state, predict_fn.check_inputs(inputs, "compiled predict"))
 
     return state, run
 

@@ -1,5 +1,8 @@
 """Errors raised by the graph API and the compiler.
 
+``CompileError`` and ``StateError`` are ``ValueError`` subclasses, so ``except ValueError``
+catches them too.
+
 >>> err = CompileError("dense_0", "dense", [((1, 3), "float32")], "model.py:12", ValueError("bad"))
 >>> print(str(err).splitlines()[0])
 error while building layer 'dense_0' (op dense), created at model.py:12:
@@ -7,10 +10,10 @@ error while building layer 'dense_0' (op dense), created at model.py:12:
 
 from __future__ import annotations
 
-__all__ = ["CompileError"]
+__all__ = ["CompileError", "StateError"]
 
 
-class CompileError(Exception):
+class CompileError(ValueError):
     """A failure inside a layer while a model was initialized, traced or run.
 
     The message names the layer, its op, the shapes and dtypes of its inputs and the file
@@ -35,3 +38,11 @@ class CompileError(Exception):
 
     def __reduce__(self):
         return (CompileError, (self.layer, self.op_name, self.inputs, self.created_at, self.cause))
+
+
+class StateError(ValueError):
+    """A model state that does not fit the model (missing or mis-shaped entries).
+
+    >>> issubclass(StateError, ValueError)
+    True
+    """

@@ -81,8 +81,7 @@ def get_output_shape(model: Axon, inputs: Any, *, mode: str = "inference") -> An
     from axon.types import NONE
 
     init_fn, predict_fn = build(model, mode=mode, jit=False)
-    program = predict_fn._program
-    normalized = program.normalize_inputs(inputs, "get_output_shape")
+    normalized = predict_fn.check_inputs(inputs, "get_output_shape")
     structs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in normalized.items()}
 
     def run(values):

@@ -355,8 +355,7 @@ class _Runner:
         inputs, targets = _host_arrays(check_batch(batch, "run"))
         program = self.loop.config.get("program")
         if program is not None:
-            inputs = program.normalize_inputs(inputs, "run")
-            program.check_input_shapes(inputs, "run")
+            inputs = program.check_inputs(inputs, "run")
         return inputs, targets
 
     def _convert(self, batch: Any) -> Any:

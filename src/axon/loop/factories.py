@@ -24,7 +24,7 @@ _NONFINITE = ("raise", "continue")
 
 def _program(model: Any, mode: str, seed: int | None):
     _, predict_fn = resolve_model(model, mode, seed)
-    return predict_fn._program if isinstance(predict_fn, PredictFunction) else None
+    return predict_fn if isinstance(predict_fn, PredictFunction) else None
 
 
 def trainer(

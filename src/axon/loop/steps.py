@@ -83,14 +83,7 @@ def resolve_model(model: Any, mode: str, seed: int | None) -> tuple[Callable[...
 def _forward(predict_fn: Any) -> Callable[[Any, Any], Any]:
     """The traced forward without the host-side input checks (they ran in the loop)."""
     if isinstance(predict_fn, PredictFunction):
-        program = predict_fn._program
-
-        def forward(state, inputs):
-            if not isinstance(inputs, dict):
-                inputs = program.normalize_inputs(inputs, "step")
-            return predict_fn._predict(state, inputs)
-
-        return forward
+        return predict_fn.apply
     return predict_fn
 
 
