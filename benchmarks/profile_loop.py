@@ -79,13 +79,13 @@ def measure(steps: int = 2000, repeats: int = 7, cprofile: bool = False) -> dict
     loop = axon.loop.trainer(model, _loss, axon.optimizers.adam(1e-3), log=0)
     state = loop.run(data[:10], epochs=1)
     loop.run(data[:10], state, epochs=1, steps_per_execution=10)
-    runner = loop._runner
-    batch_fn = runner._jitted[0]
+    runner = loop.compiled.program
+    batch_fn = runner.functions(jit=True)[0]
     res = loop.run(data[:3], state, epochs=1, return_state=True)
-    box = [runner._carry(res.step_state), runner._metric_init(res.step_state)]
+    box = [runner.carry(res.step_state), runner.metric_init(res.step_state)]
     dev = [jax.device_put(b) for b in batches]
     step_only = jax.jit(loop.step_fn, donate_argnums=(0,))
-    only = [jax.tree_util.tree_map(jnp.copy, runner._carry(res.step_state))]
+    only = [jax.tree_util.tree_map(jnp.copy, runner.carry(res.step_state))]
 
     def timed_run(**kw: Any) -> Callable[[], float]:
         def run() -> float:
@@ -100,7 +100,7 @@ def measure(steps: int = 2000, repeats: int = 7, cprofile: bool = False) -> dict
         t = time.perf_counter()
         for i in range(steps):
             new, ms = batch_fn(ss, ms, dev[i % 4], np.int32(i))
-            ss = runner._carry(new)
+            ss = runner.carry(new)
         jax.block_until_ready(ms)
         box[:] = [ss, ms]
         return (time.perf_counter() - t) / steps
@@ -109,19 +109,20 @@ def measure(steps: int = 2000, repeats: int = 7, cprofile: bool = False) -> dict
         ss = only[0]
         t = time.perf_counter()
         for i in range(steps):
-            ss = runner._carry(step_only(ss, dev[i % 4]))
+            ss = runner.carry(step_only(ss, dev[i % 4]))
         jax.block_until_ready(ss)
         only[0] = ss
         return (time.perf_counter() - t) / steps
 
     def trainer_run_device_put() -> float:
-        had = getattr(runner, "_put", None)
-        runner._put = jax.device_put
+        from axon.loop import runner as runner_module
+
+        had = runner_module._as_is
+        runner_module._as_is = jax.device_put
         try:
             return timed_run()()
         finally:
-            if had is not None:
-                runner._put = had
+            runner_module._as_is = had
 
     def device_put_only() -> float:
         x, y = batches[0]

@@ -13,7 +13,6 @@ early stopping and resume.
 True
 """
 
-from axon.loop import handlers as _handlers  # binds log/validate/... as Loop methods
 from axon.loop.checkpoint import deserialize_state, load_checkpoint, serialize_state
 from axon.loop.core import Loop, NonFiniteLossError, loop
 from axon.loop.factories import evaluator, trainer
@@ -36,4 +35,3 @@ __all__ = [
     "train_step",
     "trainer",
 ]
-del _handlers

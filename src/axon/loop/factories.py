@@ -13,18 +13,32 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from axon.compiler import PredictFunction
+from axon.loop.config import EvaluatorConfig, NonFinite, TrainerConfig
 from axon.loop.core import Loop
-from axon.loop.steps import eval_step, resolve_model, train_step
+from axon.loop.state import LoopState
+from axon.loop.steps import eval_step, resolve_loss, resolve_model, train_step
 
-__all__ = ["evaluator", "rebuild_trainer", "trainer"]
+__all__ = ["evaluator", "trainer"]
 
 _NONFINITE = ("raise", "continue")
 
 
-def _program(model: Any, mode: str, seed: int | None):
-    _, predict_fn = resolve_model(model, mode, seed)
-    return predict_fn if isinstance(predict_fn, PredictFunction) else None
+def _model_state(state: LoopState) -> Any:
+    return state.step_state["model_state"]
+
+
+def _history(state: LoopState) -> Any:
+    return state.history
+
+
+def _loss_value(loss_value: Any) -> Any:
+    return loss_value
+
+
+def _check_log(log: Any, where: str) -> int:
+    if not isinstance(log, int) or isinstance(log, bool):
+        raise TypeError(f"{where}: expected log to be an int (0 disables logging), got {log!r}")
+    return log
 
 
 def trainer(
@@ -36,19 +50,34 @@ def trainer(
     log: int = 50,
     loss_scale: Any = None,
     gradient_accumulation_steps: int = 1,
-    on_nonfinite: str = "raise",
+    on_nonfinite: NonFinite = "raise",
 ) -> Loop:
     """A training loop: ``run`` returns the trained :class:`axon.ModelState`.
 
-    ``model`` is a graph (or an ``(init_fn, predict_fn)`` pair built in train mode);
-    ``loss`` a name from :mod:`axon.losses` (mean reduction), a function
-    ``loss(y_true, y_pred) -> scalar``, or a list of ``(loss, weight)`` for a
-    multi-output model; ``optimizer`` a name or any optax transformation. The loop tracks
-    ``"loss"`` (the epoch's running average) and shows progress every ``log`` iterations
-    (``log=0`` is silent). ``loss_scale`` is ``"static"``, ``"dynamic"`` or a triple from
-    :mod:`axon.loss_scale` (non-finite gradients then skip the update). A NaN or infinite
-    loss raises :class:`axon.loop.NonFiniteLossError` naming the epoch and iteration, unless
-    ``on_nonfinite="continue"``.
+    The model is built once, in train mode. The loop tracks ``"loss"`` (the epoch's running
+    average).
+
+    Args:
+        model: a graph, or an ``(init_fn, predict_fn)`` pair built in train mode.
+        loss: a name from :mod:`axon.losses` (mean reduction), a function
+            ``loss(y_true, y_pred) -> scalar``, or a list of ``(loss, weight)`` for a
+            multi-output model.
+        optimizer: a name from :mod:`axon.optimizers` or any optax transformation.
+        seed: the seed for parameter initialization and random layers (default 0).
+        log: show progress every ``log`` iterations (0 is silent).
+        loss_scale: ``"static"``, ``"dynamic"`` or a triple from :mod:`axon.loss_scale`
+            (non-finite gradients then skip the update).
+        gradient_accumulation_steps: apply the mean gradient every this many steps.
+        on_nonfinite: ``"raise"``: a NaN or infinite loss raises
+            :class:`axon.loop.NonFiniteLossError` naming the epoch and iteration;
+            ``"continue"``: keep going.
+
+    Returns:
+        The training loop.
+
+    Raises:
+        ValueError: a bad option.
+        TypeError: an argument of the wrong kind.
 
     >>> import axon, numpy as np
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1)
@@ -60,39 +89,31 @@ def trainer(
     """
     if on_nonfinite not in _NONFINITE:
         raise ValueError(f"trainer: expected on_nonfinite to be one of {list(_NONFINITE)}, got {on_nonfinite!r}")
-    if not isinstance(log, int) or isinstance(log, bool):
-        raise TypeError(f"trainer: expected log to be an int (0 disables logging), got {log!r}")
-    args = dict(model=model, loss=loss, optimizer=optimizer, seed=seed, loss_scale=loss_scale,
-                gradient_accumulation_steps=gradient_accumulation_steps, lr_scale=False)
-    init_fn, step_fn = train_step(model, loss, optimizer, seed=seed, loss_scale=loss_scale,
+    _check_log(log, "trainer")
+    built = resolve_model(model, "train", seed)
+    config = TrainerConfig(
+        built=built, loss=loss, optimizer=optimizer, seed=seed, log=log, loss_scale=loss_scale,
+        gradient_accumulation_steps=gradient_accumulation_steps, on_nonfinite=on_nonfinite,
+    )
+    init_fn, step_fn = train_step(built, loss, optimizer, seed=seed, loss_scale=loss_scale,
                                   gradient_accumulation_steps=gradient_accumulation_steps)
-    config = {
-        "train_args": args,
-        "program": _program(model, "train", seed),
-        "eval_program": _program(model, "inference", seed),
-        "log": log,
-        "seed": seed,
-        "on_nonfinite": on_nonfinite,
-    }
-    loop = Loop(init_fn, step_fn, output_transform=lambda s: s.step_state["model_state"], kind="trainer", config=config)
-    loop = loop.metric(lambda loss_value: loss_value, "loss", transform="loss")
-    loss_metric = dataclasses.replace(loop.metrics[0], evaluate=step_fn.loss_fn)
+    loop = Loop(init_fn, step_fn, output_transform=_model_state, settings=config)
+    loop = loop.metric(_loss_value, "loss", transform="loss")
+    loss_metric = dataclasses.replace(loop.metrics[0], evaluate=resolve_loss(loss))
     return dataclasses.replace(loop, metrics=(loss_metric,))
 
 
-def rebuild_trainer(loop: Loop, **changes: Any) -> Loop:
-    """The same trainer with different train-step arguments (used by handlers that need
-    a different step, e.g. ``reduce_lr_on_plateau``)."""
-    args = {**loop.config["train_args"], **changes}
-    if args == loop.config["train_args"]:
-        return loop
-    init_fn, step_fn = train_step(**args)
-    return dataclasses.replace(loop, init_fn=init_fn, step_fn=step_fn, config={**loop.config, "train_args": args})
-
-
 def evaluator(model: Any, *, seed: int | None = None, log: int = 0) -> Loop:
-    """An evaluation loop in inference mode: run it with the trained state as
-    ``init_state``; ``run`` returns ``{epoch: {metric: value}}``.
+    """An evaluation loop in inference mode: run it with the trained state as ``init_state``.
+
+    Args:
+        model: a graph (built once here, in inference mode) or an ``(init_fn, predict_fn)``
+            pair.
+        seed: the seed for parameter initialization when no state is given.
+        log: show progress every ``log`` iterations (0 is silent).
+
+    Returns:
+        The evaluation loop; its ``run`` returns ``{epoch: {metric: value}}``.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2, kernel_initializer="identity")
@@ -101,6 +122,7 @@ def evaluator(model: Any, *, seed: int | None = None, log: int = 0) -> Loop:
     >>> axon.loop.evaluator(model).metric("accuracy", "acc").run(data, state)
     {0: {'acc': 0.5}}
     """
-    init_fn, step_fn = eval_step(model, seed=seed)
-    return Loop(init_fn, step_fn, output_transform=lambda s: s.history, kind="evaluator",
-                config={"program": _program(model, "inference", seed), "log": log, "seed": seed})
+    _check_log(log, "evaluator")
+    built = resolve_model(model, "inference", seed)
+    init_fn, step_fn = eval_step(built)
+    return Loop(init_fn, step_fn, output_transform=_history, settings=EvaluatorConfig(built, seed, log))

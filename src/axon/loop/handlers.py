@@ -1,10 +1,13 @@
-"""Built-in handlers, available as ``Loop`` methods: ``log``, ``validate``, ``monitor``,
-``early_stop``, ``checkpoint``, ``reduce_lr_on_plateau``.
+"""The built-in event handlers behind ``Loop.log``, ``validate``, ``monitor``,
+``early_stop``, ``checkpoint`` and ``reduce_lr_on_plateau``: each function here makes a
+handler ``handler(state) -> (action, state)``; the ``Loop`` methods check their options and
+attach them.
 
->>> import axon
->>> t = axon.loop.trainer(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd", log=0)
->>> t.early_stop("loss", patience=2).handlers["epoch_completed"][0][1]
-'always'
+>>> import io
+>>> from axon.loop.state import LoopState
+>>> out = io.StringIO()
+>>> log_handler(lambda s: f"epoch {s.epoch}", out)(LoopState(step_state={}))[0], out.getvalue()
+('continue', 'epoch 0\\n')
 """
 
 from __future__ import annotations
@@ -12,91 +15,92 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import jax.numpy as jnp
 import numpy as np
 
 from axon.loop.checkpoint import serialize_state, write_atomic
-from axon.loop.core import Loop
 from axon.loop.state import LoopState
 
-__all__ = ["checkpoint", "early_stop", "log", "monitor", "reduce_lr_on_plateau", "validate"]
+__all__ = [
+    "Handler",
+    "Mode",
+    "checkpoint_handler",
+    "check_mode",
+    "learning_rate_scale",
+    "log_handler",
+    "monitor_handler",
+    "reduce_lr_action",
+    "validate_handler",
+]
 
-_MODES = ("min", "max")
+Action = Literal["continue", "halt_epoch", "halt_loop"]
+Handler = Callable[[LoopState], tuple[Action, LoopState]]
+Mode = Literal["min", "max"] | Callable[[float], bool]
 
 
-def log(
-    loop: Loop,
-    message_fn: Callable[[LoopState], str],
-    *,
-    event: str = "iteration_completed",
-    filter: Any = "always",
-    file: TextIO | None = None,
-) -> Loop:
-    """Write ``message_fn(state)`` on ``event``. An exception inside ``message_fn`` is
-    reported and halts the loop.
+def log_handler(message_fn: Callable[[LoopState], str], stream: TextIO | None) -> Handler:
+    """Write ``message_fn(state)`` and a newline to ``stream`` (``None``: the current
+    ``sys.stdout``); an exception inside ``message_fn`` is reported on standard error and
+    halts the loop, as in Axon.
 
-    >>> import axon, io
-    >>> out = io.StringIO()
-    >>> l = axon.loop.loop(lambda s, b: s, lambda b, i: 0).log(lambda s: f"epoch {s.epoch}", event="epoch_completed", file=out)
-    >>> _ = l.run([(0, 0)], epochs=2, progress=False); out.getvalue()
-    'epoch 0\\nepoch 1\\n'
+    Args:
+        message_fn: makes the message from the loop state.
+        stream: where to write.
+
+    Returns:
+        The handler.
     """
 
-    def handler(state: LoopState):
+    def handler(state: LoopState) -> tuple[Action, LoopState]:
         try:
             message = message_fn(state)
         except Exception as e:  # report and halt, as Axon does
             print(f"log handler failed: {type(e).__name__}: {e}", file=sys.stderr)
             return "halt_loop", state
-        print(message, file=file or sys.stdout, flush=True)
+        print(message, file=stream or sys.stdout, flush=True)
         return "continue", state
 
-    return loop.handle_event(event, handler, filter)
+    return handler
 
 
-def validate(
-    loop: Loop,
-    model: Any,
-    validation_data: Any,
-    *,
-    event: str = "epoch_completed",
-    filter: Any = "always",
-    batch_size: int | None = None,
-) -> Loop:
-    """Evaluate the current model state on ``validation_data`` with the metrics attached
-    so far (the loss too, for a trainer) and add them to the epoch's metrics as
-    ``validation_<name>``.
+def validate_handler(evaluate: Callable[[Any], dict[str, float]]) -> Handler:
+    """Add ``validation_<name>`` metrics computed by ``evaluate(model_state)`` to the
+    current metrics.
 
-    >>> import axon, jax.numpy as jnp
-    >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
-    >>> data = [(jnp.ones((4, 1)), jnp.zeros((4, 1)))]
-    >>> t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0).validate(model, data)
-    >>> sorted(t.run(data, return_state=True).history[0])
-    ['loss', 'validation_loss']
+    Args:
+        evaluate: runs an evaluation with the step state's ``model_state`` and returns the
+            metric values by name.
+
+    Returns:
+        The handler.
     """
-    from axon.loop.core import Loop as _Loop
-    from axon.loop.steps import eval_step
 
-    init_fn, step_fn = eval_step(model, seed=loop.config.get("seed"))
-    evaluator = _Loop(init_fn, step_fn, output_transform=lambda s: s.history, kind="evaluator",
-                      config={"program": loop.config.get("eval_program")})
-    for spec in loop.metrics:
-        if spec.evaluate is not None:
-            evaluator = evaluator.metric(spec.evaluate, spec.name)
-
-    def handler(state: LoopState):
-        model_state = state.step_state["model_state"]
-        result = evaluator.run(validation_data, model_state, batch_size=batch_size, progress=False, return_state=True)
-        values = result.history[0]
+    def handler(state: LoopState) -> tuple[Action, LoopState]:
+        values = evaluate(state.step_state["model_state"])
         state.metrics = {**state.metrics, **{f"validation_{k}": jnp.asarray(v) for k, v in values.items()}}
         return "continue", state
 
-    return loop.handle_event(event, handler, filter)
+    return handler
 
 
-def _check_mode(mode: Any, where: str) -> Callable[[float, float], bool]:
+def check_mode(mode: Any, where: str) -> Callable[[float, float], bool]:
+    """``improved(new, best)`` for ``mode`` ``"min"``, ``"max"`` or a predicate on the value.
+
+    Args:
+        mode: ``"min"``, ``"max"`` or ``fn(value) -> bool``.
+        where: the name used in error messages.
+
+    Returns:
+        The comparison.
+
+    Raises:
+        ValueError: any other ``mode``.
+
+    >>> check_mode("max", "monitor")(2.0, 1.0)
+    True
+    """
     if mode == "min":
         return lambda new, best: new < best
     if mode == "max":
@@ -106,40 +110,40 @@ def _check_mode(mode: Any, where: str) -> Callable[[float, float], bool]:
     raise ValueError(f"{where}: expected mode to be 'min', 'max' or a predicate, got {mode!r}")
 
 
+def check_patience(patience: Any, where: str) -> int:
+    """``patience`` if it is a non-negative int, else a ``ValueError`` naming ``where``.
+
+    >>> check_patience(3, "early_stop")
+    3
+    """
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        raise ValueError(f"{where}: expected patience to be a non-negative int, got {patience!r}")
+    return patience
+
+
 def _metric_value(state: LoopState, metric: str, where: str) -> float:
     if metric not in state.metrics:
         raise ValueError(f"{where}: metric {metric!r} is not tracked; tracked metrics are {sorted(state.metrics)}")
     return float(np.asarray(state.metrics[metric]))
 
 
-def monitor(
-    loop: Loop,
-    metric: str,
-    fn: Callable[[LoopState], Any],
-    name: str,
-    *,
-    event: str = "epoch_completed",
-    filter: Any = "always",
-    mode: Any = "min",
-    patience: int = 3,
-) -> Loop:
-    """Track the best value of ``metric`` in ``state.handler_metadata[name]``; when it has
-    not improved for ``patience`` events, call ``fn(state) -> (action, state)`` and start
-    counting again. ``mode`` is ``"min"``, ``"max"`` or a predicate on the value.
+def monitor_handler(metric: str, fn: Handler, name: str, mode: Any, patience: int) -> Handler:
+    """Track the best value of ``metric`` in ``state.handler_metadata[name]``; after
+    ``patience`` events without improvement call ``fn(state)`` and count again.
 
-    >>> import axon, jax.numpy as jnp
-    >>> stalled = []
-    >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(()))
-    >>> l = l.metric(lambda s: jnp.ones(()), "flat", transform=lambda s: s)
-    >>> l = l.monitor("flat", lambda s: (stalled.append(s.epoch), ("continue", s))[1], "watch", patience=2)
-    >>> _ = l.run([(0, 0)], epochs=5, progress=False); stalled
-    [2, 4]
+    Args:
+        metric: the metric's name in ``state.metrics``.
+        fn: what to do when the metric stalls.
+        name: the key in ``state.handler_metadata``.
+        mode: ``"min"``, ``"max"`` or a predicate.
+        patience: events without improvement before ``fn`` runs.
+
+    Returns:
+        The handler.
     """
-    improved = _check_mode(mode, "monitor")
-    if not isinstance(patience, int) or patience < 0:
-        raise ValueError(f"monitor: expected patience to be a non-negative int, got {patience!r}")
+    improved = check_mode(mode, "monitor")
 
-    def handler(state: LoopState):
+    def handler(state: LoopState) -> tuple[Action, LoopState]:
         value = _metric_value(state, metric, "monitor")
         memory = state.handler_metadata.setdefault(name, {"best": None, "since_last_improvement": 0})
         if memory["best"] is None or improved(value, memory["best"]):
@@ -152,55 +156,37 @@ def monitor(
             return fn(state)
         return "continue", state
 
-    return loop.handle_event(event, handler, filter)
+    return handler
 
 
-def early_stop(
-    loop: Loop, metric: str, *, event: str = "epoch_completed", filter: Any = "always", mode: Any = "min", patience: int = 3
-) -> Loop:
-    """Halt the loop when ``metric`` has not improved for ``patience`` epochs.
+def checkpoint_handler(
+    path: str,
+    file_pattern: Callable[[LoopState], str],
+    criteria: str | None,
+    mode: Any,
+) -> Handler:
+    """Save the loop state to ``path/file_pattern(state)`` atomically; with ``criteria``,
+    only when that metric reaches a new best value.
 
-    >>> import axon
-    >>> t = axon.loop.trainer(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd", log=0)
-    >>> len(t.early_stop("validation_loss", mode="min").handlers["epoch_completed"])
-    1
+    Args:
+        path: the directory.
+        file_pattern: the file name from the state.
+        criteria: a metric name, or ``None`` to save on every event.
+        mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+
+    Returns:
+        The handler.
     """
-    return monitor(loop, metric, lambda s: ("halt_loop", s), "early_stop", event=event, filter=filter, mode=mode, patience=patience)
-
-
-def checkpoint(
-    loop: Loop,
-    *,
-    path: str = "checkpoint",
-    file_pattern: Callable[[LoopState], str] | None = None,
-    event: str = "epoch_completed",
-    filter: Any = "always",
-    criteria: str | None = None,
-    mode: Any = "min",
-) -> Loop:
-    """Save the whole loop state (parameters, layer and optimizer state, counters, random
-    keys, handler memory) to ``path/checkpoint_<epoch>_<iteration>.ckpt`` (or
-    ``file_pattern(state)``), atomically. With ``criteria`` (a metric name) it saves only
-    when that metric reaches a new best value. Resume with
-    ``loop.from_state(axon.loop.load_checkpoint(file))``.
-
-    >>> import axon, os, tempfile, jax.numpy as jnp
-    >>> path = tempfile.mkdtemp()
-    >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(())).checkpoint(path=path)
-    >>> _ = l.run([(0, 0)] * 3, epochs=2, progress=False); sorted(os.listdir(path))
-    ['checkpoint_0_3.ckpt', 'checkpoint_1_3.ckpt']
-    """
-    pattern = file_pattern or (lambda s: f"checkpoint_{s.epoch}_{s.iteration}.ckpt")
-    improved = _check_mode(mode, "checkpoint")
+    improved = check_mode(mode, "checkpoint")
 
     def save(state: LoopState) -> None:
-        filename = pattern(state)
+        filename = file_pattern(state)
         if not isinstance(filename, str):
             raise TypeError(f"checkpoint: file_pattern must return a string, got {filename!r}")
         state.handler_metadata.setdefault("checkpoint", {})["last"] = os.path.join(path, filename)
         write_atomic(os.path.join(path, filename), serialize_state(state))
 
-    def handler(state: LoopState):
+    def handler(state: LoopState) -> tuple[Action, LoopState]:
         if criteria is not None:
             value = _metric_value(state, criteria, "checkpoint")
             memory = state.handler_metadata.setdefault("checkpoint", {})
@@ -211,7 +197,7 @@ def checkpoint(
         save(state)
         return "continue", state
 
-    return loop.handle_event(event, handler, filter)
+    return handler
 
 
 def _is_lr_scale(opt_state: Any) -> bool:
@@ -237,10 +223,43 @@ def _scale_learning_rate(opt_state: Any, factor: float) -> tuple[Any, bool]:
     return opt_state, False
 
 
-def learning_rate_scale(state: LoopState) -> float:
-    """The current learning-rate multiplier set by ``reduce_lr_on_plateau`` (1.0 at start)."""
+def reduce_lr_action(factor: float) -> Handler:
+    """Multiply the trainer's learning-rate scale (in the optimizer state) by ``factor``.
 
-    def find(s):
+    Args:
+        factor: the multiplier.
+
+    Returns:
+        The action, for :func:`monitor_handler`.
+
+    Raises:
+        ValueError: (when run) the optimizer state has no learning-rate scale.
+    """
+
+    def reduce(state: LoopState) -> tuple[Action, LoopState]:
+        opt_state, found = _scale_learning_rate(state.step_state["optimizer_state"], factor)
+        if not found:  # pragma: no cover - the trainer always adds the scale
+            raise ValueError("reduce_lr_on_plateau: no learning-rate scale in the optimizer state")
+        state.step_state = {**state.step_state, "optimizer_state": opt_state}
+        return "continue", state
+
+    return reduce
+
+
+def learning_rate_scale(state: LoopState) -> float:
+    """The current learning-rate multiplier set by ``reduce_lr_on_plateau`` (1.0 at start).
+
+    Args:
+        state: a trainer's loop state.
+
+    Returns:
+        The multiplier.
+
+    >>> learning_rate_scale(LoopState(step_state={"optimizer_state": ()}))
+    1.0
+    """
+
+    def find(s: Any) -> float | None:
         if _is_lr_scale(s):
             return float(s.hyperparams["step_size"])
         if isinstance(s, tuple):
@@ -252,48 +271,3 @@ def learning_rate_scale(state: LoopState) -> float:
 
     value = find(state.step_state["optimizer_state"])
     return 1.0 if value is None else value
-
-
-def reduce_lr_on_plateau(
-    loop: Loop,
-    metric: str,
-    *,
-    event: str = "epoch_completed",
-    filter: Any = "always",
-    mode: Any = "min",
-    patience: int = 3,
-    factor: float = 0.1,
-) -> Loop:
-    """Multiply the learning rate by ``factor`` when ``metric`` has not improved for
-    ``patience`` epochs. Works with any optax optimizer (the trainer adds an injected
-    learning-rate scale after it), including ones driven by a schedule.
-
-    >>> import axon, numpy as np, optax
-    >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
-    >>> t = axon.loop.trainer(model, "mean_squared_error", optax.sgd(0.0), log=0)
-    >>> t = t.reduce_lr_on_plateau("loss", patience=1, factor=0.5)
-    >>> final = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=3, return_state=True)
-    >>> axon.loop.learning_rate_scale(final)
-    0.25
-    """
-    if loop.kind != "trainer":
-        raise ValueError("reduce_lr_on_plateau: needs a loop made by axon.loop.trainer")
-    if not 0 < factor < 1:
-        raise ValueError(f"reduce_lr_on_plateau: expected 0 < factor < 1, got {factor!r}")
-    from axon.loop.factories import rebuild_trainer
-
-    loop = rebuild_trainer(loop, lr_scale=True)
-
-    def reduce(state: LoopState):
-        opt_state, found = _scale_learning_rate(state.step_state["optimizer_state"], factor)
-        if not found:  # pragma: no cover - the trainer always adds the scale
-            raise ValueError("reduce_lr_on_plateau: no learning-rate scale in the optimizer state")
-        state.step_state = {**state.step_state, "optimizer_state": opt_state}
-        return "continue", state
-
-    return monitor(loop, metric, reduce, "reduce_lr", event=event, filter=filter, mode=mode, patience=patience)
-
-
-for _fn in (log, validate, monitor, early_stop, checkpoint, reduce_lr_on_plateau):
-    setattr(Loop, _fn.__name__, _fn)
-del _fn

@@ -4,7 +4,7 @@ per logged step otherwise (logs, CI, notebooks without a terminal).
 >>> import io
 >>> from axon.loop.state import LoopState
 >>> out = io.StringIO()
->>> r = Reporter("trainer", 1, 2, file=out)
+>>> r = Reporter(1, 2, show_epoch=True, file=out)
 >>> s = LoopState(step_state={}, metrics={"loss": 0.5})
 >>> r.epoch_started(s); s.iteration = 1; r.iteration(s, 1)
 >>> out.getvalue().strip()
@@ -16,22 +16,25 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from axon.loop.format import format_metrics as _metrics_text
 from axon.loop.state import LoopState
 
 __all__ = ["Reporter"]
 
 
-def _metrics_text(metrics: dict[str, Any]) -> str:
-    from axon.loop.core import format_value
-
-    return " ".join(f"{k}: {format_value(v)}" for k, v in metrics.items())
-
-
 class Reporter:
-    """Shows epoch, batch and metric values every ``log`` iterations and at epoch ends."""
+    """Shows epoch, batch and metric values every ``log`` iterations and at epoch ends.
 
-    def __init__(self, kind: str, log: int, total: int | None, file: TextIO | None = None):
-        self.kind = kind
+    Args:
+        log: show a line every ``log`` iterations.
+        total: the number of batches per epoch, if known.
+        show_epoch: start lines with the epoch (a trainer) or not (an evaluator).
+        file: where to write plain lines (default: standard output, with a live progress bar
+            when it is a terminal).
+    """
+
+    def __init__(self, log: int, total: int | None, *, show_epoch: bool = True, file: TextIO | None = None):
+        self.show_epoch = show_epoch
         self.log = log
         self.total = total
         self.file = file or sys.stdout
@@ -42,7 +45,7 @@ class Reporter:
 
     def _line(self, state: LoopState, metrics: dict[str, Any]) -> str:
         batch = f"{state.iteration}/{self.total}" if self.total else f"{state.iteration}"
-        head = f"Epoch: {state.epoch}, Batch: {batch}" if self.kind == "trainer" else f"Batch: {batch}"
+        head = f"Epoch: {state.epoch}, Batch: {batch}" if self.show_epoch else f"Batch: {batch}"
         text = _metrics_text(metrics)
         return f"{head}, {text}" if text else head
 
@@ -59,7 +62,7 @@ class Reporter:
 
             self.close()
             self._progress = Progress(
-                TextColumn("[bold]Epoch {task.fields[epoch]}" if self.kind == "trainer" else "[bold]Eval"),
+                TextColumn("[bold]Epoch {task.fields[epoch]}" if self.show_epoch else "[bold]Eval"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),

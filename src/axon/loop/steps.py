@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from axon import loss_scale as _ls
 from axon import losses as _losses
 from axon import optimizers as _optimizers
 from axon.compiler import PredictFunction, build
@@ -179,7 +180,6 @@ def train_step(
             "y_pred": prediction,
         }
 
-    step_fn.loss_fn = loss_fn  # type: ignore[attr-defined]
     return init_fn, step_fn
 
 
@@ -229,8 +229,6 @@ def _resolve_loss_scale(loss_scale: Any) -> _Scaler:
     if loss_scale is None or loss_scale == "identity":
         return _Scaler(lambda: {}, lambda x, s: x, lambda g, s: (g, s), False)
     if isinstance(loss_scale, str):
-        from axon import loss_scale as _ls
-
         if loss_scale not in ("static", "dynamic"):
             raise ValueError(f"trainer: expected loss_scale to be 'identity', 'static', 'dynamic' or a loss-scale triple, got {loss_scale!r}")
         loss_scale = getattr(_ls, loss_scale)()

@@ -1,0 +1,151 @@
+"""The compiled part of a loop: the step function together with metric accumulation, one
+step per call or ``k`` steps per call with ``lax.scan``, and the cache that keeps it with
+the loop so that running the same loop again does not compile again.
+
+>>> import jax.numpy as jnp
+>>> program = StepProgram(lambda s, b: s + b, (), track_loss=False, outputs_only=())
+>>> step, _ = program.functions(jit=True)
+>>> state, metrics = step(jnp.zeros(()), program.metric_init(jnp.zeros(())), jnp.ones(()), jnp.int32(0))
+>>> float(state), program.trace_count
+(1.0, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from axon.loop.metric_spec import MetricSpec
+
+__all__ = ["ProgramCache", "StepProgram"]
+
+
+class StepProgram:
+    """``step_fn`` and the metrics of a loop as two compiled functions.
+
+    ``batch(step_state, metric_state, batch, i)`` runs one step; ``chunk(step_state,
+    metric_state, stacked_batches, start)`` runs one step per leading index of
+    ``stacked_batches``. Both return ``(step_state, metric_state)`` and donate their first
+    two arguments' buffers. ``trace_count`` counts how often either was traced.
+
+    Args:
+        step_fn: ``step_fn(step_state, batch) -> step_state``.
+        metrics: the tracked metrics.
+        track_loss: whether the step state has a ``"loss"`` whose first non-finite value is
+            recorded (a trainer).
+        outputs_only: step-state fields that are outputs of a step and not read by the next
+            one (a trainer's ``y_true``/``y_pred``): they are not carried into the next
+            step, so a new batch shape does not make the previous one part of the next
+            compilation.
+    """
+
+    def __init__(
+        self,
+        step_fn: Callable[[Any, Any], Any],
+        metrics: tuple[MetricSpec, ...],
+        *,
+        track_loss: bool,
+        outputs_only: tuple[str, ...],
+    ) -> None:
+        self.step_fn = step_fn
+        self.metrics = metrics
+        self.track_loss = track_loss
+        self.outputs_only = outputs_only
+        self.trace_count = 0
+        self._jitted: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+
+    def functions(self, jit: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """``(batch, chunk)``: compiled with ``jax.jit`` (once per program), or not."""
+        if not jit:
+            return self._batch_fn, self._chunk_fn
+        if self._jitted is None:
+            self._jitted = (
+                jax.jit(self._batch_fn, donate_argnums=(0, 1)),
+                jax.jit(self._chunk_fn, donate_argnums=(0, 1)),
+            )
+        return self._jitted
+
+    def metric_init(self, step_state: Any) -> dict:
+        """Zeroed metric accumulators (and the first-non-finite-loss index, -1)."""
+        values = {}
+        for spec in self.metrics:
+            shape = jax.eval_shape(lambda s, spec=spec: spec.fn(*spec.transform(s)), step_state)
+            values[spec.name] = jnp.zeros(shape.shape, jnp.result_type(shape.dtype, jnp.float32))
+        out: dict[str, Any] = {"values": values}
+        if self.track_loss:
+            out["nonfinite"] = jnp.asarray(-1, jnp.int32)
+        return out
+
+    def carry(self, step_state: Any) -> Any:
+        """The part of the step state the next step reads."""
+        if self.outputs_only and isinstance(step_state, dict):
+            return {k: v for k, v in step_state.items() if k not in self.outputs_only}
+        return step_state
+
+    def _accumulate(self, metric_state: dict, step_state: Any, i: Any) -> dict:
+        values = {}
+        for spec in self.metrics:
+            value = spec.fn(*spec.transform(step_state))
+            acc = metric_state["values"][spec.name]
+            values[spec.name] = spec.accumulate(acc, jnp.asarray(value, acc.dtype), i).astype(acc.dtype)
+        out: dict[str, Any] = {"values": values}
+        if self.track_loss:
+            bad = ~jnp.isfinite(step_state["loss"])
+            prev = metric_state["nonfinite"]
+            out["nonfinite"] = jnp.where((prev < 0) & bad, i.astype(jnp.int32), prev)
+        return out
+
+    def _one_step(self, step_state: Any, metric_state: dict, batch: Any, i: Any) -> tuple[Any, dict]:
+        new = self.step_fn(step_state, batch)
+        return new, self._accumulate(metric_state, new, i)
+
+    def _batch_fn(self, step_state: Any, metric_state: dict, batch: Any, i: Any) -> tuple[Any, dict]:
+        self.trace_count += 1
+        return self._one_step(step_state, metric_state, batch, i)
+
+    def _chunk_fn(self, step_state: Any, metric_state: dict, batches: Any, start: Any) -> tuple[Any, dict]:
+        self.trace_count += 1
+        k = jax.tree_util.tree_leaves(batches)[0].shape[0]
+
+        def body(carry: tuple, xs: tuple) -> tuple:
+            batch, i = xs
+            new, metrics = self._one_step(*carry, batch, i)
+            carried = self.carry(new)
+            outputs = {name: v for name, v in new.items() if name not in carried} if carried is not new else None
+            return (carried, metrics), outputs
+
+        # XLA:CPU emits convolutions inside a rolled loop as naive loops instead of library
+        # calls (jax-ml/jax#12868; a CNN step 15-25x slower), so on CPU the chunk is unrolled:
+        # still one dispatch per chunk, at the cost of compiling k copies of the step.
+        unroll = k if jax.default_backend() == "cpu" else 1
+        (s, m), outputs = jax.lax.scan(
+            body, (step_state, metric_state), (batches, start + jnp.arange(k, dtype=jnp.int32)), unroll=unroll
+        )
+        if outputs:
+            s = {**s, **jax.tree_util.tree_map(lambda a: a[-1], outputs)}
+        return s, m
+
+
+class ProgramCache:
+    """Holds a loop's :class:`StepProgram` once made. A loop is immutable, so its program
+    never changes; each loop made by a builder method starts with an empty cache.
+
+    >>> cache = ProgramCache()
+    >>> made = cache.get(lambda: "program"); made, cache.get(lambda: "other")
+    ('program', 'program')
+    """
+
+    def __init__(self) -> None:
+        self.program: Any = None
+
+    def get(self, make: Callable[[], Any]) -> Any:
+        """The cached program, made with ``make()`` the first time."""
+        if self.program is None:
+            self.program = make()
+        return self.program
+
+    def __repr__(self) -> str:
+        return f"ProgramCache({'empty' if self.program is None else 'compiled'})"
