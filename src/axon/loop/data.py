@@ -1,5 +1,5 @@
 """Feeding data to a loop: re-iterable batch sources, arrays with ``batch_size``, and
-one-batch-ahead device prefetch.
+reading chunks of batches one chunk ahead without losing or over-reading any.
 
 >>> import numpy as np
 >>> src = DataSource((np.zeros((10, 2)), np.zeros(10)), batch_size=4, shuffle=False, seed=0)
@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["DataSource", "prefetch"]
+__all__ = ["BatchStream", "DataSource", "check_batch", "read_chunks"]
 
 
 def _is_array(x: Any) -> bool:
@@ -42,8 +42,10 @@ class DataSource:
     * a re-iterable of ``(inputs, targets)`` batches (a list, a torch ``DataLoader``, a
       grain or tf.data dataset);
     * a function returning a fresh iterator (a generator factory);
-    * a one-shot iterator or generator: fine for one epoch; if it comes back empty on the
-      next epoch, a clear error says to pass a re-iterable instead.
+    * a one-shot iterator or generator (an endless one with ``iterations=``, as Axon's
+      ``Stream.repeatedly``): one :class:`BatchStream` over it serves every epoch, each
+      epoch going on where the last one stopped; the loop never closes it and never reads a
+      batch it does not use.
     """
 
     def __init__(self, data: Any, *, batch_size: int | None = None, shuffle: bool = False, seed: int = 0):
@@ -65,6 +67,7 @@ class DataSource:
                 )
         elif isinstance(data, cabc.Iterator):
             self.one_shot = True
+            self._stream = BatchStream(data)
         elif not (callable(data) or isinstance(data, cabc.Iterable)):
             raise TypeError(
                 "run: expected data to be an iterable of (inputs, targets) batches, a function returning "
@@ -86,16 +89,18 @@ class DataSource:
         except TypeError:
             return None
 
-    def epoch(self, epoch: int) -> Iterator[Any]:
-        """The batches of one epoch."""
+    def epoch(self, epoch: int) -> BatchStream:
+        """The batches of one epoch (for a one-shot iterator: the one stream over it)."""
+        if self.one_shot:
+            return self._stream
         if self.arrays:
-            return self._array_batches(epoch)
+            return BatchStream(self._array_batches(epoch))
         if callable(self.data) and not isinstance(self.data, cabc.Iterable):
             it = self.data()
             if not isinstance(it, cabc.Iterable):
                 raise TypeError(f"run: the data function returned {type(it).__name__}, expected an iterator of batches")
-            return iter(it)
-        return iter(self.data)
+            return BatchStream(iter(it))
+        return BatchStream(iter(self.data))
 
     def _array_batches(self, epoch: int) -> Iterator[Any]:
         inputs, targets = self.data
@@ -109,6 +114,37 @@ class DataSource:
             else:
                 take = functools.partial(_slice, start=start, stop=start + self.batch_size)
             yield jax.tree_util.tree_map(take, inputs), jax.tree_util.tree_map(take, targets)
+
+
+class BatchStream:
+    """An iterator over batches that can take back batches read but not used (``unread``),
+    so that a batch read ahead is not lost when an epoch stops early. It never closes the
+    iterator it reads from, and counts the batches used (``used``).
+
+    >>> stream = BatchStream(iter([1, 2, 3]))
+    >>> next(stream), next(stream)
+    (1, 2)
+    >>> stream.unread([2]); list(stream), stream.used
+    ([2, 3], 3)
+    """
+
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self._iterator = iterator
+        self._back: list[Any] = []
+        self.used = 0
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Any:
+        batch = self._back.pop() if self._back else next(self._iterator)
+        self.used += 1
+        return batch
+
+    def unread(self, batches: list[Any]) -> None:
+        """Give back ``batches`` (in the order they were read): they are read again next."""
+        self._back.extend(reversed(batches))
+        self.used -= len(batches)
 
 
 def _gather(a: Any, idx: np.ndarray) -> Any:
@@ -129,15 +165,51 @@ def check_batch(batch: Any, where: str) -> tuple[Any, Any]:
     )
 
 
-def prefetch(batches: Iterator[Any], convert: Callable[[Any], Any]) -> Iterator[Any]:
-    """Yield converted batches, converting (and sending to the device) the next batch
-    while the current one is being used."""
-    it = iter(batches)
+def read_chunks(stream: BatchStream, k: int, limit: int | None, convert: Callable[[list[Any]], Any]) -> Iterator[Any]:
+    """Chunks of up to ``k`` batches from ``stream`` (at most ``limit`` batches in all),
+    each converted with ``convert(batches)`` one chunk before it is used (the next chunk is
+    sent to the device while the current one runs).
+
+    Exactly the batches used are read: the cap is checked before reading, and a chunk read
+    ahead but not used (the epoch stopped early) goes back to the stream.
+
+    Args:
+        stream: where the batches come from.
+        k: batches per chunk.
+        limit: the most batches to read (``None``: until the stream ends).
+        convert: makes a chunk ready for the device.
+
+    Returns:
+        An iterator of converted chunks.
+
+    >>> stream = BatchStream(iter(range(10)))
+    >>> chunks = read_chunks(stream, 2, 5, list)
+    >>> next(chunks), next(chunks)
+    ([0, 1], [2, 3])
+    >>> chunks.close(); stream.used, next(stream)
+    (4, 4)
+    """
+    left = [limit]
+
+    def read() -> list[Any]:
+        chunk: list[Any] = []
+        while len(chunk) < k and (left[0] is None or left[0] > 0):
+            try:
+                chunk.append(next(stream))
+            except StopIteration:
+                break
+            if left[0] is not None:
+                left[0] -= 1
+        return chunk
+
+    pending = read()
     try:
-        nxt = convert(next(it))
-    except StopIteration:
-        return
-    for batch in it:
-        current, nxt = nxt, convert(batch)
-        yield current
-    yield nxt
+        ready = convert(pending) if pending else None
+        while pending:
+            current = ready
+            pending = read()
+            ready = convert(pending) if pending else None
+            yield current
+    finally:
+        if pending:
+            stream.unread(pending)

@@ -12,10 +12,11 @@ over chunks of steps, events and handlers, metrics history and progress display.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -24,7 +25,7 @@ import numpy as np
 
 from axon.loop.checkpoint import RawStepState, restore_step_state
 from axon.loop.config import EvaluatorConfig, TrainerConfig
-from axon.loop.data import DataSource, check_batch, prefetch
+from axon.loop.data import BatchStream, DataSource, check_batch, read_chunks
 from axon.loop.filters import matches
 from axon.loop.program import StepProgram
 from axon.loop.progress import Reporter
@@ -134,19 +135,10 @@ class Runner:
             inputs = self.check_program.check_inputs(inputs, "run")
         return inputs, targets
 
-    def _chunks(self, batches: Iterator[Any], k: int) -> Iterator[list[Any]]:
-        buf = []
-        for b in batches:
-            buf.append(self._prepare(b))
-            if len(buf) == k:
-                yield buf
-                buf = []
-        if buf:
-            yield buf
-
-    def _to_device(self, chunk: list[Any], k: int) -> tuple[bool, Any]:
+    def _to_device(self, raw: list[Any], k: int) -> tuple[bool, Any]:
         """``(True, stacked batches)`` for a full chunk of k > 1 steps, else ``(False,
         [batch, ...])`` (one compiled call per batch)."""
+        chunk = [self._prepare(b) for b in raw]
         if k > 1 and len(chunk) == k:
             stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *chunk)
             return True, self._put(stacked)
@@ -175,20 +167,22 @@ class Runner:
             raise ValueError(f"run: expected steps_per_execution to be a positive int, got {steps_per_execution!r}")
         source = DataSource(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
-        first_iter = source.epoch(0)
+        first_stream: BatchStream | None = source.epoch(0)
         try:
-            first_batch = next(iter(first_iter))
+            first_batch = next(first_stream)
         except StopIteration:
             raise ValueError("run: the data is empty: it yielded no batch") from None
+        first_stream.unread([first_batch])
         first = self._prepare(first_batch)
         state = self._initial_state(first, init_state, epochs)
         state.max_iteration = -1 if iterations is None else iterations
         self.state = state
         reporter = self._reporter(source)
-        # the iterator opened to peek at the first batch serves the first epoch too (a data
+        # the stream opened to peek at the first batch serves the first epoch too (a data
         # function is called, and a DataLoader starts its workers, once per epoch); a resumed
         # run starting later than epoch 0 needs that epoch's own batches instead
-        first_rest = first_iter if source.one_shot or state.epoch == 0 else None
+        if not (source.one_shot or state.epoch == 0):
+            first_stream = None
         batch_fn, chunk_fn = self.program.functions(jit)
 
         with warnings.catch_warnings():
@@ -196,11 +190,8 @@ class Runner:
             try:
                 state = self._fire(state, "started")
                 while state.epoch < state.max_epoch:
-                    if first_rest is not None:
-                        batches = _chain([first_batch], first_rest)
-                        first_rest = None
-                    else:
-                        batches = source.epoch(state.epoch)
+                    batches = first_stream or source.epoch(state.epoch)
+                    first_stream = None
                     state = self._run_epoch(state, source, batches, batch_fn, chunk_fn, steps_per_execution, reporter)
                 state.status = "completed"
                 state = self._fire(state, "completed")
@@ -239,7 +230,7 @@ class Runner:
             return None
         return Reporter(log, source.num_batches(), show_epoch=isinstance(self.settings, TrainerConfig))
 
-    def _run_epoch(self, state: LoopState, source: DataSource, batches: Iterator[Any], batch_fn: Callable[..., Any],
+    def _run_epoch(self, state: LoopState, source: DataSource, batches: BatchStream, batch_fn: Callable[..., Any],
                    chunk_fn: Callable[..., Any], k: int, reporter: Reporter | None) -> LoopState:
         """One epoch: ``k`` steps per compiled call (k = 1: one step per call); iteration
         events and metrics follow each call."""
@@ -252,34 +243,28 @@ class Runner:
             state = self._fire(state, "epoch_started")
             if reporter is not None:
                 reporter.epoch_started(state)
-            if state.max_iteration > 0:
-                batches = _take(batches, state.max_iteration)
+            limit = state.max_iteration if state.max_iteration > 0 else None
             fire = any(self.handlers.get(e) for e in ITERATION_EVENTS)
-            seen = 0
-            chunks = prefetch(self._chunks(batches, k), lambda chunk: self._to_device(chunk, k))
-            for stacked, chunk in chunks:
-                state = self._iteration_event(state, "iteration_started", fire)
-                if stacked:
-                    state.step_state, metric_state = chunk_fn(carry(state.step_state), metric_state, chunk, np.int32(state.iteration))
-                    n = k
-                else:
-                    for j, batch in enumerate(chunk):
-                        state.step_state, metric_state = batch_fn(carry(state.step_state), metric_state, batch, np.int32(state.iteration + j))
-                    n = len(chunk)
-                state.iteration += n
-                seen += n
-                state.metrics = metric_state["values"]
-                state = self._iteration_event(state, "iteration_completed", fire)
-                if reporter is not None:
-                    reporter.iteration(state, n)
-            if seen == 0:
-                if source.one_shot or (state.epoch > 0 and not source.arrays):
-                    raise ValueError(
-                        f"run: the data yielded no batch in epoch {state.epoch}; a one-shot iterator or generator "
-                        "can only be used for one epoch: pass a list, a re-iterable dataset, or a function returning "
-                        "a fresh iterator"
-                    )
-                raise ValueError("run: the data is empty: it yielded no batch")
+            used_before = batches.used
+            # closing the chunks gives a chunk read ahead back to the stream (an epoch that
+            # stops early loses no batch of a one-shot iterator)
+            with contextlib.closing(read_chunks(batches, k, limit, lambda raw: self._to_device(raw, k))) as chunks:
+                for stacked, chunk in chunks:
+                    state = self._iteration_event(state, "iteration_started", fire)
+                    if stacked:
+                        state.step_state, metric_state = chunk_fn(carry(state.step_state), metric_state, chunk, np.int32(state.iteration))
+                        n = k
+                    else:
+                        for j, batch in enumerate(chunk):
+                            state.step_state, metric_state = batch_fn(carry(state.step_state), metric_state, batch, np.int32(state.iteration + j))
+                        n = len(chunk)
+                    state.iteration += n
+                    state.metrics = metric_state["values"]
+                    state = self._iteration_event(state, "iteration_completed", fire)
+                    if reporter is not None:
+                        reporter.iteration(state, n)
+            if state.iteration == 0:
+                raise ValueError(self._no_batch_message(source, state.epoch, used_before))
             self._check_finite(state, metric_state)
             state.metrics = metric_state["values"]
             state.times[state.epoch] = time.perf_counter() - start
@@ -300,6 +285,23 @@ class Runner:
             state = self.state
         state.epoch += 1
         return state
+
+    @staticmethod
+    def _no_batch_message(source: DataSource, epoch: int, used_before: int) -> str:
+        if source.one_shot:
+            return (
+                f"run: the data iterator ran out: it yielded no batch for epoch {epoch}, after {used_before} "
+                "batch(es) in the epochs before. A one-shot iterator or generator is read once, across all "
+                "epochs: pass a list, a re-iterable dataset, a function returning a fresh iterator, or an endless "
+                "generator with iterations= (batches per epoch)"
+            )
+        if epoch > 0 and not source.arrays:
+            return (
+                f"run: the data yielded no batch in epoch {epoch} although it did in an earlier epoch: iterating "
+                "it again did not start over (is it a one-shot iterator inside an iterable?); pass a list, a "
+                "re-iterable dataset, or a function returning a fresh iterator"
+            )
+        return "run: the data is empty: it yielded no batch"
 
     def _check_finite(self, state: LoopState, metric_state: dict) -> None:
         if not isinstance(self.settings, TrainerConfig):
@@ -336,15 +338,3 @@ def _to_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
         arr = np.asarray(v)
         out[k] = float(arr) if arr.shape == () else arr.tolist()
     return out
-
-
-def _chain(*iterables: Any) -> Iterator[Any]:
-    for it in iterables:
-        yield from it
-
-
-def _take(it: Iterator[Any], n: int) -> Iterator[Any]:
-    for i, x in enumerate(it):
-        if i >= n:
-            return
-        yield x
