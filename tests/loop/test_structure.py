@@ -51,7 +51,7 @@ def test_no_import_cycle_in_the_loop_package():
 
 
 def test_handler_methods_are_declared_on_loop_with_docstrings():
-    for name in ("metric", "handle_event", "log", "validate", "monitor", "early_stop", "checkpoint",
+    for name in ("metric", "handle_event", "handle", "log", "validate", "monitor", "early_stop", "checkpoint",
                  "reduce_lr_on_plateau", "from_state", "run"):
         method = Loop.__dict__.get(name)
         assert method is not None, name
@@ -71,7 +71,7 @@ def test_settings_are_typed_and_frozen():
     t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0, on_nonfinite="continue")
     e = axon.loop.evaluator(model)
     assert isinstance(t.settings, TrainerConfig) and t.settings.on_nonfinite == "continue"
-    assert isinstance(e.settings, EvaluatorConfig) and e.settings.log == 0
+    assert isinstance(e.settings, EvaluatorConfig) and e.settings.log == 1
     assert axon.loop.loop(lambda s, b: s).settings is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.settings.log = 3

@@ -16,9 +16,10 @@ compiled calls (see :mod:`axon.loop.runner`).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.filters import check_filter
@@ -96,11 +97,10 @@ class Loop:
         self,
         metric: str | Callable[..., Any],
         name: str | None = None,
-        *,
         accumulate: Accumulate | Callable[[Any, Any, Any], Any] = "running_average",
         transform: str | Sequence[str] | Callable[[Any], Any] | None = None,
     ) -> Loop:
-        """Track a metric.
+        """Track a metric; the arguments are Axon's, positionally or by name.
 
         Args:
             metric: a name from :mod:`axon.metrics`, or a function (then ``name`` is required).
@@ -121,6 +121,8 @@ class Loop:
         >>> t = axon.loop.trainer(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd")
         >>> [m.name for m in t.metric("mean_absolute_error", "mae").metrics]
         ['loss', 'mae']
+        >>> [m.name for m in t.metric("mean_absolute_error", "mae_sum", "running_sum").metrics]
+        ['loss', 'mae_sum']
         """
         spec = metric_spec(metric, name, accumulate, transform, where="metric")
         specs = [m for m in self.metrics if m.name != spec.name]
@@ -168,6 +170,32 @@ class Loop:
             handlers[e] = (*handlers[e], (handler, filter))
         return dataclasses.replace(self, handlers=handlers)
 
+    def handle(
+        self,
+        event: Event | Literal["all"] | Sequence[Event],
+        handler: Handler,
+        filter: Any = "always",
+    ) -> Loop:
+        """Deprecated alias of :meth:`handle_event` (Axon's hidden ``Loop.handle``).
+
+        Args:
+            event: an event name, a list of them, or ``"all"``.
+            handler: the handler.
+            filter: when it runs.
+
+        Returns:
+            A new loop with the handler.
+
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True):
+        ...     warnings.simplefilter("always")
+        ...     l = loop(lambda s, b: s).handle("completed", lambda s: ("continue", s))
+        >>> len(l.handlers["completed"])
+        1
+        """
+        warnings.warn("Loop.handle is deprecated; use Loop.handle_event", DeprecationWarning, stacklevel=2)
+        return self.handle_event(event, handler, filter)
+
     def from_state(self, state: LoopState) -> Loop:
         """Resume from a saved state.
 
@@ -200,7 +228,8 @@ class Loop:
         *,
         event: Event = "iteration_completed",
         filter: Any = "always",
-        file: Any = None,
+        device: Literal["stdio", "stderr"] | TextIO = "stdio",
+        file: TextIO | None = None,
     ) -> Loop:
         """Write ``message_fn(state)`` on ``event``.
 
@@ -210,7 +239,13 @@ class Loop:
             message_fn: makes the message from the loop state.
             event: when to write.
             filter: see :mod:`axon.loop.filters`.
-            file: a text stream (default: standard output).
+            device: where to write, as Axon's option: ``"stdio"`` (standard output, the
+                default), ``"stderr"``, or a text stream (anything with ``write``).
+            file: a text stream; the same as passing it as ``device``.
+
+        Raises:
+            ValueError: an unknown ``device``, or both ``device`` and ``file``.
+            TypeError: ``message_fn`` is not callable.
 
         Returns:
             A new loop with the handler.
@@ -223,7 +258,11 @@ class Loop:
         """
         if not callable(message_fn):
             raise TypeError(f"log: expected message_fn to be a function, got {message_fn!r}")
-        return self.handle_event(event, log_handler(message_fn, file), filter)
+        if file is not None:
+            if not (isinstance(device, str) and device == "stdio"):
+                raise ValueError("log: pass the stream as device= or file=, not both")
+            device = file
+        return self.handle_event(event, log_handler(message_fn, _log_stream(device)), filter)
 
     def validate(
         self,
@@ -352,11 +391,16 @@ class Loop:
         filter: Any = "always",
         criteria: str | None = None,
         mode: Mode = "min",
+        patience: int = 3,
     ) -> Loop:
         """Save the whole loop state (parameters, layer and optimizer state, counters,
         random keys, handler memory) atomically.
 
-        Resume with ``loop.from_state(axon.loop.load_checkpoint(file))``.
+        Resume with ``loop.from_state(axon.loop.load_checkpoint(file))``. With ``criteria``
+        a checkpoint is saved only when the metric reaches a new best value, as Axon's
+        documentation says ("the min score metric will be considered best when deciding to
+        save"); the best value and the events since it are kept in
+        ``state.handler_metadata["checkpoint"]`` (``"best"``, ``"since_last_improvement"``).
 
         Args:
             path: the directory.
@@ -366,9 +410,17 @@ class Loop:
             filter: see :mod:`axon.loop.filters`.
             criteria: a metric name: save only when it reaches a new best value.
             mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+            patience: Axon's option, "number of given events to wait for improvement"
+                (default 3), accepted for Axon's code. It does not change which checkpoints
+                are written (every new best is); ``since_last_improvement`` counts towards
+                it and restarts at 0 after ``patience`` events without improvement, as
+                ``monitor`` counts. Use ``early_stop(criteria, patience=...)`` to stop.
 
         Returns:
             A new loop with the handler.
+
+        Raises:
+            ValueError: a bad ``mode`` or ``patience``.
 
         >>> import axon, os, tempfile, jax.numpy as jnp
         >>> path = tempfile.mkdtemp()
@@ -377,8 +429,11 @@ class Loop:
         ['checkpoint_0_3.ckpt', 'checkpoint_1_3.ckpt']
         """
         check_mode(mode, "checkpoint")
+        check_patience(patience, "checkpoint")
+        if file_pattern is not None and not callable(file_pattern):
+            raise TypeError(f"checkpoint: expected file_pattern to be a function of the state, got {file_pattern!r}")
         pattern = file_pattern or _default_checkpoint_file
-        return self.handle_event(event, checkpoint_handler(path, pattern, criteria, mode), filter)
+        return self.handle_event(event, checkpoint_handler(path, pattern, criteria, mode, patience), filter)
 
     def reduce_lr_on_plateau(
         self,
@@ -498,6 +553,20 @@ class Loop:
             track_loss=isinstance(self.settings, TrainerConfig),
             outputs_only=("y_true", "y_pred") if supervised else (),
         )
+
+
+def _log_stream(device: Any) -> Callable[[], TextIO]:
+    """The stream for ``log``'s ``device``, looked up when writing (so that a replaced
+    ``sys.stdout``, as pytest's capture or a notebook's, is honoured)."""
+    if isinstance(device, str):
+        if device == "stdio":
+            return lambda: sys.stdout
+        if device == "stderr":
+            return lambda: sys.stderr
+        raise ValueError(f"log: expected device to be 'stdio', 'stderr' or a text stream, got {device!r}")
+    if not callable(getattr(device, "write", None)):
+        raise ValueError(f"log: expected device to be 'stdio', 'stderr' or a text stream, got {device!r}")
+    return lambda: device
 
 
 def _halt_loop(state: LoopState) -> tuple[Literal["halt_loop"], LoopState]:

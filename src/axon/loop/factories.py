@@ -103,14 +103,19 @@ def trainer(
     return dataclasses.replace(loop, metrics=(loss_metric,))
 
 
-def evaluator(model: Any, *, seed: int | None = None, log: int = 0) -> Loop:
+def evaluator(model: Any, *, seed: int | None = None, log: int = 1) -> Loop:
     """An evaluation loop in inference mode: run it with the trained state as ``init_state``.
+
+    Like Axon's, it shows ``Batch: i/n, metric: value ...`` after every batch by default
+    (a live progress bar on a terminal); ``log=0`` (or ``run(..., progress=False)``)
+    silences it.
 
     Args:
         model: a graph (built once here, in inference mode) or an ``(init_fn, predict_fn)``
             pair.
         seed: the seed for parameter initialization when no state is given.
-        log: show progress every ``log`` iterations (0 is silent).
+        log: show progress every ``log`` iterations (default 1, every batch, as Axon; 0 is
+            silent).
 
     Returns:
         The evaluation loop; its ``run`` returns ``{epoch: {metric: value}}``.
@@ -119,7 +124,7 @@ def evaluator(model: Any, *, seed: int | None = None, log: int = 0) -> Loop:
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 2, kernel_initializer="identity")
     >>> state = axon.init(model, axon.template((1, 2)))
     >>> data = [(jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([[1.0, 0.0], [1.0, 0.0]]))]
-    >>> axon.loop.evaluator(model).metric("accuracy", "acc").run(data, state)
+    >>> axon.loop.evaluator(model, log=0).metric("accuracy", "acc").run(data, state)
     {0: {'acc': 0.5}}
     """
     _check_log(log, "evaluator")

@@ -6,7 +6,7 @@ attach them.
 >>> import io
 >>> from axon.loop.state import LoopState
 >>> out = io.StringIO()
->>> log_handler(lambda s: f"epoch {s.epoch}", out)(LoopState(step_state={}))[0], out.getvalue()
+>>> log_handler(lambda s: f"epoch {s.epoch}", lambda: out)(LoopState(step_state={}))[0], out.getvalue()
 ('continue', 'epoch 0\\n')
 """
 
@@ -40,14 +40,13 @@ Handler = Callable[[LoopState], tuple[Action, LoopState]]
 Mode = Literal["min", "max"] | Callable[[float], bool]
 
 
-def log_handler(message_fn: Callable[[LoopState], str], stream: TextIO | None) -> Handler:
-    """Write ``message_fn(state)`` and a newline to ``stream`` (``None``: the current
-    ``sys.stdout``); an exception inside ``message_fn`` is reported on standard error and
-    halts the loop, as in Axon.
+def log_handler(message_fn: Callable[[LoopState], str], stream: Callable[[], TextIO]) -> Handler:
+    """Write ``message_fn(state)`` and a newline to ``stream()``; an exception inside
+    ``message_fn`` is reported on standard error and halts the loop, as in Axon.
 
     Args:
         message_fn: makes the message from the loop state.
-        stream: where to write.
+        stream: returns where to write.
 
     Returns:
         The handler.
@@ -59,7 +58,7 @@ def log_handler(message_fn: Callable[[LoopState], str], stream: TextIO | None) -
         except Exception as e:  # report and halt, as Axon does
             print(f"log handler failed: {type(e).__name__}: {e}", file=sys.stderr)
             return "halt_loop", state
-        print(message, file=stream or sys.stdout, flush=True)
+        print(message, file=stream(), flush=True)
         return "continue", state
 
     return handler
@@ -164,6 +163,7 @@ def checkpoint_handler(
     file_pattern: Callable[[LoopState], str],
     criteria: str | None,
     mode: Any,
+    patience: int = 3,
 ) -> Handler:
     """Save the loop state to ``path/file_pattern(state)`` atomically; with ``criteria``,
     only when that metric reaches a new best value.
@@ -173,6 +173,8 @@ def checkpoint_handler(
         file_pattern: the file name from the state.
         criteria: a metric name, or ``None`` to save on every event.
         mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+        patience: events without improvement after which ``since_last_improvement``
+            restarts at 0 (it does not change which checkpoints are written).
 
     Returns:
         The handler.
@@ -192,8 +194,11 @@ def checkpoint_handler(
             memory = state.handler_metadata.setdefault("checkpoint", {})
             best = memory.get("best")
             if best is not None and not improved(value, best):
+                waited = memory.get("since_last_improvement", 0) + 1
+                memory["since_last_improvement"] = 0 if waited >= patience else waited
                 return "continue", state
             memory["best"] = value
+            memory["since_last_improvement"] = 0
         save(state)
         return "continue", state
 
