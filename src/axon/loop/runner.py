@@ -34,6 +34,7 @@ from axon.loop.state import ITERATION_EVENTS, LoopState
 __all__ = ["ACTIONS", "NonFiniteLossError", "Runner"]
 
 ACTIONS = ("continue", "halt_epoch", "halt_loop")
+SKIPPED_UPDATES_WARNING = 25  # consecutive skipped updates that make a stalled run
 
 Handlers = Mapping[str, tuple[tuple[Callable[..., Any], Any], ...]]
 
@@ -78,6 +79,7 @@ class Runner:
         self.progress = progress
         self.state: LoopState | None = None
         self.check_program = settings.program if settings is not None else None
+        self._warned_skips = False
         # On CPU, device memory is host memory: the compiled step takes NumPy batches as they
         # are, copying them in C++ far faster than jax.device_put does (about 0.4 ms less host
         # time per step for a 128x784 float32 batch; benchmarks/profile_loop.py).
@@ -266,6 +268,7 @@ class Runner:
             if state.iteration == 0:
                 raise ValueError(self._no_batch_message(source, state.epoch, used_before))
             self._check_finite(state, metric_state)
+            self._check_skipped_updates(state)
             state.metrics = metric_state["values"]
             state.times[state.epoch] = time.perf_counter() - start
             state.history[state.epoch] = _to_floats(state.metrics)
@@ -302,6 +305,39 @@ class Runner:
                 "re-iterable dataset, or a function returning a fresh iterator"
             )
         return "run: the data is empty: it yielded no batch"
+
+    def _check_skipped_updates(self, state: LoopState) -> None:
+        """Warn (once per run) when loss scaling has skipped every update lately: training
+        has stalled, and the loss alone does not say why."""
+        step_state = state.step_state
+        if self._warned_skips or not isinstance(step_state, Mapping) or "skipped_updates" not in step_state:
+            return
+        skipped, steps = int(step_state["skipped_updates"]), int(step_state["i"])
+        if not (skipped >= SKIPPED_UPDATES_WARNING or (skipped >= 2 and skipped == steps)):
+            return
+        self._warned_skips = True
+        scale = step_state["loss_scale_state"].get("loss_scale")
+        scale_text = f"the loss scale is now {float(scale):g}" if scale is not None else "with loss scaling"
+        model_state = step_state["model_state"]
+        bad = [
+            "/".join(str(getattr(k, "key", k)) for k in path)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(model_state.trainable_parameters())
+            if jnp.issubdtype(leaf.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf)))
+        ]
+        if bad:
+            cause = f"the parameters are no longer finite ({', '.join(bad[:3])})"
+        else:
+            cause = (
+                "the gradients (or the updates they give) are NaN or infinite even after scaling down: the loss's "
+                "gradient is not finite (e.g. sqrt or log at 0), or the model's low-precision computation overflows"
+            )
+        warnings.warn(
+            f"trainer: the last {skipped} updates (of {steps} steps) were all skipped because they were not finite; "
+            f"{scale_text}. Cause: {cause}. Training makes no progress; check the loss and data, lower the "
+            "learning rate, or compute in float32/bfloat16",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def _check_finite(self, state: LoopState, metric_state: dict) -> None:
         if not isinstance(self.settings, TrainerConfig):

@@ -136,23 +136,30 @@ def train_step(
         inputs, targets = check_batch(batch, "trainer")
         model_state = _init_model_state(init_model, inputs, init_state)
         params = model_state.trainable_parameters()
+        master = _master_copy(params)
         out = jax.eval_shape(lambda s, x: forward(s, x), model_state, inputs)
         y_pred = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), out[0])
-        return {
+        state = {
             "i": jnp.zeros((), jnp.int32),
             "loss": jnp.zeros((), jnp.float32),
             "model_state": model_state,
-            "optimizer_state": tx.init(params),
+            "optimizer_state": tx.init(params if master is None else master),
             "loss_scale_state": scaler.init(),
             "y_true": jax.tree_util.tree_map(jnp.asarray, targets),
             "y_pred": y_pred,
         }
+        if master is not None:
+            state["master_params"] = master
+        if scaler.skips_nonfinite:
+            state["skipped_updates"] = jnp.zeros((), jnp.int32)
+        return state
 
     def step_fn(step_state: dict, batch: Any) -> dict:
         inputs, targets = batch
         model_state: ModelState = step_state["model_state"]
         ls_state = step_state["loss_scale_state"]
         params = model_state.trainable_parameters()
+        master = step_state.get("master_params")
 
         def objective(p):
             prediction, new_layer_state = forward(model_state.update(p), inputs)
@@ -161,15 +168,29 @@ def train_step(
                 raise ValueError(
                     f"trainer: the loss must be a scalar, got shape {value.shape}; use reduction='mean' in a custom loss"
                 )
-            return scaler.scale(value, ls_state), (value, prediction, new_layer_state)
+            # scaled in float32: a float16 loss times a scale of 2**16 would overflow
+            return scaler.scale(jnp.asarray(value, jnp.float32), ls_state), (value, prediction, new_layer_state)
 
         grads, (value, prediction, new_layer_state) = jax.grad(objective, has_aux=True)(params)
+        if master is not None:
+            # half-precision parameters: unscale and update in float32 (float16's range
+            # loses small gradients and the optimizer's epsilon, e.g. Adam's 1e-8 is 0)
+            grads = jax.tree_util.tree_map(lambda g, m: g.astype(m.dtype), grads, master)
         grads, new_ls_state, finite = scaler.unscale(grads, ls_state)
-        updates, opt_state = tx.update(grads, step_state["optimizer_state"], params)
-        new_params = optax.apply_updates(params, updates)
+        reference = params if master is None else master
+        updates, opt_state = tx.update(grads, step_state["optimizer_state"], reference)
+        new_reference = optax.apply_updates(reference, updates)
+        out = {}
         if scaler.skips_nonfinite:
-            new_params = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new_params, params)
+            finite = finite & all_finite(new_reference)
+            new_reference = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new_reference, reference)
             opt_state = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), opt_state, step_state["optimizer_state"])
+            out["skipped_updates"] = jnp.where(finite, 0, step_state["skipped_updates"] + 1).astype(jnp.int32)
+        if master is None:
+            new_params = new_reference
+        else:
+            out["master_params"] = new_reference
+            new_params = jax.tree_util.tree_map(lambda m, p: m.astype(p.dtype), new_reference, params)
         return {
             "i": step_state["i"] + 1,
             "loss": value.astype(jnp.float32),
@@ -178,6 +199,7 @@ def train_step(
             "loss_scale_state": new_ls_state,
             "y_true": targets,
             "y_pred": prediction,
+            **out,
         }
 
     return init_fn, step_fn
@@ -211,6 +233,20 @@ def eval_step(model: Any, *, seed: int | None = None) -> tuple[Callable[..., dic
         return {"model_state": step_state["model_state"], "y_true": targets, "y_pred": forward(step_state["model_state"], inputs)}
 
     return init_fn, step_fn
+
+
+def _master_copy(params: Any) -> Any:
+    """Float32 copies of the parameters when any of them is in half precision (float16 or
+    bfloat16), else ``None``: the optimizer then keeps its state and the parameters'
+    running values in float32 and the model gets them rounded to their own dtype."""
+    leaves = jax.tree_util.tree_leaves(params)
+    half = [leaf for leaf in leaves if jnp.issubdtype(leaf.dtype, jnp.floating) and jnp.dtype(leaf.dtype).itemsize < 4]
+    if not half:
+        return None
+    return jax.tree_util.tree_map(
+        lambda p: p.astype(jnp.float32) if jnp.issubdtype(p.dtype, jnp.floating) and jnp.dtype(p.dtype).itemsize < 4 else p,
+        params,
+    )
 
 
 class _Scaler:
