@@ -60,8 +60,13 @@ def trainer(
     Args:
         model: a graph, or an ``(init_fn, predict_fn)`` pair built in train mode.
         loss: a name from :mod:`axon.losses` (mean reduction), a function
-            ``loss(y_true, y_pred) -> scalar``, or a list of ``(loss, weight)`` for a
-            multi-output model.
+            ``loss(y_true, y_pred) -> scalar`` (Axon's argument order), or a list of
+            ``(loss, weight)`` for a multi-output model. optax's own losses
+            (``optax.losses.softmax_cross_entropy``, ``optax.l2_loss``,
+            ``optax.sigmoid_binary_cross_entropy``, ...) take ``(predictions, targets)``
+            instead: they are recognised and called as ``mean(loss(y_pred, y_true))``; an
+            optax loss that needs more arguments (``ctc_loss``) is rejected: wrap it in your
+            own ``loss(y_true, y_pred)``.
         optimizer: a name from :mod:`axon.optimizers` or any optax transformation.
         seed: the seed for parameter initialization and random layers (default 0).
         log: show progress every ``log`` iterations (0 is silent).

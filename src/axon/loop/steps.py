@@ -15,6 +15,8 @@ of steps with ``steps_per_execution``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,14 +36,62 @@ from axon.model_state import ModelState
 __all__ = ["eval_step", "resolve_loss", "resolve_model", "train_step"]
 
 
+def _optax_function(loss: Any) -> Callable[..., Any] | None:
+    """``loss`` (or the function a ``functools.partial`` wraps) if it comes from optax."""
+    fn = loss.func if isinstance(loss, functools.partial) else loss
+    module = getattr(fn, "__module__", None) or ""
+    return fn if module == "optax" or module.startswith("optax.") else None
+
+
+def _wrap_optax_loss(loss: Callable[..., Any]) -> Callable[[Any, Any], jax.Array]:
+    """optax's losses take ``(predictions, targets)`` and return per-example values: call
+    them in that order and take the mean."""
+    fn = _optax_function(loss)
+    try:
+        params = list(inspect.signature(loss).parameters.values())
+    except (TypeError, ValueError):  # pragma: no cover - optax's losses have signatures
+        params = []
+    required = [p for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if len(required) > 2:
+        raise ValueError(
+            f"trainer: the optax loss {fn.__name__} needs {len(required)} arguments "
+            f"({', '.join(p.name for p in required)}); pass a function loss(y_true, y_pred) that calls it"
+        )
+
+    def optax_loss(y_true: Any, y_pred: Any) -> jax.Array:
+        return jnp.mean(loss(y_pred, y_true))
+
+    optax_loss.__name__ = f"optax_{fn.__name__}"
+    return optax_loss
+
+
 def resolve_loss(loss: Any) -> Callable[[Any, Any], jax.Array]:
     """A scalar loss ``fn(y_true, y_pred)`` from a name (mean reduction), a function, or a
     list of ``(loss, weight)`` pairs for a multi-output model (the i-th loss applies to the
     i-th output and target; the weighted sum is returned).
 
-    >>> import jax.numpy as jnp
+    A function is called ``loss(y_true, y_pred)``, Axon's order. optax's own losses
+    (``optax.losses.softmax_cross_entropy``, ``optax.l2_loss``, ...; recognised by their
+    module, also inside ``functools.partial``) take ``(predictions, targets)`` and return
+    per-example values: they are called in their order, and the mean is taken.
+
+    Args:
+        loss: a name from :mod:`axon.losses`, a function, an optax loss, or a list of
+            ``(loss, weight)`` pairs.
+
+    Returns:
+        ``fn(y_true, y_pred) -> scalar``.
+
+    Raises:
+        ValueError: a malformed list, or an optax loss that needs more than two arguments.
+        TypeError: anything else.
+
+    >>> import jax.numpy as jnp, optax
     >>> float(resolve_loss("mean_squared_error")(jnp.zeros((2, 1)), jnp.ones((2, 1))))
     1.0
+    >>> float(resolve_loss(optax.l2_loss)(jnp.zeros((2, 1)), jnp.ones((2, 1))))  # 0.5 * (1 - 0)**2
+    0.5
     """
     if isinstance(loss, str):
         fn = _losses.get(loss)
@@ -63,7 +113,7 @@ def resolve_loss(loss: Any) -> Callable[[Any, Any], jax.Array]:
 
         return weighted
     if callable(loss):
-        return loss
+        return _wrap_optax_loss(loss) if _optax_function(loss) is not None else loss
     raise TypeError(f"trainer: expected loss to be a name, a function or a list of (loss, weight), got {loss!r}")
 
 
