@@ -12,7 +12,9 @@ whether to apply the update (a step whose gradients hold ``inf`` or ``NaN`` shou
 skipped; the dynamic scale has then already shrunk).
 
 Difference from Axon: the dynamic scale treats ``NaN`` gradients as non-finite too (Axon
-only checks for infinities, so a ``NaN`` step would grow the scale).
+only checks for infinities, so a ``NaN`` step would grow the scale). Half-precision values
+are scaled and unscaled in float32 and rounded back, since a scale of ``2**16`` or more is
+infinite in float16 (unscaling by it would silently give zero gradients).
 
 >>> import jax.numpy as jnp
 >>> init, scale, unscale = dynamic(init_scale=2.0**10, period=2)
@@ -80,14 +82,21 @@ def _map_floats(fn: Callable[[Any], Any], tree: Any) -> Any:
     return jax.tree_util.tree_map(leaf, tree)
 
 
+def _compute_dtype(dtype: Any) -> Any:
+    """float32 for narrower floats: the scale itself (2**16 and up) does not fit in float16."""
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
+
+
 def _mul(x: Any, s: Any) -> Any:
     x = jnp.asarray(x)
-    return x * s.astype(x.dtype)
+    wide = _compute_dtype(x.dtype)
+    return (x.astype(wide) * s.astype(wide)).astype(x.dtype)
 
 
 def _div(x: Any, s: Any) -> Any:
     x = jnp.asarray(x)
-    return x / s.astype(x.dtype)
+    wide = _compute_dtype(x.dtype)
+    return (x.astype(wide) / s.astype(wide)).astype(x.dtype)
 
 
 def _check_positive(value: Any, what: str, where: str) -> float:

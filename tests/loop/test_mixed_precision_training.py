@@ -72,3 +72,15 @@ def test_no_warning_when_a_skipped_step_is_followed_by_updates(recwarn):
     loop = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0, loss_scale="dynamic", on_nonfinite="continue")
     loop.run([(x, y), (x * np.inf, y), (x, y)], epochs=2)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_float16_values_are_unscaled_by_a_scale_beyond_float16s_range():
+    # 65536 is infinite in float16: unscaling by it in float16 gave 0 and counted as finite
+    init, scale, unscale = axon.loss_scale.dynamic(init_scale=2.0**16)
+    state = init()
+    grads, new_state = unscale({"w": jnp.array([60000.0, 6.0], jnp.float16)}, state)
+    np.testing.assert_allclose(np.asarray(grads["w"], np.float32), [60000 / 65536, 6 / 65536], rtol=1e-3)
+    assert grads["w"].dtype == jnp.float16
+    assert float(new_state["loss_scale"]) == 2.0**16  # finite: the scale is kept
+    scaled = scale({"w": jnp.array([0.5], jnp.float16)}, state)
+    assert scaled["w"].dtype == jnp.float16 and float(scaled["w"][0]) == 32768.0
