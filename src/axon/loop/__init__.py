@@ -14,6 +14,7 @@ True
 """
 
 from axon.loop.checkpoint import deserialize_state, load_checkpoint, serialize_state
+from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.core import Loop, NonFiniteLossError, loop
 from axon.loop.factories import evaluator, trainer
 from axon.loop.handlers import learning_rate_scale
@@ -22,6 +23,7 @@ from axon.loop.steps import eval_step, train_step
 
 __all__ = [
     "EVENTS",
+    "EvaluatorConfig",
     "Loop",
     "LoopState",
     "NonFiniteLossError",
@@ -32,6 +34,7 @@ __all__ = [
     "load_checkpoint",
     "loop",
     "serialize_state",
+    "TrainerConfig",
     "train_step",
     "trainer",
 ]

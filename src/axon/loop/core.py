@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
 from axon.loop.config import EvaluatorConfig, TrainerConfig
-from axon.loop.filters import check_filter
+from axon.loop.filters import Filter, check_filter
 from axon.loop.handlers import (
     Handler,
     Mode,
@@ -134,7 +134,7 @@ class Loop:
         self,
         event: Event | Literal["all"] | Sequence[Event],
         handler: Handler,
-        filter: Any = "always",
+        filter: Filter = "always",
     ) -> Loop:
         """Run ``handler(state) -> (action, state)`` on ``event``.
 
@@ -174,7 +174,7 @@ class Loop:
         self,
         event: Event | Literal["all"] | Sequence[Event],
         handler: Handler,
-        filter: Any = "always",
+        filter: Filter = "always",
     ) -> Loop:
         """Deprecated alias of :meth:`handle_event` (Axon's hidden ``Loop.handle``).
 
@@ -227,7 +227,7 @@ class Loop:
         message_fn: Callable[[LoopState], str],
         *,
         event: Event = "iteration_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         device: Literal["stdio", "stderr"] | TextIO = "stdio",
         file: TextIO | None = None,
     ) -> Loop:
@@ -270,7 +270,7 @@ class Loop:
         validation_data: Any,
         *,
         event: Event = "epoch_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         batch_size: int | None = None,
     ) -> Loop:
         """Evaluate the current model state on ``validation_data`` with the metrics attached
@@ -316,7 +316,7 @@ class Loop:
         name: str,
         *,
         event: Event = "epoch_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         mode: Mode = "min",
         patience: int = 3,
     ) -> Loop:
@@ -357,7 +357,7 @@ class Loop:
         metric: str,
         *,
         event: Event = "epoch_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         mode: Mode = "min",
         patience: int = 3,
     ) -> Loop:
@@ -388,7 +388,7 @@ class Loop:
         path: str = "checkpoint",
         file_pattern: Callable[[LoopState], str] | None = None,
         event: Event = "epoch_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         criteria: str | None = None,
         mode: Mode = "min",
         patience: int = 3,
@@ -440,7 +440,7 @@ class Loop:
         metric: str,
         *,
         event: Event = "epoch_completed",
-        filter: Any = "always",
+        filter: Filter = "always",
         mode: Mode = "min",
         patience: int = 3,
         factor: float = 0.1,

@@ -15,10 +15,14 @@ events), or a function ``fn(state, event) -> bool``. ``every=n`` fires on the 1s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-__all__ = ["check_filter", "matches"]
+__all__ = ["Filter", "check_filter", "matches"]
+
+Filter = Literal["always", "first"] | Mapping[str, Any] | Callable[[Any, str], bool]
+"""What a handler's ``filter`` can be: ``"always"``, ``"first"``, a dict of conditions, or a
+predicate ``fn(state, event) -> bool``."""
 
 _CONDITIONS = ("every", "before", "after", "once")
 

@@ -192,7 +192,7 @@ class Runner:
             try:
                 state = self._fire(state, "started")
                 while state.epoch < state.max_epoch:
-                    batches = first_stream or source.epoch(state.epoch)
+                    batches = first_stream if first_stream is not None else source.epoch(state.epoch)
                     first_stream = None
                     state = self._run_epoch(state, source, batches, batch_fn, chunk_fn, steps_per_execution, reporter)
                 state.status = "completed"
