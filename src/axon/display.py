@@ -36,6 +36,7 @@ from rich.table import Table
 from rich.text import Text
 
 from axon._dtypes import dtype_short_name
+from axon.compiler import trace_values
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.model_state import get_path, leaf_paths
 from axon.types import NoneValue
@@ -152,8 +153,6 @@ def _graph_param_lines(graph: Axon | None, tree: Any, prefix: str) -> list[str]:
 
 
 def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[str]], int, int]:
-    from axon.compiler import trace_values
-
     if not isinstance(model, Axon):
         raise TypeError(f"{where}: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
     _check_mode(mode, where)
@@ -259,8 +258,6 @@ def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str
     1["dense_0 (dense) (1, 2)"];
     0 --> 1;
     """
-    from axon.compiler import trace_values
-
     if direction not in _DIRECTIONS:
         raise ValueError(f"as_graph: expected direction to be one of {list(_DIRECTIONS)}, got {direction!r}")
     if not isinstance(model, Axon):

@@ -105,7 +105,7 @@ class Axon:
     ('dense_1', 4)
     """
 
-    __slots__ = ("_nodes", "_output")
+    __slots__ = ("__weakref__", "_nodes", "_output")
 
     def __init__(self, nodes: Mapping[int, Node], output: int):
         self._nodes = MappingProxyType(dict(nodes))
