@@ -23,10 +23,11 @@ Total Parameters Memory: 40 bytes
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import numpy as np
@@ -41,7 +42,7 @@ from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.model_state import get_path, leaf_paths
 from axon.types import NoneValue
 
-__all__ = ["as_graph", "as_table", "as_table_str"]
+__all__ = ["ModelTable", "as_graph", "as_table", "as_table_str"]
 
 _DIRECTIONS = {"top_down": "TD", "left_right": "LR"}
 _MODES = ("inference", "train")
@@ -184,16 +185,60 @@ def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[st
     return rows, count, nbytes
 
 
-def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
+def _render(renderable: Any, width: int | None) -> str:
+    """``renderable`` as plain text (no escape codes, trailing spaces stripped);
+    ``width=None``: as wide as it needs."""
+    console = Console(record=True, width=width or 100_000, file=io.StringIO(), color_system=None,
+                      force_terminal=False, force_jupyter=False, legacy_windows=False)
+    console.print(renderable)
+    text = console.export_text(styles=False)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+class ModelTable(Table):
+    """The ``rich`` table :func:`as_table` returns; ``print(table)`` and ``str(table)`` give it
+    as plain text (as :func:`as_table_str`), and Jupyter shows it as preformatted text.
+    It stays a ``rich`` renderable: ``rich.print(table)`` draws it with rich's styles.
+
+    >>> import axon
+    >>> table = as_table(axon.input("x", shape=(None, 3)).pipe(axon.relu), axon.template((2, 3)))
+    >>> print(table)  # doctest: +ELLIPSIS
+                           Model
+    +---...
+    Total Parameters: 0
+    Total Parameters Memory: 0 bytes
+    """
+
+    def __str__(self) -> str:
+        return _render(self, None)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference") -> ModelTable:
     """A ``rich`` table summarizing ``model`` for the input templates (or arrays) ``inputs``:
     one row per layer (parents first) with its name, op and parent layers, its input and
     output shapes, its options and its parameters and state (``name: f32[784][128]``), then
     the total number of parameters and their memory (from the dtypes they are initialized
     in, mixed-precision policies included).
 
-    Printing the table (``rich.print``) or showing it in Jupyter renders it;
-    :func:`as_table_str` gives it as plain text. ``mode="train"`` also shows what exists
-    only in training (a dropout layer's ``key`` state).
+    ``print(table)`` prints it as plain text, ``rich.print(table)`` with rich's styles, and
+    Jupyter shows it by itself; :func:`as_table_str` gives the text at a chosen width.
+    ``mode="train"`` also shows what exists only in training (a dropout layer's ``key``
+    state).
+
+    Args:
+        model: the graph.
+        inputs: input templates or arrays (one, or a dict by input name).
+        mode: ``"inference"`` or ``"train"``.
+
+    Returns:
+        A :class:`ModelTable` (a ``rich.table.Table``).
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: bad inputs or mode; ``CompileError`` names a layer that cannot compute.
 
     >>> import axon
     >>> table = as_table(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2), axon.template((1, 3)))
@@ -203,7 +248,7 @@ def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
     'Total Parameters: 8\\nTotal Parameters Memory: 32 bytes'
     """
     rows, count, nbytes = _rows(model, inputs, mode, "as_table")
-    table = Table(
+    table = ModelTable(
         title="Model",
         box=box.ASCII_DOUBLE_HEAD,
         show_lines=True,
@@ -220,7 +265,8 @@ def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
     return table
 
 
-def as_table_str(model: Axon, inputs: Any, *, mode: str = "inference", width: int | None = None) -> str:
+def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference",
+                 width: int | None = None) -> str:
     """:func:`as_table` as plain ASCII text (``width=None``: as wide as the table needs).
 
     >>> import axon
@@ -228,12 +274,7 @@ def as_table_str(model: Axon, inputs: Any, *, mode: str = "inference", width: in
     >>> print(text.splitlines()[-1])
     Total Parameters Memory: 0 bytes
     """
-    table = as_table(model, inputs, mode=mode)
-    console = Console(record=True, width=width or 100_000, file=io.StringIO(), color_system=None,
-                      force_terminal=False, force_jupyter=False, legacy_windows=False)
-    console.print(table)
-    text = console.export_text(styles=False)
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return _render(as_table(model, inputs, mode=mode), width)
 
 
 # ---------------------------------------------------------------------------------------
