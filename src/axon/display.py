@@ -37,12 +37,12 @@ from rich.table import Table
 from rich.text import Text
 
 from axon._dtypes import dtype_short_name
-from axon.compiler import trace_values
-from axon.graph import Axon, Node, Parameter, layer_names, topological_order
+from axon.compiler import template, trace_values
+from axon.graph import Axon, Node, Parameter, declared_inputs, layer_names, topological_order
 from axon.model_state import get_path, leaf_paths
 from axon.types import NoneValue
 
-__all__ = ["ModelTable", "as_graph", "as_table", "as_table_str"]
+__all__ = ["ModelTable", "as_graph", "as_table", "as_table_str", "graph_html"]
 
 _DIRECTIONS = {"top_down": "TD", "left_right": "LR"}
 _MODES = ("inference", "train")
@@ -275,6 +275,25 @@ def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"
     Total Parameters Memory: 0 bytes
     """
     return _render(as_table(model, inputs, mode=mode), width)
+
+
+def graph_html(model: Axon) -> str:
+    """What Jupyter shows for a graph: :func:`as_table` as ``<pre>`` text when every input
+    declares its shape (``None`` dimensions taken as 1, float32 inputs), else the graph's
+    repr (also when the table cannot be made).
+
+    >>> import axon
+    >>> print(graph_html(axon.input("x").pipe(axon.relu)))
+    <pre>&lt;Axon inputs={&#x27;x&#x27;: None} output=&#x27;relu_0&#x27; nodes=2&gt;</pre>
+    """
+    try:
+        shapes = declared_inputs(model)
+        if any(shape is None for shape in shapes.values()):
+            raise ValueError("an input has no declared shape")
+        templates = {name: template(tuple(1 if d is None else d for d in shape)) for name, shape in shapes.items()}
+        return f"<pre>{html.escape(as_table_str(model, templates))}</pre>"
+    except Exception:
+        return f"<pre>{html.escape(repr(model))}</pre>"
 
 
 # ---------------------------------------------------------------------------------------

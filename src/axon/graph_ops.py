@@ -15,7 +15,7 @@ from typing import Any
 import jax
 
 from axon.compiler import Mode, trace_values
-from axon.graph import Axon, Parameter, layer_names, topological_order
+from axon.graph import Axon, Parameter, declared_inputs, layer_names, topological_order
 from axon.types import NONE, NoneValue
 
 __all__ = [
@@ -37,12 +37,7 @@ def get_inputs(model: Axon) -> dict[str, tuple | None]:
     >>> axon.get_inputs(axon.add(axon.input("a", shape=(None, 1)), axon.input("b")))
     {'a': (None, 1), 'b': None}
     """
-    out = {}
-    for nid in topological_order(model):
-        node = model.nodes[nid]
-        if node.op == "input":
-            out[node.name] = node.opts.get("shape")
-    return dict(sorted(out.items()))
+    return declared_inputs(model)
 
 
 def get_op_counts(model: Axon) -> dict[str, int]:
