@@ -132,6 +132,9 @@ def test_repeated_predict_traces_once():
     traces, identity = _traced_counter()
     model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.fn, identity)
     state = axon.init(model, axon.template((1, 3)))
+    again = axon.init(model, axon.template((1, 3)))
+    assert len(traces) == 1 and cached_build(model)[0].trace_count == 1
+    np.testing.assert_array_equal(state["dense_0"]["kernel"], again["dense_0"]["kernel"])
     traces.clear()
     x = np.ones((4, 3), np.float32)
     outs = [axon.predict(model, state, x) for _ in range(5)]

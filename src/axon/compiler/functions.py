@@ -271,6 +271,26 @@ class PredictFunction(_CompiledFunction):
         return out
 
     def __call__(self, state: Any, inputs: Any) -> Any:
+        """Run the model: check ``inputs`` on the host, then the jit-compiled forward pass.
+
+        Args:
+            state: a :class:`axon.ModelState` or a nested dict of parameters.
+            inputs: an array (one-input model) or a dict by input name.
+
+        Returns:
+            The model's output; in train mode a :class:`TrainOutput`.
+
+        Raises:
+            TypeError: ``state`` is neither a ``ModelState`` nor a dict.
+            ValueError: unknown or missing inputs; ``MissingOutputError`` when the output
+                depends on an optional input that was not given; ``StateError`` when the
+                state lacks a parameter; ``CompileError`` names a layer that failed.
+
+        >>> import axon, jax.numpy as jnp
+        >>> init_fn, predict_fn = axon.build(axon.input("x", shape=(None, 2)).pipe(axon.relu))
+        >>> predict_fn(init_fn(), jnp.array([[-1.0, 1.0]])).tolist()
+        [[0.0, 1.0]]
+        """
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
         inputs = self.check_inputs(inputs)
@@ -299,8 +319,22 @@ class PredictFunction(_CompiledFunction):
             inputs = self._program.normalize_inputs(inputs, "apply")
         return self._predict(state, dict(inputs))
 
-    def lower(self, state: Any, inputs: Any):
-        """Lower for ahead-of-time compilation (``.compile()`` on the result)."""
+    def lower(self, state: Any, inputs: Any) -> Any:
+        """Lower for ahead-of-time compilation (``.compile()`` on the result).
+
+        Args:
+            state: a ``ModelState`` or nested dict (arrays or ``jax.ShapeDtypeStruct``).
+            inputs: arrays or templates (one, or a dict by input name).
+
+        Returns:
+            A ``jax.stages.Lowered``.
+
+        >>> import axon
+        >>> init_fn, predict_fn = axon.build(axon.input("x", shape=(None, 2)).pipe(axon.relu))
+        >>> compiled = predict_fn.lower(init_fn(), axon.template((4, 2))).compile()
+        >>> compiled(init_fn(), {"x": jax.numpy.ones((4, 2))}).shape
+        (4, 2)
+        """
         inputs = self._program.normalize_inputs(inputs, "predict_fn")
         return jax.jit(self._predict).lower(state, inputs)
 
@@ -348,6 +382,23 @@ def build(
     gives the same parameters however the graph was put together (Axon's default seed is
     the clock; axon's is 0, for reproducibility). ``global_layer_options`` reach the
     layers that declared them in ``axon.layer(global_options=...)``.
+
+    Args:
+        model: the graph.
+        mode: ``"inference"`` or ``"train"``.
+        seed: the seed parameters are initialized from.
+        jit: ``False`` runs ``init_fn``/``predict_fn`` eagerly (for debugging).
+        print_values: print every layer's output when ``predict_fn`` runs.
+        global_layer_options: options passed to the layers that declared them.
+        debug: log the time spent analysing the graph and tracing.
+
+    Returns:
+        ``(init_fn, predict_fn)``: an :class:`InitFunction` and a :class:`PredictFunction`.
+
+    Raises:
+        TypeError: ``model`` is not a graph, or a bad option type.
+        ValueError: an unknown mode, two inputs with one name that declare different
+            shapes, or two layers with one name and parameter.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dropout, rate=0.5)

@@ -94,11 +94,22 @@ def _rebuild(struct: Any, values: list[Any]) -> Any:
 
 
 def contains_propagating_none(value: Any) -> bool:
+    """Whether ``value`` (any pytree) holds a propagating ``NoneValue``: a value missing
+    because an optional input it depends on was not given.
+
+    >>> contains_propagating_none({"a": NoneValue(propagate=True)}), contains_propagating_none(NONE)
+    (True, False)
+    """
     return any(_is_propagating_none(v) for v in jax.tree_util.tree_leaves(value, is_leaf=lambda x: isinstance(x, NoneValue)))
 
 
 def abstract(value: Any) -> Any:
-    """``value`` with every array replaced by its ``jax.ShapeDtypeStruct`` (dict order kept)."""
+    """``value`` with every array replaced by its ``jax.ShapeDtypeStruct`` (dict order kept).
+
+    >>> import jax.numpy as jnp
+    >>> abstract({"b": jnp.ones((2,)), "a": NONE})
+    {'b': ShapeDtypeStruct(shape=(2,), dtype=float32), 'a': axon.NONE}
+    """
     if isinstance(value, Mapping):
         return {k: abstract(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
