@@ -112,6 +112,10 @@ def test_a_shape_other_than_the_declared_one_warns_once_and_runs():
         outs = [predict_fn(state, x) for _ in range(3)]
         predict_fn(state, np.concatenate([x, x]))  # another shape: one more warning
     assert [str(w.message).split(", but")[0] for w in caught] == ["predict_fn: input 'image' has shape (2, 2, 3)"]
+    assert caught[0].filename == __file__  # attributed to the caller's line
+    with pytest.warns(UserWarning, match="declares shape") as through_predict:
+        axon.predict(model, state, x)
+    assert through_predict[0].filename == __file__
     np.testing.assert_allclose(outs[0], np.repeat(x.reshape(1, 6).sum(axis=1, keepdims=True), 3, axis=1))
 
 

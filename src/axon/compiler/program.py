@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -32,6 +34,8 @@ from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
 from axon.model_state import get_path, set_path
 from axon.types import NONE, NoneValue, StatefulOutput
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 __all__ = ["Context", "InputSpec", "Program", "abstract", "contains_propagating_none"]
 
@@ -49,6 +53,15 @@ class InputSpec(NamedTuple):
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first caller outside the axon
+    package (the user's line), however deep inside axon it is raised."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @lru_cache(maxsize=4096)
@@ -238,8 +251,7 @@ class Program:
             f"{where}: the model has {len(names)} inputs {sorted(names)}; pass a dict mapping each input name to an array"
         )
 
-    def check_input_shapes(self, inputs: Mapping[str, Any], where: str, warned: set | None = None,
-                           stacklevel: int = 4) -> None:
+    def check_input_shapes(self, inputs: Mapping[str, Any], where: str, warned: set | None = None) -> None:
         """Warn (``UserWarning``) when an input's shape differs from its declared shape.
 
         Declared shapes are information, as in Axon (Keras 3 warns and proceeds too): the
@@ -263,7 +275,7 @@ class Program:
                 f"{where}: input {name!r} has shape {shape}, but the model declares shape {tuple(declared)} "
                 "(None marks a dimension of any size); running the model on the actual shape",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=_user_stacklevel(),
             )
 
     # -- execution ----------------------------------------------------------------------

@@ -148,7 +148,7 @@ def trace_values(
     check_build_options(mode, 0, global_layer_options)
     program = Program(model)
     normalized = program.normalize_inputs(inputs, where)
-    program.check_input_shapes(normalized, where, set(), stacklevel=3)
+    program.check_input_shapes(normalized, where, set())
     structs = {}
     for k, v in normalized.items():
         if not isinstance(v, NoneValue):
