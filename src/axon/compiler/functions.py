@@ -95,7 +95,10 @@ class _CompiledFunction:
 
     def check_inputs(self, inputs: Any, where: str | None = None) -> dict[str, Any]:
         """Normalize ``inputs`` (one array for a one-input model, or a dict by input name) to a
-        dict, check names and shapes against the declared inputs on the host, and return it.
+        dict, check names against the declared inputs on the host, and return it. An input
+        whose shape differs from its declared shape is not an error (declared shapes are
+        information, as in Axon): a ``UserWarning`` names both shapes, once per function and
+        ``(input, shape)``.
 
         Args:
             inputs: an array (for a model with one input) or a dict mapping input names to arrays
