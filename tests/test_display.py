@@ -6,6 +6,7 @@ docstring totals for the same model (109898 parameters, 439592 bytes), and param
 counts worked out by hand.
 """
 
+import io
 import re
 
 import pytest
@@ -156,7 +157,7 @@ def test_blocks_and_namespaces():
 def test_errors_are_clear():
     with pytest.raises(ValueError, match="mode"):
         as_table(seed_model(), axon.template((1, 784)), mode="eval")
-    with pytest.raises(ValueError, match="declares shape"):
+    with pytest.warns(UserWarning, match=r"input 'input' has shape \(1, 3\), but the model declares shape \(None, 784\)"):
         as_table(seed_model(), axon.template((1, 3)))
     with pytest.raises(TypeError, match="axon graph"):
         as_table("model", axon.template((1, 3)))
@@ -191,3 +192,21 @@ def test_notebook_repr_shows_the_table_or_falls_back():
     assert re.search(r"dense_0 \( dense\[&quot;input&quot;\] \)", html)
     no_shape = axon.input("x").pipe(axon.relu)
     assert no_shape._repr_html_() == "<pre>&lt;Axon inputs={&#x27;x&#x27;: None} output=&#x27;relu_0&#x27; nodes=2&gt;</pre>"
+
+
+def test_printing_the_table_prints_the_rendered_table():
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
+    table = as_table(model, axon.template((1, 3)))
+    text = str(table)
+    assert text == as_table_str(model, axon.template((1, 3)))
+    assert "rich.table.Table object" not in text and "\x1b[" not in text
+    assert "| dense_0 ( dense[\"x\"] ) | [(1, 3)]" in text
+    assert text.splitlines()[-2:] == ["Total Parameters: 8", "Total Parameters Memory: 32 bytes"]
+    assert table._repr_html_().startswith("<pre>") and "dense_0 ( dense[&quot;x&quot;] )" in table._repr_html_()
+    # still a rich renderable
+    from rich.console import Console
+
+    assert isinstance(table, Table)
+    console = Console(record=True, width=200, file=io.StringIO(), color_system=None)
+    console.print(table)
+    assert "dense_0" in console.export_text()

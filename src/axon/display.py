@@ -23,10 +23,11 @@ Total Parameters Memory: 40 bytes
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import numpy as np
@@ -36,11 +37,12 @@ from rich.table import Table
 from rich.text import Text
 
 from axon._dtypes import dtype_short_name
-from axon.graph import Axon, Node, Parameter, layer_names, topological_order
+from axon.compiler import template, trace_values
+from axon.graph import Axon, Node, Parameter, declared_inputs, layer_names, topological_order
 from axon.model_state import get_path, leaf_paths
 from axon.types import NoneValue
 
-__all__ = ["as_graph", "as_table", "as_table_str"]
+__all__ = ["ModelTable", "as_graph", "as_table", "as_table_str", "graph_html"]
 
 _DIRECTIONS = {"top_down": "TD", "left_right": "LR"}
 _MODES = ("inference", "train")
@@ -152,8 +154,6 @@ def _graph_param_lines(graph: Axon | None, tree: Any, prefix: str) -> list[str]:
 
 
 def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[str]], int, int]:
-    from axon.compiler import trace_values
-
     if not isinstance(model, Axon):
         raise TypeError(f"{where}: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
     _check_mode(mode, where)
@@ -185,16 +185,60 @@ def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[st
     return rows, count, nbytes
 
 
-def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
+def _render(renderable: Any, width: int | None) -> str:
+    """``renderable`` as plain text (no escape codes, trailing spaces stripped);
+    ``width=None``: as wide as it needs."""
+    console = Console(record=True, width=width or 100_000, file=io.StringIO(), color_system=None,
+                      force_terminal=False, force_jupyter=False, legacy_windows=False)
+    console.print(renderable)
+    text = console.export_text(styles=False)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+class ModelTable(Table):
+    """The ``rich`` table :func:`as_table` returns; ``print(table)`` and ``str(table)`` give it
+    as plain text (as :func:`as_table_str`), and Jupyter shows it as preformatted text.
+    It stays a ``rich`` renderable: ``rich.print(table)`` draws it with rich's styles.
+
+    >>> import axon
+    >>> table = as_table(axon.input("x", shape=(None, 3)).pipe(axon.relu), axon.template((2, 3)))
+    >>> print(table)  # doctest: +ELLIPSIS
+                           Model
+    +---...
+    Total Parameters: 0
+    Total Parameters Memory: 0 bytes
+    """
+
+    def __str__(self) -> str:
+        return _render(self, None)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference") -> ModelTable:
     """A ``rich`` table summarizing ``model`` for the input templates (or arrays) ``inputs``:
     one row per layer (parents first) with its name, op and parent layers, its input and
     output shapes, its options and its parameters and state (``name: f32[784][128]``), then
     the total number of parameters and their memory (from the dtypes they are initialized
     in, mixed-precision policies included).
 
-    Printing the table (``rich.print``) or showing it in Jupyter renders it;
-    :func:`as_table_str` gives it as plain text. ``mode="train"`` also shows what exists
-    only in training (a dropout layer's ``key`` state).
+    ``print(table)`` prints it as plain text, ``rich.print(table)`` with rich's styles, and
+    Jupyter shows it by itself; :func:`as_table_str` gives the text at a chosen width.
+    ``mode="train"`` also shows what exists only in training (a dropout layer's ``key``
+    state).
+
+    Args:
+        model: the graph.
+        inputs: input templates or arrays (one, or a dict by input name).
+        mode: ``"inference"`` or ``"train"``.
+
+    Returns:
+        A :class:`ModelTable` (a ``rich.table.Table``).
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: bad inputs or mode; ``CompileError`` names a layer that cannot compute.
 
     >>> import axon
     >>> table = as_table(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2), axon.template((1, 3)))
@@ -204,7 +248,7 @@ def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
     'Total Parameters: 8\\nTotal Parameters Memory: 32 bytes'
     """
     rows, count, nbytes = _rows(model, inputs, mode, "as_table")
-    table = Table(
+    table = ModelTable(
         title="Model",
         box=box.ASCII_DOUBLE_HEAD,
         show_lines=True,
@@ -221,7 +265,8 @@ def as_table(model: Axon, inputs: Any, *, mode: str = "inference") -> Table:
     return table
 
 
-def as_table_str(model: Axon, inputs: Any, *, mode: str = "inference", width: int | None = None) -> str:
+def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference",
+                 width: int | None = None) -> str:
     """:func:`as_table` as plain ASCII text (``width=None``: as wide as the table needs).
 
     >>> import axon
@@ -229,12 +274,26 @@ def as_table_str(model: Axon, inputs: Any, *, mode: str = "inference", width: in
     >>> print(text.splitlines()[-1])
     Total Parameters Memory: 0 bytes
     """
-    table = as_table(model, inputs, mode=mode)
-    console = Console(record=True, width=width or 100_000, file=io.StringIO(), color_system=None,
-                      force_terminal=False, force_jupyter=False, legacy_windows=False)
-    console.print(table)
-    text = console.export_text(styles=False)
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return _render(as_table(model, inputs, mode=mode), width)
+
+
+def graph_html(model: Axon) -> str:
+    """What Jupyter shows for a graph: :func:`as_table` as ``<pre>`` text when every input
+    declares its shape (``None`` dimensions taken as 1, float32 inputs), else the graph's
+    repr (also when the table cannot be made).
+
+    >>> import axon
+    >>> print(graph_html(axon.input("x").pipe(axon.relu)))
+    <pre>&lt;Axon inputs={&#x27;x&#x27;: None} output=&#x27;relu_0&#x27; nodes=2&gt;</pre>
+    """
+    try:
+        shapes = declared_inputs(model)
+        if any(shape is None for shape in shapes.values()):
+            raise ValueError("an input has no declared shape")
+        templates = {name: template(tuple(1 if d is None else d for d in shape)) for name, shape in shapes.items()}
+        return f"<pre>{html.escape(as_table_str(model, templates))}</pre>"
+    except Exception:
+        return f"<pre>{html.escape(repr(model))}</pre>"
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,8 +318,6 @@ def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str
     1["dense_0 (dense) (1, 2)"];
     0 --> 1;
     """
-    from axon.compiler import trace_values
-
     if direction not in _DIRECTIONS:
         raise ValueError(f"as_graph: expected direction to be one of {list(_DIRECTIONS)}, got {direction!r}")
     if not isinstance(model, Axon):

@@ -10,7 +10,7 @@ error while building layer 'dense_0' (op dense), created at model.py:12:
 
 from __future__ import annotations
 
-__all__ = ["CompileError", "StateError"]
+__all__ = ["CompileError", "MissingOutputError", "StateError"]
 
 
 class CompileError(ValueError):
@@ -44,5 +44,15 @@ class StateError(ValueError):
     """A model state that does not fit the model (missing or mis-shaped entries).
 
     >>> issubclass(StateError, ValueError)
+    True
+    """
+
+
+class MissingOutputError(ValueError):
+    """The model's output depends on an optional input that was not given (the output is a
+    propagating ``axon.NoneValue``); wrap the input with ``axon.optional`` or use
+    ``axon.or_else``.
+
+    >>> issubclass(MissingOutputError, ValueError)
     True
     """

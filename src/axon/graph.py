@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Axon", "Node", "Parameter", "layer_names", "topological_order"]
+__all__ = ["Axon", "Node", "Parameter", "declared_inputs", "layer_names", "topological_order"]
 
 _ids = itertools.count(1)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -105,7 +105,7 @@ class Axon:
     ('dense_1', 4)
     """
 
-    __slots__ = ("_nodes", "_output")
+    __slots__ = ("__weakref__", "_nodes", "_output")
 
     def __init__(self, nodes: Mapping[int, Node], output: int):
         self._nodes = MappingProxyType(dict(nodes))
@@ -141,30 +141,19 @@ class Axon:
         return f(self, *args, **kwargs)
 
     def __repr__(self) -> str:
-        from axon.graph_ops import get_inputs
-
         return (
-            f"<Axon inputs={get_inputs(self)!r} output={self.output_name!r} "
+            f"<Axon inputs={declared_inputs(self)!r} output={self.output_name!r} "
             f"nodes={len(topological_order(self))}>"
         )
 
     def _repr_html_(self) -> str:
         """Jupyter: the layer table (``axon.display.as_table``) when every input declares
         its shape (``None`` dimensions taken as 1, float32 inputs), else the repr."""
-        import html
+        # The one import against the module order (display imports graph): a notebook
+        # representation is display's job, and graph must not import display at load time.
+        from axon.display import graph_html
 
-        try:
-            from axon.compiler import template
-            from axon.display import as_table_str
-            from axon.graph_ops import get_inputs
-
-            shapes = get_inputs(self)
-            if any(shape is None for shape in shapes.values()):
-                raise ValueError("an input has no declared shape")
-            templates = {name: template(tuple(1 if d is None else d for d in shape)) for name, shape in shapes.items()}
-            return f"<pre>{html.escape(as_table_str(self, templates))}</pre>"
-        except Exception:
-            return f"<pre>{html.escape(repr(self))}</pre>"
+        return graph_html(self)
 
     def __iter__(self) -> Iterator[Any]:
         raise TypeError(
@@ -210,6 +199,22 @@ def topological_order(model: Axon) -> list[int]:
             if p not in seen:
                 stack.append((p, False))
     return order
+
+
+def declared_inputs(model: Axon) -> dict[str, tuple | None]:
+    """Map each input name to its declared shape (``None`` when none was declared), sorted
+    by name (``axon.get_inputs``).
+
+    >>> import axon
+    >>> declared_inputs(axon.add(axon.input("b"), axon.input("a", shape=(None, 1))))
+    {'a': (None, 1), 'b': None}
+    """
+    out = {}
+    for nid in topological_order(model):
+        node = model.nodes[nid]
+        if node.op == "input":
+            out[node.name] = node.opts.get("shape")
+    return dict(sorted(out.items()))
 
 
 def _resolve_name(node: Node, counts: Mapping[str, int]) -> str:

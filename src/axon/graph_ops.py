@@ -14,7 +14,9 @@ from typing import Any
 
 import jax
 
-from axon.graph import Axon, Parameter, layer_names, topological_order
+from axon.compiler import Mode, trace_values
+from axon.graph import Axon, Parameter, declared_inputs, layer_names, topological_order
+from axon.types import NONE, NoneValue
 
 __all__ = [
     "get_inputs",
@@ -35,12 +37,7 @@ def get_inputs(model: Axon) -> dict[str, tuple | None]:
     >>> axon.get_inputs(axon.add(axon.input("a", shape=(None, 1)), axon.input("b")))
     {'a': (None, 1), 'b': None}
     """
-    out = {}
-    for nid in topological_order(model):
-        node = model.nodes[nid]
-        if node.op == "input":
-            out[node.name] = node.opts.get("shape")
-    return dict(sorted(out.items()))
+    return declared_inputs(model)
 
 
 def get_op_counts(model: Axon) -> dict[str, int]:
@@ -68,36 +65,37 @@ def properties(model: Axon) -> dict[str, str]:
     return {".".join((*names[nid][0], names[nid][1])): model.nodes[nid].op_name for nid in topological_order(model)}
 
 
-def get_output_shape(model: Axon, inputs: Any, *, mode: str = "inference") -> Any:
+def get_output_shape(model: Axon, inputs: Any, *, mode: Mode = "inference") -> Any:
     """The output shape(s) for the given input templates (traced, nothing is computed).
-    A missing optional output gives ``axon.NONE`` instead of an error.
+
+    Built on the compiler's abstract evaluation (:func:`axon.compiler.trace_values`), the
+    same run that ``axon.display`` shows.
+
+    Args:
+        model: the graph.
+        inputs: input templates or arrays (one, or a dict by input name).
+        mode: ``"inference"`` or ``"train"`` (the prediction's shape in train mode).
+
+    Returns:
+        The output's shape as a tuple, the same structure of shapes for a container output,
+        or ``axon.NONE`` when the output is missing (it depends on an optional input that
+        was not given).
+
+    Raises:
+        ValueError: bad inputs or mode; ``CompileError`` names a layer that cannot compute.
 
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 5)
     >>> axon.get_output_shape(model, axon.template((2, 3)))
     (2, 5)
     """
-    from axon.compiler import build
-    from axon.types import NONE
-
-    init_fn, predict_fn = build(model, mode=mode, jit=False)
-    normalized = predict_fn.check_inputs(inputs, "get_output_shape")
-    structs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in normalized.items()}
-
-    def run(values):
-        state = init_fn(values)
-        try:
-            out = predict_fn(state, values)
-        except ValueError as e:
-            if "output is missing" in str(e):
-                return None
-            raise
-        return out.prediction if mode == "train" else out
-
-    out = jax.eval_shape(run, structs)
-    if out is None:
+    _, outputs = trace_values(model, inputs, mode=mode, where="get_output_shape")
+    out = outputs[model.output]
+    if isinstance(out, NoneValue):
         return NONE
-    return jax.tree_util.tree_map(lambda s: tuple(s.shape), out)
+    return jax.tree_util.tree_map(
+        lambda v: NONE if isinstance(v, NoneValue) else tuple(v.shape), out, is_leaf=lambda v: isinstance(v, NoneValue)
+    )
 
 
 def get_parameters(model: Axon) -> tuple[Parameter, ...]:

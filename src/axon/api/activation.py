@@ -20,6 +20,42 @@ from axon.graph import Axon
 __all__ = ["activation", *_activations.ACTIVATIONS]
 
 
+def layer_label(op_name: str, name: Any) -> str:
+    """How an error names a layer being constructed: the constructor, and the layer's name
+    when one was given as a string (``dense 'encoder'``).
+
+    >>> layer_label("dense", None), layer_label("dense", "encoder")
+    ('dense', "dense 'encoder'")
+    """
+    return f"{op_name} {name!r}" if isinstance(name, str) else op_name
+
+
+def resolve_activation(act: str | Callable[..., Any], where: str) -> Callable[..., Any]:
+    """The activation function for ``act`` (a name or a function); an unknown name or a
+    value that is neither raises an error that starts with ``where`` (the layer).
+
+    Args:
+        act: an activation name (``"relu"``) or a function.
+        where: the layer the error names, e.g. ``layer_label("dense", name)``.
+
+    Returns:
+        The activation function.
+
+    Raises:
+        ValueError: an unknown name (the accepted names are listed).
+        TypeError: neither a name nor a function.
+
+    >>> resolve_activation("bogus", "dense")
+    Traceback (most recent call last):
+    ...
+    ValueError: dense: unknown activation 'bogus'; expected a callable or one of: 'celu', ...
+    """
+    try:
+        return _activations.get(act)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{where}: {e}") from None
+
+
 def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = None, **opts: Any) -> Axon:
     """Apply an activation, by name (``"relu"``; the layer's op name is that name) or as a
     function (op name ``"custom"``); ``opts`` go to the function (``alpha``, ``axis``).
@@ -29,7 +65,7 @@ def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = Non
     'tanh'
     """
     check_graph(x, "activation")
-    fn = _activations.get(activation)
+    fn = resolve_activation(activation, layer_label("activation", name))
     op_name = activation if isinstance(activation, str) else "custom"
     return layer(fn, [x], name=name, op_name=op_name, **opts)
 

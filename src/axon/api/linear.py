@@ -13,6 +13,7 @@ from typing import Any
 
 from axon import layers
 from axon.api.activation import activation as _activation
+from axon.api.activation import layer_label, resolve_activation
 from axon.api.core import check_graph, check_name, layer, param
 from axon.graph import Axon
 
@@ -26,7 +27,12 @@ def _units(value: Any, where: str, what: str = "units") -> int:
 
 
 def _maybe_activation(x: Axon, act: str | Callable[..., Any] | None) -> Axon:
-    return x if act is None else _activation(x, act)
+    """``x`` followed by the activation layer ``act`` (none for ``None``); an unknown
+    activation is an error naming the layer ``x`` (its constructor and given name)."""
+    if act is None:
+        return x
+    resolve_activation(act, layer_label(x.node.op_name, x.node.name))
+    return _activation(x, act)
 
 
 def dense(

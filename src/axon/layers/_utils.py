@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "channel_axis",
+    "check_batched",
     "check_channels",
     "check_min_rank",
     "check_rank",
@@ -76,3 +77,17 @@ def check_min_rank(x: Any, rank: int, where: str, what: str = "input") -> None:
         raise ValueError(
             f"{where}: expected {what} to have rank at least {rank}, got rank {x.ndim} with shape {tuple(x.shape)}"
         )
+
+
+def check_batched(x: Any, where: str) -> None:
+    """Raise a clear error unless ``x`` has a batch axis and a feature axis (rank >= 2), as
+    Axon's ``dense`` and ``flatten`` require.
+
+    >>> import jax.numpy as jnp
+    >>> check_batched(jnp.ones(3), "dense")
+    Traceback (most recent call last):
+    ...
+    ValueError: dense: expected an input of rank >= 2 (batch, features), got shape (3,)
+    """
+    if x.ndim < 2:
+        raise ValueError(f"{where}: expected an input of rank >= 2 (batch, features), got shape {tuple(x.shape)}")

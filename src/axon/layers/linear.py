@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from axon.layers._utils import check_min_rank, check_rank
+from axon.layers._utils import check_batched, check_rank
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
 
@@ -21,13 +21,14 @@ def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax
     """``x @ kernel + bias`` over the last axis of ``x``.
 
     Shapes: ``x`` ``(batch, ..., in)``, ``kernel`` ``(in, out)``, ``bias`` ``()`` or ``(out,)``;
-    output ``(batch, ..., out)``.
+    output ``(batch, ..., out)``. As in Axon, ``x`` has a batch axis: a rank-1 input is an
+    error, not a silently unbatched result.
 
     >>> import jax.numpy as jnp
     >>> dense(jnp.ones((2, 3)), jnp.ones((3, 4)), jnp.zeros(4)).tolist()[0]
     [3.0, 3.0, 3.0, 3.0]
     """
-    check_min_rank(x, 1, "dense")
+    check_batched(x, "dense")
     check_rank(kernel, 2, "dense", "kernel")
     if x.shape[-1] != kernel.shape[0]:
         raise ValueError(
@@ -68,16 +69,22 @@ def bilinear(
 def embedding(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """Look up rows of ``kernel`` (``(vocab, size)``) by the integer ids in ``x``.
 
-    Output shape is ``x.shape + (size,)``.
+    Output shape is ``x.shape + (size,)``. Ids outside ``[0, vocab)`` are clamped, as XLA's
+    gather does (``numpy.take(..., mode="clip")``): an id below 0 reads row 0 and an id
+    ``>= vocab`` reads the last row (never a NaN row). Ids are data, so they cannot be
+    checked when the model is built; check them in the data pipeline if out-of-range ids
+    would be a bug.
 
     >>> import jax.numpy as jnp
     >>> embedding(jnp.array([[0, 2]]), jnp.arange(6.0).reshape(3, 2)).tolist()
+    [[[0.0, 1.0], [4.0, 5.0]]]
+    >>> embedding(jnp.array([[-1, 7]]), jnp.arange(6.0).reshape(3, 2)).tolist()
     [[[0.0, 1.0], [4.0, 5.0]]]
     """
     check_rank(kernel, 2, "embedding", "kernel")
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise ValueError(f"embedding: expected integer token ids, got dtype {x.dtype}")
-    return jnp.take(kernel, x, axis=0)
+    return jnp.take(kernel, x, axis=0, mode="clip")
 
 
 def bias(x: jax.Array, b: jax.Array) -> jax.Array:

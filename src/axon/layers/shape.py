@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from axon.layers._utils import check_channels, check_min_rank
+from axon.layers._utils import check_batched, check_channels
 
 __all__ = [
     "add",
@@ -30,13 +30,14 @@ __all__ = [
 
 
 def flatten(x: jax.Array) -> jax.Array:
-    """Fold every axis but the batch axis: ``(batch, ...) -> (batch, prod(...))``.
+    """Fold every axis but the batch axis: ``(batch, ...) -> (batch, prod(...))``. The input
+    must have a batch axis and at least one more (rank >= 2), as in Axon.
 
     >>> import jax.numpy as jnp
     >>> flatten(jnp.zeros((2, 3, 4))).shape
     (2, 12)
     """
-    check_min_rank(x, 1, "flatten")
+    check_batched(x, "flatten")
     return jnp.reshape(x, (x.shape[0], -1))
 
 

@@ -1,0 +1,425 @@
+"""The compiled functions: :func:`build` turns a graph into ``(init_fn, predict_fn)``,
+an :class:`InitFunction` and a :class:`PredictFunction` sharing one analysed
+:class:`~axon.compiler.program.Program`.
+
+>>> import axon, jax.numpy as jnp
+>>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1, kernel_initializer="ones")
+>>> init_fn, predict_fn = build(model)
+>>> predict_fn(init_fn(), jnp.array([[1.0, 2.0]])).tolist()
+[[3.0]]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from axon._dtypes import canonical_dtype
+from axon.compiler.program import Context, InputSpec, Program, contains_propagating_none
+from axon.errors import MissingOutputError
+from axon.graph import Axon
+from axon.model_state import ModelState, get_path, leaf_paths
+
+__all__ = ["MODES", "Mode", "InitFunction", "PredictFunction", "TrainOutput", "build", "check_build_options", "template"]
+
+logger = logging.getLogger("axon")
+MODES = ("inference", "train")
+Mode = Literal["inference", "train"]
+
+
+class TrainOutput(NamedTuple):
+    """What a train-mode ``predict_fn`` returns: the prediction and the new layer state
+    (``{layer: {state_name: array}}``, to merge with ``ModelState.update(state=...)``).
+
+    Axon returns a map ``%{prediction: ..., state: ...}``; besides attribute access and
+    unpacking, ``result["prediction"]`` and ``result["state"]`` work as on that map.
+
+    >>> out = TrainOutput([1.0], {"dropout_0": {}})
+    >>> out["prediction"] is out.prediction is out[0]
+    True
+    >>> out["loss"]
+    Traceback (most recent call last):
+    ...
+    KeyError: "TrainOutput has no key 'loss'; its keys are 'prediction' and 'state'"
+    """
+
+    prediction: Any
+    state: dict
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            if key not in self._fields:
+                raise KeyError(f"TrainOutput has no key {key!r}; its keys are 'prediction' and 'state'")
+            return getattr(self, key)
+        return tuple.__getitem__(self, key)
+
+
+def template(shape: tuple[int, ...], dtype: Any = "float32") -> jax.ShapeDtypeStruct:
+    """An input template: a shape and a dtype, no data (Axon's ``Nx.template``).
+
+    >>> template((1, 784), "f32")
+    ShapeDtypeStruct(shape=(1, 784), dtype=float32)
+    """
+    if not isinstance(shape, (tuple, list)) or not all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape):
+        raise ValueError(f"template: expected shape to be a tuple of non-negative ints, got {shape!r}")
+    return jax.ShapeDtypeStruct(tuple(int(d) for d in shape), canonical_dtype(dtype))
+
+
+class _CompiledFunction:
+    """What ``init_fn`` and ``predict_fn`` share: the model's declared inputs and their checks.
+
+    This is the compiler's public surface for its clients (the loop, graph tools, display):
+    ``mode``, ``input_spec`` and ``check_inputs``; ``PredictFunction`` adds ``apply``.
+    """
+
+    _program: Program
+    mode: str
+
+    @property
+    def input_spec(self) -> dict[str, InputSpec]:
+        """The model's inputs by name, as declared (``{name: InputSpec(name, shape, optional)}``).
+
+        >>> import axon
+        >>> _, predict_fn = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> predict_fn.input_spec["x"].shape
+        (None, 3)
+        """
+        return dict(self._program.input_spec)
+
+    def check_inputs(self, inputs: Any, where: str | None = None) -> dict[str, Any]:
+        """Normalize ``inputs`` (one array for a one-input model, or a dict by input name) to a
+        dict, check names against the declared inputs on the host, and return it. An input
+        whose shape differs from its declared shape is not an error (declared shapes are
+        information, as in Axon): a ``UserWarning`` names both shapes, once per function and
+        ``(input, shape)``.
+
+        Args:
+            inputs: an array (for a model with one input) or a dict mapping input names to arrays
+                or templates.
+            where: the name used in error messages (default: this function's name).
+
+        Returns:
+            A dict mapping each given input name to its value.
+
+        Raises:
+            ValueError: an unknown or missing input name, or inputs for a multi-input model not
+                given as a dict.
+
+        >>> import axon, jax.numpy as jnp
+        >>> _, predict_fn = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> sorted(predict_fn.check_inputs(jnp.ones((2, 3))))
+        ['x']
+        """
+        where = where or self._where
+        normalized = self._program.normalize_inputs(inputs, where)
+        self._program.check_input_shapes(normalized, where, self._warned_shapes)
+        return normalized
+
+
+class InitFunction(_CompiledFunction):
+    """``init_fn(template_or_arrays, init_state=None) -> ModelState``, jit-compiled once per
+    input signature. ``trace_count`` counts how often it was traced."""
+
+    _where = "init_fn"
+
+    def __init__(self, program: Program, *, mode: str, seed: int, jit: bool, global_options, debug: bool):
+        self._program = program
+        self._warned_shapes: set[tuple[str, tuple[int, ...]]] = set()
+        self.mode = mode
+        self._seed = seed
+        self._jit = jit
+        self._global_options = global_options
+        self._debug = debug
+        self._meta: dict[Any, tuple] = {}
+        self.trace_count = 0
+        self._jitted = jax.jit(self._init, static_argnums=0) if jit else None
+
+    def _init(self, spec: tuple, given: dict) -> dict:
+        self.trace_count += 1
+        start = time.perf_counter()
+        ctx = Context(self.mode, True, self._global_options, False, seed=self._seed,
+                       given={tuple(p.split("\x1f")): v for p, v in given.items()})
+        inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
+        self._program.run(ctx, {}, inputs)
+        self._meta[(spec, tuple(sorted(given)))] = (
+            frozenset(ctx.parameter_paths), frozenset(ctx.state_paths), frozenset(ctx.frozen_paths), frozenset(ctx.used)
+        )
+        if self._debug:
+            logger.info("axon: traced init in %.1f ms", 1000 * (time.perf_counter() - start))
+        return ctx.params
+
+    def declared_templates(self) -> dict[str, jax.ShapeDtypeStruct]:
+        """A float32 template for each input from its declared shape (``None`` dimensions
+        taken as 1), as Keras builds a model from its declared shapes. Optional inputs that
+        declare no shape are left out.
+
+        Returns:
+            A dict mapping input names to ``jax.ShapeDtypeStruct`` templates.
+
+        Raises:
+            ValueError: a required input declares no shape (name it and pass templates).
+
+        >>> import axon
+        >>> init_fn, _ = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> init_fn.declared_templates()
+        {'x': ShapeDtypeStruct(shape=(1, 3), dtype=float32)}
+        """
+        templates = {}
+        for name, spec in self._program.input_spec.items():
+            if spec.shape is None:
+                if spec.optional:
+                    continue
+                raise ValueError(
+                    f"{self._where}: input {name!r} declares no shape, so the model cannot be initialized "
+                    f"from its declared shapes; pass templates, e.g. {self._where}({{{name!r}: axon.template(shape)}}), "
+                    f"or declare it: axon.input({name!r}, shape=...)"
+                )
+            templates[name] = template(tuple(1 if d is None else int(d) for d in spec.shape))
+        return templates
+
+    def __call__(self, template_or_arrays: Any = None, init_state: Any = None) -> ModelState:
+        """Initialize the model's parameters and state.
+
+        Args:
+            template_or_arrays: input templates or arrays (one for a one-input model, or a dict
+                by input name); ``None`` initializes from the inputs' declared shapes
+                (:meth:`declared_templates`).
+            init_state: a ``ModelState`` or nested dict whose entries are used instead of
+                initializing them (merged, as Axon's ``init_fn(template, init_state)``).
+
+        Returns:
+            The initialized :class:`axon.ModelState`.
+
+        Raises:
+            ValueError: unknown or missing inputs, or (with no templates) an input that
+                declares no shape.
+
+        >>> import axon
+        >>> init_fn, _ = axon.build(axon.input("x", shape=(None, 3)).pipe(axon.dense, 2))
+        >>> init_fn()["dense_0"]["kernel"].shape
+        (3, 2)
+        """
+        if template_or_arrays is None:
+            template_or_arrays = self.declared_templates()
+        inputs = self.check_inputs(template_or_arrays)
+        spec = []
+        for name, value in sorted(inputs.items()):
+            if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+                value = np.asarray(value)
+            spec.append((name, tuple(int(d) for d in value.shape), canonical_dtype(value.dtype)))
+        spec = tuple(spec)
+        given_state = init_state if isinstance(init_state, ModelState) else None
+        given_data = init_state.data if isinstance(init_state, ModelState) else (init_state or {})
+        if not isinstance(given_data, Mapping):
+            raise TypeError(f"init_fn: expected init_state to be a ModelState or a nested dict, got {type(init_state).__name__}")
+        given = {"\x1f".join(p): get_path(given_data, p) for p in leaf_paths(given_data)}
+        fn = self._jitted if self._jit else (lambda s, g: self._init(s, g))
+        params = fn(spec, given)
+        parameter_paths, state_paths, frozen_paths, used = self._meta[(spec, tuple(sorted(given)))]
+        unknown = [p for p in (tuple(k.split("\x1f")) for k in given) if p not in used]
+        if unknown:
+            warnings.warn(
+                "init_fn: the initial state has entries that the model does not use: "
+                + ", ".join(".".join(p) for p in unknown),
+                stacklevel=2,
+            )
+        if given_state is not None:
+            frozen_paths = frozen_paths | (given_state.frozen_paths & (parameter_paths | state_paths))
+        return ModelState(params, parameter_paths, state_paths, frozen_paths)
+
+
+class PredictFunction(_CompiledFunction):
+    """``predict_fn(state, inputs)``, jit-compiled once per input signature.
+
+    ``trace_count`` counts how often it was traced (a second call with the same shapes
+    does not trace again). It can be called inside the user's own ``jax.jit``/``jax.grad``.
+    ``apply`` is the same forward pass without the host-side input checks, for callers that
+    checked the inputs once already (``check_inputs``) and trace it into their own program.
+    """
+
+    _where = "predict_fn"
+
+    def __init__(self, program: Program, *, mode: str, jit: bool, global_options, print_values: bool, debug: bool):
+        self._program = program
+        self._warned_shapes: set[tuple[str, tuple[int, ...]]] = set()
+        self.mode = mode
+        self._global_options = global_options
+        self._print_values = print_values
+        self._debug = debug
+        self.trace_count = 0
+        self._jitted = jax.jit(self._predict) if jit else None
+
+    def _predict(self, state: Any, inputs: dict) -> Any:
+        self.trace_count += 1
+        start = time.perf_counter()
+        data = state.data if isinstance(state, ModelState) else state
+        ctx = Context(self.mode, False, self._global_options, self._print_values)
+        out = self._program.run(ctx, data, inputs)
+        if contains_propagating_none(out):
+            raise MissingOutputError(
+                "the model's output is missing: an optional input it depends on was not given "
+                f"(inputs given: {sorted(inputs)}); wrap the input with axon.optional or use axon.or_else"
+            )
+        if self._debug:
+            logger.info("axon: traced predict in %.1f ms", 1000 * (time.perf_counter() - start))
+        if self.mode == "train":
+            return TrainOutput(out, ctx.state_updates)
+        return out
+
+    def __call__(self, state: Any, inputs: Any) -> Any:
+        """Run the model: check ``inputs`` on the host, then the jit-compiled forward pass.
+
+        Args:
+            state: a :class:`axon.ModelState` or a nested dict of parameters.
+            inputs: an array (one-input model) or a dict by input name.
+
+        Returns:
+            The model's output; in train mode a :class:`TrainOutput`.
+
+        Raises:
+            TypeError: ``state`` is neither a ``ModelState`` nor a dict.
+            ValueError: unknown or missing inputs; ``MissingOutputError`` when the output
+                depends on an optional input that was not given; ``StateError`` when the
+                state lacks a parameter; ``CompileError`` names a layer that failed.
+
+        >>> import axon, jax.numpy as jnp
+        >>> init_fn, predict_fn = axon.build(axon.input("x", shape=(None, 2)).pipe(axon.relu))
+        >>> predict_fn(init_fn(), jnp.array([[-1.0, 1.0]])).tolist()
+        [[0.0, 1.0]]
+        """
+        if not isinstance(state, (ModelState, Mapping)):
+            raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
+        inputs = self.check_inputs(inputs)
+        if self._jitted is not None:
+            return self._jitted(state, inputs)
+        return self._predict(state, inputs)
+
+    def apply(self, state: Any, inputs: Any) -> Any:
+        """Run the forward pass as traced code, without host-side checks or a jit of its own.
+
+        Args:
+            state: a :class:`axon.ModelState` or a nested dict of parameters.
+            inputs: an array (one-input model) or a dict by input name.
+
+        Returns:
+            The model's output; in train mode a :class:`TrainOutput`.
+
+        >>> import axon, jax, jax.numpy as jnp
+        >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1, kernel_initializer="ones")
+        >>> init_fn, predict_fn = axon.build(model)
+        >>> state = init_fn(axon.template((1, 2)))
+        >>> jax.jit(predict_fn.apply)(state, jnp.ones((1, 2))).tolist()
+        [[2.0]]
+        """
+        if not isinstance(inputs, Mapping):
+            inputs = self._program.normalize_inputs(inputs, "apply")
+        return self._predict(state, dict(inputs))
+
+    def lower(self, state: Any, inputs: Any) -> Any:
+        """Lower for ahead-of-time compilation (``.compile()`` on the result).
+
+        Args:
+            state: a ``ModelState`` or nested dict (arrays or ``jax.ShapeDtypeStruct``).
+            inputs: arrays or templates (one, or a dict by input name).
+
+        Returns:
+            A ``jax.stages.Lowered``.
+
+        >>> import axon
+        >>> init_fn, predict_fn = axon.build(axon.input("x", shape=(None, 2)).pipe(axon.relu))
+        >>> compiled = predict_fn.lower(init_fn(), axon.template((4, 2))).compile()
+        >>> compiled(init_fn(), {"x": jax.numpy.ones((4, 2))}).shape
+        (4, 2)
+        """
+        inputs = self._program.normalize_inputs(inputs, "predict_fn")
+        return jax.jit(self._predict).lower(state, inputs)
+
+
+def check_build_options(mode: str, seed: Any, global_layer_options: Any) -> None:
+    """Check :func:`build`'s options.
+
+    Args:
+        mode: ``"inference"`` or ``"train"``.
+        seed: an int (or ``None``).
+        global_layer_options: a dict.
+
+    Raises:
+        ValueError: an unknown mode.
+        TypeError: a seed that is not an int, or options that are not a dict.
+
+    >>> check_build_options("eval", 0, {})
+    Traceback (most recent call last):
+    ...
+    ValueError: build: expected mode to be one of ['inference', 'train'], got 'eval'
+    """
+    if mode not in MODES:
+        raise ValueError(f"build: expected mode to be one of {list(MODES)}, got {mode!r}")
+    if seed is not None and not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"build: expected seed to be an int, got {seed!r}")
+    if not isinstance(global_layer_options, Mapping):
+        raise TypeError(f"build: expected global_layer_options to be a dict, got {global_layer_options!r}")
+
+
+def build(
+    model: Axon,
+    *,
+    mode: Mode = "inference",
+    seed: int = 0,
+    jit: bool = True,
+    print_values: bool = False,
+    global_layer_options: Mapping[str, Any] | None = None,
+    debug: bool = False,
+) -> tuple[InitFunction, PredictFunction]:
+    """Build ``model`` into ``(init_fn, predict_fn)``.
+
+    ``mode="train"`` runs train-only layers (dropout) and makes ``predict_fn`` return a
+    :class:`TrainOutput` with the updated layer state. Parameters are initialized
+    deterministically from ``seed`` and each parameter's layer and name, so the same seed
+    gives the same parameters however the graph was put together (Axon's default seed is
+    the clock; axon's is 0, for reproducibility). ``global_layer_options`` reach the
+    layers that declared them in ``axon.layer(global_options=...)``.
+
+    Args:
+        model: the graph.
+        mode: ``"inference"`` or ``"train"``.
+        seed: the seed parameters are initialized from.
+        jit: ``False`` runs ``init_fn``/``predict_fn`` eagerly (for debugging).
+        print_values: print every layer's output when ``predict_fn`` runs.
+        global_layer_options: options passed to the layers that declared them.
+        debug: log the time spent analysing the graph and tracing.
+
+    Returns:
+        ``(init_fn, predict_fn)``: an :class:`InitFunction` and a :class:`PredictFunction`.
+
+    Raises:
+        TypeError: ``model`` is not a graph, or a bad option type.
+        ValueError: an unknown mode, two inputs with one name that declare different
+            shapes, or two layers with one name and parameter.
+
+    >>> import axon, jax.numpy as jnp
+    >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dropout, rate=0.5)
+    >>> _, predict_fn = axon.build(model, mode="train")
+    >>> init_fn, _ = axon.build(model, mode="train")
+    >>> out = predict_fn(init_fn(axon.template((2, 3))), jnp.ones((2, 3)))
+    >>> out.prediction.shape, sorted(out.state["dropout_0"])
+    ((2, 3), ['key'])
+    """
+    global_layer_options = dict(global_layer_options or {})
+    check_build_options(mode, seed, global_layer_options)
+    start = time.perf_counter()
+    program = Program(model)
+    if debug:
+        logger.info("axon: analysed graph of %d nodes in %.1f ms", len(program.order), 1000 * (time.perf_counter() - start))
+    init_fn = InitFunction(program, mode=mode, seed=int(seed), jit=jit, global_options=global_layer_options, debug=debug)
+    predict_fn = PredictFunction(program, mode=mode, jit=jit, global_options=global_layer_options,
+                                 print_values=print_values, debug=debug)
+    return init_fn, predict_fn
+
+
