@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon._dtypes import canonical_dtype
+from axon.compiler.placement import Distribution, check_distribution
 from axon.compiler.program import Context, InputSpec, Program, contains_propagating_none
 from axon.errors import MissingOutputError
 from axon.graph import Axon
@@ -129,17 +130,30 @@ class InitFunction(_CompiledFunction):
 
     _where = "init_fn"
 
-    def __init__(self, program: Program, *, mode: str, seed: int, jit: bool, global_options, debug: bool):
+    def __init__(self, program: Program, *, mode: str, seed: int, jit: bool, global_options, debug: bool,
+                 distribution: Distribution | None = None):
         self._program = program
         self._warned_shapes: set[tuple[str, tuple[int, ...]]] = set()
         self.mode = mode
+        self.distribution = distribution
         self._seed = seed
         self._jit = jit
         self._global_options = global_options
         self._debug = debug
         self._meta: dict[Any, tuple] = {}
+        self._sharded: dict[Any, Any] = {}
         self.trace_count = 0
         self._jitted = jax.jit(self._init, static_argnums=0) if jit else None
+
+    def _sharded_init(self, spec: tuple, given: dict) -> Any:
+        """``_init`` compiled to create each leaf already laid out by the distribution (no
+        full copy on one device first), one compilation per input signature."""
+        key = (spec, tuple(sorted(given)))
+        if key not in self._sharded:
+            abstract = jax.eval_shape(lambda g: self._init(spec, g), given)
+            shardings = self.distribution.state_shardings(abstract)
+            self._sharded[key] = jax.jit(self._init, static_argnums=0, out_shardings=shardings)
+        return self._sharded[key](spec, given)
 
     def _init(self, spec: tuple, given: dict) -> dict:
         self.trace_count += 1
@@ -220,8 +234,11 @@ class InitFunction(_CompiledFunction):
         if not isinstance(given_data, Mapping):
             raise TypeError(f"init_fn: expected init_state to be a ModelState or a nested dict, got {type(init_state).__name__}")
         given = {"\x1f".join(p): get_path(given_data, p) for p in leaf_paths(given_data)}
-        fn = self._jitted if self._jit else (lambda s, g: self._init(s, g))
-        params = fn(spec, given)
+        if self.distribution is not None:
+            params = self._sharded_init(spec, given)
+        else:
+            fn = self._jitted if self._jit else (lambda s, g: self._init(s, g))
+            params = fn(spec, given)
         parameter_paths, state_paths, frozen_paths, used = self._meta[(spec, tuple(sorted(given)))]
         unknown = [p for p in (tuple(k.split("\x1f")) for k in given) if p not in used]
         if unknown:
@@ -246,10 +263,12 @@ class PredictFunction(_CompiledFunction):
 
     _where = "predict_fn"
 
-    def __init__(self, program: Program, *, mode: str, jit: bool, global_options, print_values: bool, debug: bool):
+    def __init__(self, program: Program, *, mode: str, jit: bool, global_options, print_values: bool, debug: bool,
+                 distribution: Distribution | None = None):
         self._program = program
         self._warned_shapes: set[tuple[str, tuple[int, ...]]] = set()
         self.mode = mode
+        self.distribution = distribution
         self._global_options = global_options
         self._print_values = print_values
         self._debug = debug
@@ -297,6 +316,9 @@ class PredictFunction(_CompiledFunction):
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
         inputs = self.check_inputs(inputs)
+        if self.distribution is not None:
+            inputs = self.distribution.shard_batch(inputs)
+            state = self.distribution.place_state(state)
         if self._jitted is not None:
             return self._jitted(state, inputs)
         return self._predict(state, inputs)
@@ -376,6 +398,7 @@ def build(
     print_values: bool = False,
     global_layer_options: Mapping[str, Any] | None = None,
     debug: bool = False,
+    distribution: Distribution | None = None,
 ) -> tuple[InitFunction, PredictFunction]:
     """Build ``model`` into ``(init_fn, predict_fn)``.
 
@@ -394,12 +417,17 @@ def build(
         print_values: print every layer's output when ``predict_fn`` runs.
         global_layer_options: options passed to the layers that declared them.
         debug: log the time spent analysing the graph and tracing.
+        distribution: a strategy from :mod:`axon.distributed` (``DataParallel``, ``FSDP``,
+            ``ModelParallel``): ``init_fn`` then creates every parameter already laid out
+            on the strategy's mesh (same values as without it, for the same seed), and
+            ``predict_fn`` splits its inputs over the data axis and places the state.
 
     Returns:
         ``(init_fn, predict_fn)``: an :class:`InitFunction` and a :class:`PredictFunction`.
 
     Raises:
-        TypeError: ``model`` is not a graph, or a bad option type.
+        TypeError: ``model`` is not a graph, a bad option type, or a ``distribution`` that is
+            not a strategy.
         ValueError: an unknown mode, two inputs with one name that declare different
             shapes, or two layers with one name and parameter.
 
@@ -413,13 +441,15 @@ def build(
     """
     global_layer_options = dict(global_layer_options or {})
     check_build_options(mode, seed, global_layer_options)
+    distribution = check_distribution(distribution, "build")
     start = time.perf_counter()
     program = Program(model)
     if debug:
         logger.info("axon: analysed graph of %d nodes in %.1f ms", len(program.order), 1000 * (time.perf_counter() - start))
-    init_fn = InitFunction(program, mode=mode, seed=int(seed), jit=jit, global_options=global_layer_options, debug=debug)
+    init_fn = InitFunction(program, mode=mode, seed=int(seed), jit=jit, global_options=global_layer_options, debug=debug,
+                           distribution=distribution)
     predict_fn = PredictFunction(program, mode=mode, jit=jit, global_options=global_layer_options,
-                                 print_values=print_values, debug=debug)
+                                 print_values=print_values, debug=debug, distribution=distribution)
     return init_fn, predict_fn
 
 

@@ -106,26 +106,37 @@ class Distribution:
         if axis not in names:
             raise DistributedError(f"{type(self).__name__}: {where} {axis!r} is not an axis of the mesh {tuple(names)}")
 
-    def batch_sharding(self, ndim: int = 1) -> NamedSharding:
-        """The sharding of a batch array: the first dimension split over the batch axis."""
+    def batch_sharding(self, ndim: int = 1, leading: int = 0) -> NamedSharding:
+        """The sharding of a batch array: dimension ``leading`` split over the batch axis.
+
+        Args:
+            ndim: the array's rank.
+            leading: stacked dimensions before the batch dimension (a chunk of ``k``
+                batches for ``steps_per_execution`` has one).
+
+        Returns:
+            A ``NamedSharding`` on this strategy's mesh.
+        """
         self._check_axis(self.batch_axis, "batch axis")
-        if ndim == 0:
+        if ndim <= leading:
             return NamedSharding(self.get_mesh(), PartitionSpec())
-        return NamedSharding(self.get_mesh(), PartitionSpec(self.batch_axis))
+        return NamedSharding(self.get_mesh(), PartitionSpec(*([None] * leading), self.batch_axis))
 
     def replicated(self) -> NamedSharding:
         """A sharding that keeps a full copy on every device."""
         return NamedSharding(self.get_mesh(), PartitionSpec())
 
-    def shard_batch(self, batch: Any) -> Any:
+    def shard_batch(self, batch: Any, leading: int = 0) -> Any:
         """Place a global batch (a pytree of host arrays) split over the batch axis.
 
         Every process passes the same global batch; each keeps the rows of its own devices
         (``jax.make_array_from_process_local_data``), so a numpy-array data set gives every
-        process its share with no code of the user's.
+        process its share with no code of the user's. A batch must divide evenly: axon does
+        not pad and mask silently.
 
         Args:
-            batch: a pytree of arrays whose leading dimension is the global batch size.
+            batch: a pytree of arrays whose dimension ``leading`` is the global batch size.
+            leading: stacked dimensions before the batch dimension.
 
         Returns:
             The same pytree of global ``jax.Array`` s, split over the batch axis.
@@ -138,24 +149,45 @@ class Distribution:
         size = mesh.shape[self.batch_axis]
 
         def place(x):
-            x = np.asarray(x) if not isinstance(x, jax.Array) else x
-            if x.ndim == 0:
+            if not isinstance(x, jax.Array):
+                x = np.asarray(x)
+            if x.ndim <= leading:
                 return jax.device_put(x, self.replicated())
-            if x.shape[0] % size:
+            rows = x.shape[leading]
+            if rows % size:
                 raise DistributedError(
-                    f"{type(self).__name__}: a batch of {x.shape[0]} rows does not divide over the mesh axis "
+                    f"{type(self).__name__}: a batch of {rows} rows does not divide over the mesh axis "
                     f"{self.batch_axis!r} of size {size}; use a batch size that is a multiple of {size}"
                 )
-            sharding = self.batch_sharding(x.ndim)
-            if jax.process_count() == 1:
+            sharding = self.batch_sharding(x.ndim, leading)
+            if jax.process_count() == 1 or isinstance(x, jax.Array):
                 return jax.device_put(x, sharding)
-            return _process_local(x, sharding)
+            return _process_local(x, sharding, leading)
 
         return jax.tree_util.tree_map(place, batch)
 
     # -- the state -------------------------------------------------------------------------
     def spec_for(self, path: Path, shape: tuple[int, ...]) -> PartitionSpec:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def place_state(self, tree: Any) -> Any:
+        """``tree`` (a ModelState, an optimizer state, ...) placed with :meth:`state_shardings`:
+        host arrays, single-device arrays or arrays laid out for another mesh all end up
+        with this strategy's layout and unchanged values.
+
+        Args:
+            tree: a pytree of arrays (a ``ModelState`` keeps its trainable/state/frozen sets).
+
+        Returns:
+            The same pytree with ``jax.Array`` leaves sharded by this strategy.
+        """
+        return jax.device_put(tree, self.state_shardings(tree))
+
+    def constrain(self, tree: Any) -> Any:
+        """Inside a traced function: ``tree`` with each leaf constrained to its sharding
+        (``jax.lax.with_sharding_constraint``), so a compiled step keeps the state's layout
+        from one call to the next."""
+        return jax.lax.with_sharding_constraint(tree, self.state_shardings(tree))
 
     def state_shardings(self, tree: Any) -> Any:
         """A pytree of ``NamedSharding`` matching ``tree`` (a ModelState, an optimizer state, a
@@ -184,12 +216,14 @@ def _unflatten_like(tree: Any, values: list[Any]) -> Any:
     return jax.tree_util.tree_map(rebuild, tree, is_leaf=lambda x: isinstance(x, ModelState))
 
 
-def _process_local(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """The process's rows of the global batch ``x``, assembled into one global array."""
+def _process_local(x: np.ndarray, sharding: NamedSharding, leading: int = 0) -> jax.Array:
+    """The process's rows of the global batch ``x`` (along dimension ``leading``), assembled
+    into one global array. Rows go to processes in order, as the mesh's devices do."""
     n, pid = jax.process_count(), jax.process_index()
-    per = x.shape[0] // n
-    local = x[pid * per:(pid + 1) * per]
-    return jax.make_array_from_process_local_data(sharding, local, x.shape)
+    per = x.shape[leading] // n
+    index = [slice(None)] * x.ndim
+    index[leading] = slice(pid * per, (pid + 1) * per)
+    return jax.make_array_from_process_local_data(sharding, x[tuple(index)], x.shape)
 
 
 def _check_mesh(mesh: Any, name: str) -> None:
