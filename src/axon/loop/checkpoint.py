@@ -22,13 +22,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
-from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from axon.loop.checkpoint_header import FORMAT, check_header
 from axon.loop.state import LoopState, new_event_counts
 from axon.model_state import ModelState
-from axon.serialization.container import write_file
+from axon.serialization.container import unpack, write_file
+from axon.serialization.errors import SerializationError, expect, short
 
 __all__ = ["RawStepState", "deserialize_state", "load_checkpoint", "restore_step_state", "serialize_state", "write_atomic"]
 
@@ -53,20 +55,33 @@ def _encode(arr: np.ndarray) -> tuple[np.ndarray, str]:
     name = arr.dtype.name
     if name in _NATIVE:
         return np.array(arr, order="C", copy=True), name
+    try:
+        _stored_dtype(name, "serialize_state")
+    except SerializationError:
+        raise ValueError(f"serialize_state: cannot store arrays of dtype {name}") from None
     if arr.dtype.itemsize in (1, 2, 4, 8):  # bfloat16 and other ml_dtypes: store the bits
         return np.array(arr, order="C", copy=True).view(f"uint{8 * arr.dtype.itemsize}"), name
     raise ValueError(f"serialize_state: cannot store arrays of dtype {name}")
 
 
-def _decode(arr: np.ndarray, name: str) -> np.ndarray:
+def _stored_dtype(name: str, where: str) -> np.dtype:
+    """The dtype a checkpoint names: numpy's own or one of ``ml_dtypes`` (never ``object``)."""
+    if name in _NATIVE or name == "complex64":
+        return np.dtype(name)
+    kind = getattr(ml_dtypes, name, None) if name.isidentifier() and not name.startswith("_") else None
+    if isinstance(kind, type) and issubclass(kind, np.generic):
+        return np.dtype(kind)
+    raise SerializationError(f"{where}: unknown dtype {short(name)}")
+
+
+def _decode(arr: np.ndarray, name: str, where: str) -> np.ndarray:
+    """A stored tensor as the dtype the header names (other dtypes are stored as their bits)."""
+    dtype = _stored_dtype(name, where)
     if name in _NATIVE:
+        expect(arr.dtype == dtype, f"{where}: the header says {name}, the tensor is {arr.dtype}")
         return arr
-    try:
-        dtype = jnp.dtype(name)
-    except TypeError:
-        raise ValueError(f"deserialize_state: unknown dtype {name!r} in the file") from None
-    if dtype.itemsize != arr.dtype.itemsize:
-        raise ValueError(f"deserialize_state: stored bits of {arr.dtype} do not fit dtype {name}")
+    expect(arr.dtype == np.dtype(f"uint{8 * dtype.itemsize}"),
+           f"{where}: the bits of {name} must be stored as uint{8 * dtype.itemsize}, got {arr.dtype}")
     return arr.view(dtype)
 
 
@@ -108,7 +123,7 @@ def serialize_state(state: LoopState) -> bytes:
         arr, _ = _encode(np.asarray(state.metrics[name], np.float32))
         tensors[f"m{i}"] = arr
     header = {
-        "format": "axon-loop-state",
+        "format": FORMAT,
         "version": VERSION,
         "epoch": state.epoch,
         "max_epoch": state.max_epoch,
@@ -131,8 +146,18 @@ def serialize_state(state: LoopState) -> bytes:
 def deserialize_state(data: bytes) -> LoopState:
     """Read bytes written by :func:`serialize_state`. The step state comes back as a
     :class:`RawStepState` until a loop resumes from it (``loop.from_state(state)``),
-    which restores it into the loop's own structure. Corrupted or foreign data raises
-    ``ValueError``.
+    which restores it into the loop's own structure.
+
+    Args:
+        data: the bytes of a checkpoint.
+
+    Returns:
+        The :class:`LoopState` the bytes hold.
+
+    Raises:
+        TypeError: ``data`` is not bytes.
+        SerializationError: (a ``ValueError``) the bytes are not a well-formed checkpoint: a
+            bad prefix, header or tensor; the message names the part of the file.
 
     >>> deserialize_state(serialize_state(LoopState(step_state={}, epoch=1))).epoch
     1
@@ -141,42 +166,59 @@ def deserialize_state(data: bytes) -> LoopState:
         raise TypeError(f"deserialize_state: expected bytes, got {type(data).__name__}")
     data = bytes(data)
     if len(data) < _HEADER.size:
-        raise ValueError("deserialize_state: not an axon loop state (too short)")
+        raise SerializationError("checkpoint: not an axon loop state (too short)")
     magic, version, n = _HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise ValueError("deserialize_state: not an axon loop state (bad magic bytes)")
+        raise SerializationError("checkpoint: not an axon loop state (bad magic bytes)")
     if version != VERSION:
-        raise ValueError(f"deserialize_state: unsupported format version {version} (this axon reads {VERSION})")
+        raise SerializationError(f"checkpoint: unsupported format version {version} (this axon reads {VERSION})")
     if n > min(_MAX_JSON, len(data) - _HEADER.size):
-        raise ValueError("deserialize_state: truncated or corrupted file (bad header length)")
+        raise SerializationError(f"checkpoint: truncated or corrupted file (a header of {n} bytes in {len(data)} bytes)")
     try:
-        header = json.loads(data[_HEADER.size : _HEADER.size + n])
-        body = data[_HEADER.size + n :]
-        tensors = st_load(body) if body else {}
-        keys = list(header["step_state"]["keys"])
-        dtypes = list(header["step_state"]["dtypes"])
-        arrays = [_decode(tensors[f"s{i}"], dtypes[i]) for i in range(len(keys))]
-        metrics = {name: jnp.asarray(tensors[f"m{i}"]) for i, name in enumerate(header["metrics"])}
-        counts = new_event_counts()
-        counts.update(header["event_counts"])
-        state = LoopState(
-            step_state=RawStepState(keys, arrays, header.get("model_state")),
-            epoch=int(header["epoch"]),
-            max_epoch=int(header["max_epoch"]),
-            iteration=int(header["iteration"]),
-            max_iteration=int(header["max_iteration"]),
-            metrics=metrics,
-            history={int(k): v for k, v in header["history"].items()},
-            handler_metadata=dict(header["handler_metadata"]),
-            times={int(k): float(v) for k, v in header["times"].items()},
-            event_counts=counts,
-            status=header["status"],
-        )
-    except ValueError:
-        raise
-    except Exception as e:
-        raise ValueError(f"deserialize_state: corrupted axon loop state ({type(e).__name__}: {e})") from None
-    return state
+        header = json.loads(data[_HEADER.size : _HEADER.size + n].decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise SerializationError(f"checkpoint header: not valid UTF-8 JSON: {e}") from None
+    check_header(header, version)
+    tensors = _read_tensors(data[_HEADER.size + n :], header)
+    keys, dtypes = header["step_state"]["keys"], header["step_state"]["dtypes"]
+    arrays = [_decode(tensors[f"s{i}"], dtypes[i], f"checkpoint tensor 's{i}' ({keys[i]})") for i in range(len(keys))]
+    metrics = {}
+    for i, name in enumerate(header["metrics"]):
+        arr = tensors[f"m{i}"]
+        expect(arr.dtype == np.float32, f"checkpoint tensor 'm{i}' (metric {name!r}): expected float32, got {arr.dtype}")
+        metrics[name] = jnp.asarray(arr)
+    counts = new_event_counts()
+    counts.update(header["event_counts"])
+    return LoopState(
+        step_state=RawStepState(keys, arrays, header["model_state"]),
+        epoch=header["epoch"],
+        max_epoch=header["max_epoch"],
+        iteration=header["iteration"],
+        max_iteration=header["max_iteration"],
+        metrics=metrics,
+        history={int(k): v for k, v in header["history"].items()},
+        handler_metadata=header["handler_metadata"],
+        times={int(k): float(v) for k, v in header["times"].items()},
+        event_counts=counts,
+        status=header["status"],
+    )
+
+
+def _read_tensors(body: bytes, header: dict) -> dict[str, np.ndarray]:
+    """The tensors of a checkpoint's safetensors part: exactly those the header names."""
+    expected = {f"s{i}" for i in range(len(header["step_state"]["keys"]))} | {f"m{i}" for i in range(len(header["metrics"]))}
+    if not body:
+        tensors: dict[str, np.ndarray] = {}
+    else:
+        try:
+            _, tensors = unpack(body)
+        except SerializationError as e:
+            raise SerializationError(f"checkpoint tensors: {e}") from None
+    missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+    expect(not missing and not unexpected,
+           f"checkpoint tensors: the header names tensors {short(missing)} the file lacks, or the file has "
+           f"tensors {short(unexpected)} the header does not name")
+    return tensors
 
 
 def restore_step_state(raw: RawStepState, template: Any) -> Any:
