@@ -20,8 +20,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import socket
 import struct
 import tempfile
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -225,11 +228,36 @@ def read_doc(meta: dict[str, str] | None, expected: str | None) -> dict:
     return doc
 
 
+STALE_TEMP_SECONDS = 3600
+"""A temporary file of :func:`write_file` whose writer cannot be checked (another host, an
+old name without a process id) is removed once it is this many seconds old."""
+_TEMP_PREFIX = ".axon-"
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.axon-(?:(?P<host>[A-Za-z0-9.]{1,32})-(?P<pid>[0-9]{1,10})-)?[a-z0-9_]{8}\.tmp")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "", socket.gethostname())[:32] or "host"
+
+
 def write_file(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a partly written file never replaces a good one."""
+    """Write ``data`` to ``path`` atomically: a partly written file never replaces a good one.
+
+    The data goes to a temporary file ``.axon-<host>-<pid>-<random>.tmp`` next to ``path``,
+    then replaces ``path`` in one rename. A writer killed before the rename leaves its
+    temporary file behind; every write first removes such leftovers of its folder (see
+    :func:`remove_stale_temp_files`).
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_file(os.path.join(folder, "a.bin"), b"data")
+    >>> os.listdir(folder)
+    ['a.bin']
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".axon-", suffix=".tmp", dir=directory)
+    remove_stale_temp_files(directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{_host()}-{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -240,6 +268,67 @@ def write_file(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temp_files(directory: str | os.PathLike, now: float | None = None) -> list[str]:
+    """Remove the temporary files that killed writers of :func:`write_file` left in
+    ``directory``. Only files named as ``write_file`` names them are touched, and only when
+    their writer is gone: a process of this host that no longer runs, or (for a file of
+    another host, or of an axon that did not put the process id in the name) a file not
+    modified for :data:`STALE_TEMP_SECONDS`. Files that cannot be removed are left alone.
+
+    Args:
+        directory: the folder to clean.
+        now: the current time (``time.time()`` when None).
+
+    Returns:
+        The names of the removed files.
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> dead = os.path.join(folder, f".axon-{_host()}-999999999-abcd1234.tmp")
+    >>> open(dead, "wb").close()
+    >>> remove_stale_temp_files(folder), os.listdir(folder)
+    (['.axon-...-999999999-abcd1234.tmp'], [])
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    host = _host()
+    for name in names:
+        match = _TEMP_NAME.fullmatch(name)
+        if match is None:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            if match["pid"] is not None and match["host"] == host and os.name == "posix":
+                stale = not _process_alive(int(match["pid"]))
+            else:
+                stale = now - os.stat(full).st_mtime > STALE_TEMP_SECONDS
+            if stale:
+                os.unlink(full)
+                removed.append(name)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether the process ``pid`` of this host exists (POSIX only: signal 0 checks, sends nothing)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process (or no such pid at all)
+        return False
+    except OSError:
+        return True  # another user's process, or one the system cannot check: keep its file
+    return True
 
 
 def read_file(path: str | os.PathLike) -> bytes:
