@@ -1,15 +1,19 @@
-"""Loop-state files: JSON for counters, metrics history and handler memory; safetensors
-for every array of the step state (parameters, layer state, optimizer state, loss-scale
-state, random keys). Nothing is pickled and loading never runs code.
+"""Loop-state files: JSON for counters, metrics history, handler memory and the structure of
+the step state; safetensors for every array of the step state (parameters, layer state,
+optimizer state, loss-scale state, random keys). Nothing is pickled and loading never runs
+code.
 
 Layout: ``b"AXONLOOP"`` + format version (u32) + JSON length (u64) + JSON + safetensors.
+Version 2 adds the step state's structure (:mod:`axon.loop.step_state_tree`), so a loaded
+checkpoint's ``step_state`` is made of dicts, tuples, lists and :class:`axon.ModelState` s;
+version 1 files still load (their structure rebuilt from the saved tree paths).
 
 >>> import jax.numpy as jnp
 >>> from axon.loop.state import LoopState
 >>> data = serialize_state(LoopState(step_state={"w": jnp.ones(2)}, epoch=3))
 >>> restored = deserialize_state(data)
->>> restored.epoch, restored.step_state.keys
-(3, ["['w']"])
+>>> restored.epoch, restored.step_state["w"].tolist()
+(3, [1.0, 1.0])
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -26,29 +29,31 @@ import ml_dtypes
 import numpy as np
 from safetensors.numpy import save as st_save
 
-from axon.loop.checkpoint_header import FORMAT, check_header
+from axon.loop.checkpoint_header import FORMAT, check_header, field
+from axon.loop.saved_step_state import RawStepState, as_saved, restore_step_state
 from axon.loop.state import LoopState, new_event_counts
+from axon.loop.step_state_tree import decode_tree, encode_tree, tree_from_keys
 from axon.model_state import ModelState
 from axon.serialization.container import unpack, write_file
+from axon.serialization.dtypes import device_array
 from axon.serialization.errors import SerializationError, expect, short
 
-__all__ = ["RawStepState", "deserialize_state", "load_checkpoint", "restore_step_state", "serialize_state", "write_atomic"]
+__all__ = [
+    "READABLE_VERSIONS",
+    "RawStepState",
+    "deserialize_state",
+    "load_checkpoint",
+    "restore_step_state",
+    "serialize_state",
+    "write_atomic",
+]
 
 MAGIC = b"AXONLOOP"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<8sIQ")
 _MAX_JSON = 64 * 1024 * 1024
 _NATIVE = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"}
-
-
-@dataclass
-class RawStepState:
-    """A step state read from a file before its structure is known: ``keys`` (tree paths)
-    and ``arrays``. Resuming a loop restores it into the loop's own structure."""
-
-    keys: list[str]
-    arrays: list[np.ndarray]
-    model_state_meta: dict | None = None
 
 
 def _encode(arr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -100,11 +105,14 @@ def serialize_state(state: LoopState) -> bytes:
     b'AXONLOOP'
     """
     if isinstance(state.step_state, RawStepState):
-        keys, leaves, ms_meta = state.step_state.keys, state.step_state.arrays, state.step_state.model_state_meta
+        raw = state.step_state
+        keys, leaves, tree, ms_meta = raw.saved_keys, raw.saved_leaves, raw.saved_tree, raw.model_state_meta
     else:
         flat, _ = jax.tree_util.tree_flatten_with_path(state.step_state)
         keys = [jax.tree_util.keystr(path) for path, _ in flat]
-        leaves = [leaf for _, leaf in flat]
+        tree, leaves = encode_tree(state.step_state)
+        if len(leaves) != len(keys):  # pragma: no cover - encode_tree follows jax's own flattening
+            raise ValueError(f"serialize_state: the step state's structure has {len(leaves)} leaves, jax finds {len(keys)}")
         ms = state.step_state.get("model_state") if isinstance(state.step_state, dict) else None
         ms_meta = None
         if isinstance(ms, ModelState):
@@ -134,7 +142,7 @@ def serialize_state(state: LoopState) -> bytes:
         "times": {str(k): v for k, v in state.times.items()},
         "event_counts": state.event_counts,
         "handler_metadata": state.handler_metadata,
-        "step_state": {"keys": keys, "dtypes": dtypes},
+        "step_state": {"keys": keys, "dtypes": dtypes, "tree": tree},
         "model_state": ms_meta,
         "metrics": metric_names,
     }
@@ -144,9 +152,12 @@ def serialize_state(state: LoopState) -> bytes:
 
 
 def deserialize_state(data: bytes) -> LoopState:
-    """Read bytes written by :func:`serialize_state`. The step state comes back as a
-    :class:`RawStepState` until a loop resumes from it (``loop.from_state(state)``),
-    which restores it into the loop's own structure.
+    """Read bytes written by :func:`serialize_state`. The step state comes back as the
+    dicts, tuples, lists and :class:`axon.ModelState` s it was made of (NamedTuples, such as
+    optax's states, as plain tuples), its arrays on the device: ``state.step_state
+    ["model_state"]`` of a trainer's checkpoint is the model's state, ready for
+    ``axon.predict``. It is also a :class:`RawStepState` that keeps the arrays as read, so
+    ``loop.from_state(state)`` resumes exactly (restoring the loop's own structure).
 
     Args:
         data: the bytes of a checkpoint.
@@ -170,8 +181,10 @@ def deserialize_state(data: bytes) -> LoopState:
     magic, version, n = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise SerializationError("checkpoint: not an axon loop state (bad magic bytes)")
-    if version != VERSION:
-        raise SerializationError(f"checkpoint: unsupported format version {version} (this axon reads {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise SerializationError(
+            f"checkpoint: unsupported format version {version} (this axon reads versions {list(READABLE_VERSIONS)})"
+        )
     if n > min(_MAX_JSON, len(data) - _HEADER.size):
         raise SerializationError(f"checkpoint: truncated or corrupted file (a header of {n} bytes in {len(data)} bytes)")
     try:
@@ -190,7 +203,7 @@ def deserialize_state(data: bytes) -> LoopState:
     counts = new_event_counts()
     counts.update(header["event_counts"])
     return LoopState(
-        step_state=RawStepState(keys, arrays, header["model_state"]),
+        step_state=_step_state(header, version, arrays),
         epoch=header["epoch"],
         max_epoch=header["max_epoch"],
         iteration=header["iteration"],
@@ -202,6 +215,24 @@ def deserialize_state(data: bytes) -> LoopState:
         event_counts=counts,
         status=header["status"],
     )
+
+
+def _step_state(header: dict, version: int, arrays: list[np.ndarray]) -> RawStepState:
+    """The step state of a checkpoint: its arrays (moved to the device once checked) in the
+    saved structure (dicts, tuples, lists, ModelStates)."""
+    keys, meta = header["step_state"]["keys"], header["model_state"]
+    leaves = [device_array(a) for a in arrays]
+    tree = header["step_state"].get("tree")
+    if tree is not None:
+        return as_saved(decode_tree(tree, leaves, f"{field('step_state')}['tree']"), keys, leaves, tree, meta)
+    if version == 1:  # best effort: the structure the saved tree paths describe
+        tree = tree_from_keys(keys, meta)
+        try:
+            value = decode_tree(tree, leaves, "version 1 step state") if tree is not None else None
+        except SerializationError:
+            tree = value = None
+        return as_saved(value, keys, leaves, tree, meta)
+    return as_saved(None, keys, leaves, None, meta)
 
 
 def _read_tensors(body: bytes, header: dict) -> dict[str, np.ndarray]:
@@ -219,32 +250,6 @@ def _read_tensors(body: bytes, header: dict) -> dict[str, np.ndarray]:
            f"checkpoint tensors: the header names tensors {short(missing)} the file lacks, or the file has "
            f"tensors {short(unexpected)} the header does not name")
     return tensors
-
-
-def restore_step_state(raw: RawStepState, template: Any) -> Any:
-    """Put the arrays of ``raw`` into the structure of ``template`` (shapes must match)."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
-    keys = [jax.tree_util.keystr(path) for path, _ in flat]
-    if keys != raw.keys:
-        missing = sorted(set(keys) - set(raw.keys))
-        unexpected = sorted(set(raw.keys) - set(keys))
-        raise ValueError(
-            "from_state: the saved step state does not match this loop "
-            f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})"
-        )
-    leaves = []
-    for (path, t), arr in zip(flat, raw.arrays):
-        if tuple(t.shape) != tuple(arr.shape):
-            raise ValueError(
-                f"from_state: saved array {jax.tree_util.keystr(path)} has shape {arr.shape}, this loop expects {t.shape}"
-            )
-        leaves.append(jnp.asarray(arr, dtype=t.dtype))
-    restored = jax.tree_util.tree_unflatten(treedef, leaves)
-    meta = raw.model_state_meta
-    if meta and isinstance(restored, dict) and isinstance(restored.get("model_state"), ModelState):
-        ms = restored["model_state"]
-        restored["model_state"] = ms._with(frozen_paths={tuple(p) for p in meta.get("frozen", [])})
-    return restored
 
 
 def write_atomic(path: str, data: bytes) -> None:
