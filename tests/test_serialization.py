@@ -3,6 +3,7 @@ and corrupted input (with a hypothesis fuzz test), and parameters-only files."""
 
 import importlib
 import json
+import os
 import pickle
 import pkgutil
 import struct
@@ -807,7 +808,7 @@ def test_a_76_byte_file_of_an_empty_tensor_with_enormous_dimensions_fails_fast(t
     path = tmp_path / "hostile.safetensors"
     path.write_bytes(data)
     # the reads run in a child process whose watchdog ends it after 2 s of reading (+ import time)
-    proc = subprocess.run([sys.executable, "-c", _HANG_CHECK, str(path), "60"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", _HANG_CHECK, str(path), "60"], capture_output=True, text=True, timeout=120, env=_child_env())
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["load_state", "SerializationError"], ["load", "SerializationError"]], proc.stdout
@@ -841,3 +842,9 @@ def test_empty_tensors_within_the_bounds_still_load():
     header = json.dumps({"a": {"dtype": "F32", "shape": [2**30], "data_offsets": [0, 2**32]}}).encode()
     with pytest.raises(SerializationError, match="offsets .* are not inside the 0 bytes"):
         serialization.deserialize_state(struct.pack("<Q", len(header)) + header)
+
+
+def _child_env():
+    """The environment of a child Python that imports this axon (wherever it is imported from)."""
+    src = os.path.dirname(os.path.dirname(axon.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}

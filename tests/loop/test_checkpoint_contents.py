@@ -76,6 +76,11 @@ def test_a_custom_loop_state_of_tuples_and_scalars():
     assert a.tolist() == [3.0, 3.0] and float(b["g"]) == 8.0 and b["d"][0].tolist() == [-3.0] and b["d"][1] is None
     scalar = axon.loop.deserialize_state(axon.loop.serialize_state(LoopState(step_state=jnp.int32(4))))
     assert int(scalar.step_state.value) == 4
+    # a loaded step state is written back as it was read, and is a pytree of plain containers
+    again = axon.loop.deserialize_state(axon.loop.serialize_state(loaded))
+    assert again.step_state[1]["d"][0].tolist() == [-3.0] and again.step_state.saved_keys == loaded.step_state.saved_keys
+    mapped = jax.tree_util.tree_map(lambda v: v * 0, loaded.step_state)
+    assert type(mapped) is tuple and type(mapped[1]) is dict and mapped[0].tolist() == [0.0, 0.0]
 
 
 def _as_version_1(data):

@@ -32,7 +32,7 @@ write_atomic(sys.argv[1], serialize_state(LoopState(step_state={"w": jnp.asarray
 
 
 def _killed_write(path):
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, path], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, path], stdout=subprocess.PIPE, text=True, env=_child_env())
     try:
         assert child.stdout.readline().strip() == "written"
     finally:
@@ -83,3 +83,9 @@ def test_writes_in_a_clean_folder_leave_only_their_file(tmp_path):
     for i in range(3):
         axon.save_state(tmp_path / "w.safetensors", {"d": {"b": jnp.full(2, float(i))}})
     assert os.listdir(tmp_path) == ["w.safetensors"]
+
+
+def _child_env():
+    """The environment of a child Python that imports this axon (wherever it is imported from)."""
+    src = os.path.dirname(os.path.dirname(axon.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}

@@ -100,6 +100,17 @@ def _json_default(x: Any) -> Any:
 def serialize_state(state: LoopState) -> bytes:
     """Serialize a :class:`LoopState` to bytes (see the module docs for the format).
 
+    Args:
+        state: the loop state; its step state is any pytree of arrays (a step state read
+            from a checkpoint is written back as it was read).
+
+    Returns:
+        The checkpoint's bytes.
+
+    Raises:
+        ValueError: a step-state array of a dtype that cannot be stored.
+        TypeError: handler metadata that is not JSON data.
+
     >>> from axon.loop.state import LoopState
     >>> serialize_state(LoopState(step_state={}))[:8]
     b'AXONLOOP'
@@ -246,21 +257,36 @@ def _read_tensors(body: bytes, header: dict) -> dict[str, np.ndarray]:
         except SerializationError as e:
             raise SerializationError(f"checkpoint tensors: {e}") from None
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-    expect(not missing and not unexpected,
-           f"checkpoint tensors: the header names tensors {short(missing)} the file lacks, or the file has "
-           f"tensors {short(unexpected)} the header does not name")
+    expect(not missing, f"checkpoint tensors: the header names tensors {short(missing)} the file lacks")
+    expect(not unexpected, f"checkpoint tensors: the file has tensors {short(unexpected)} the header does not name")
     return tensors
 
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` (creating its folder) through a temporary file and a
-    rename, so a crash never leaves a half-written checkpoint."""
+    rename, so a crash never leaves a half-written checkpoint; a temporary file left by a
+    killed writer is removed by the next write into the folder
+    (:func:`axon.serialization.container.write_file`).
+
+    Args:
+        path: the file to write.
+        data: its new contents.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_file(path, data)
 
 
 def load_checkpoint(path: str) -> LoopState:
-    """Read a checkpoint file written by ``Loop.checkpoint``.
+    """Read a checkpoint file written by ``Loop.checkpoint`` (see :func:`deserialize_state`).
+
+    Args:
+        path: the checkpoint file.
+
+    Returns:
+        The :class:`LoopState` it holds.
+
+    Raises:
+        SerializationError: (a ``ValueError``) the file is not a well-formed checkpoint.
 
     >>> import tempfile, os
     >>> from axon.loop.state import LoopState

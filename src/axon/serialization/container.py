@@ -104,7 +104,7 @@ def pack(doc: dict, tensors: dict[str, np.ndarray]) -> bytes:
 
 
 def unpack(data: Any) -> tuple[dict[str, str] | None, dict[str, np.ndarray]]:
-    """The metadata and tensors of safetensors bytes, each checked on the host before use:
+    """The metadata and tensors of safetensors bytes (``data``), each checked on the host before use:
     the header is a JSON object, every tensor has a known dtype, at most :data:`MAX_RANK`
     non-negative dimensions, data offsets inside the file that hold exactly its bytes (an
     empty tensor: dimensions within :data:`MAX_EMPTY_EXTENT`). Anything else raises
@@ -247,6 +247,10 @@ def write_file(path: str | os.PathLike, data: bytes) -> None:
     then replaces ``path`` in one rename. A writer killed before the rename leaves its
     temporary file behind; every write first removes such leftovers of its folder (see
     :func:`remove_stale_temp_files`).
+
+    Args:
+        path: the file to write.
+        data: its new contents.
 
     >>> import os, tempfile
     >>> folder = tempfile.mkdtemp()
