@@ -210,16 +210,20 @@ def deserialize_state(data: bytes) -> LoopState:
     for i, name in enumerate(header["metrics"]):
         arr = tensors[f"m{i}"]
         expect(arr.dtype == np.float32, f"checkpoint tensor 'm{i}' (metric {name!r}): expected float32, got {arr.dtype}")
-        metrics[name] = jnp.asarray(arr)
+        metrics[name] = arr
+    tree = _checked_tree(header, version, arrays)
+    # everything is checked (on the host): now the arrays go to the device
+    leaves = [device_array(a) for a in arrays]
+    value = decode_tree(tree, leaves, "step state") if tree is not None else None
     counts = new_event_counts()
     counts.update(header["event_counts"])
     return LoopState(
-        step_state=_step_state(header, version, arrays),
+        step_state=as_saved(value, keys, leaves, tree, header["model_state"]),
         epoch=header["epoch"],
         max_epoch=header["max_epoch"],
         iteration=header["iteration"],
         max_iteration=header["max_iteration"],
-        metrics=metrics,
+        metrics={name: jnp.asarray(arr) for name, arr in metrics.items()},
         history={int(k): v for k, v in header["history"].items()},
         handler_metadata=header["handler_metadata"],
         times={int(k): float(v) for k, v in header["times"].items()},
@@ -228,22 +232,23 @@ def deserialize_state(data: bytes) -> LoopState:
     )
 
 
-def _step_state(header: dict, version: int, arrays: list[np.ndarray]) -> RawStepState:
-    """The step state of a checkpoint: its arrays (moved to the device once checked) in the
-    saved structure (dicts, tuples, lists, ModelStates)."""
-    keys, meta = header["step_state"]["keys"], header["model_state"]
-    leaves = [device_array(a) for a in arrays]
+def _checked_tree(header: dict, version: int, arrays: list[np.ndarray]) -> dict | None:
+    """The structure of the step state, checked against its arrays: the header's (format 2),
+    or for format 1 the one its tree paths describe (None where they describe none)."""
     tree = header["step_state"].get("tree")
     if tree is not None:
-        return as_saved(decode_tree(tree, leaves, f"{field('step_state')}['tree']"), keys, leaves, tree, meta)
-    if version == 1:  # best effort: the structure the saved tree paths describe
-        tree = tree_from_keys(keys, meta)
-        try:
-            value = decode_tree(tree, leaves, "version 1 step state") if tree is not None else None
-        except SerializationError:
-            tree = value = None
-        return as_saved(value, keys, leaves, tree, meta)
-    return as_saved(None, keys, leaves, None, meta)
+        decode_tree(tree, arrays, f"{field('step_state')}['tree']")
+        return tree
+    if version != 1:
+        return None
+    tree = tree_from_keys(header["step_state"]["keys"], header["model_state"])  # best effort
+    if tree is None:
+        return None
+    try:
+        decode_tree(tree, arrays, "version 1 step state")
+    except SerializationError:
+        return None
+    return tree
 
 
 def _read_tensors(body: bytes, header: dict) -> dict[str, np.ndarray]:
