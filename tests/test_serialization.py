@@ -3,6 +3,7 @@ and corrupted input (with a hypothesis fuzz test), and parameters-only files."""
 
 import importlib
 import json
+import os
 import pickle
 import pkgutil
 import struct
@@ -771,3 +772,79 @@ def test_load_state_reads_model_files_and_foreign_safetensors(tmp_path):
     leaves_equal(loaded.data, state.data)
     with pytest.raises(SerializationError, match="not an axon file"):
         axon.load(tmp_path / "foreign.safetensors")
+
+
+# --------------------------------------------------------------------------------------
+# files that must fail fast: bounded ranks and dimensions, checked on the host
+
+_HANG_CHECK = r"""
+import faulthandler, sys, time
+faulthandler.dump_traceback_later(float(sys.argv[2]), exit=True)  # a hang in C code still ends the process
+import axon
+from axon.serialization import SerializationError
+path = sys.argv[1]
+for name, read in [("load_state", axon.load_state), ("load", axon.load)]:
+    start = time.perf_counter()
+    try:
+        read(path)
+    except SerializationError as e:
+        print(name, "SerializationError", round(time.perf_counter() - start, 3), e)
+    else:
+        print(name, "LOADED")
+"""
+
+
+def _empty_tensor_file(shape, dtype="F32"):
+    header = json.dumps({"a": {"dtype": dtype, "shape": shape, "data_offsets": [0, 0]}}, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(header)) + header
+
+
+def test_a_76_byte_file_of_an_empty_tensor_with_enormous_dimensions_fails_fast(tmp_path):
+    import subprocess
+    import sys
+
+    data = _empty_tensor_file([0, 9_999_999_999_999])
+    assert len(data) == 76
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(data)
+    # the reads run in a child process whose watchdog ends it after 2 s of reading (+ import time)
+    proc = subprocess.run([sys.executable, "-c", _HANG_CHECK, str(path), "60"], capture_output=True, text=True, timeout=120, env=_child_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["load_state", "SerializationError"], ["load", "SerializationError"]], proc.stdout
+    for line in lines:
+        assert float(line.split()[2]) < 2.0, line
+        assert "empty tensor of shape [0, 9999999999999]" in line
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ([0] * 33, "33 dimensions; a tensor may have at most 32"),
+        ([0, 2**31, 1], "must multiply to at most 2147483647"),
+        ([0, 2**16, 2**16], "must multiply to at most 2147483647"),
+        ([-1], "non-negative ints"),
+        ([2**64], "do not hold shape"),
+        ([1.5], "non-negative ints"),
+    ],
+)
+def test_shapes_outside_the_bounds_are_rejected_on_the_host(shape, message):
+    data = _empty_tensor_file(shape)
+    for read in (serialization.deserialize_state, axon.deserialize):
+        with pytest.raises(SerializationError, match=message):
+            read(data)
+
+
+def test_empty_tensors_within_the_bounds_still_load():
+    state = serialization.deserialize_state(safetensors.numpy.save({"e": np.zeros((0, 4096), np.float32)}))
+    assert state["e"].shape == (0, 4096)
+    assert serialization.deserialize_state(_empty_tensor_file([0, 2**31 - 1]))["a"].shape == (0, 2**31 - 1)
+    header = json.dumps({"a": {"dtype": "F32", "shape": [2**30], "data_offsets": [0, 2**32]}}).encode()
+    with pytest.raises(SerializationError, match="offsets .* are not inside the 0 bytes"):
+        serialization.deserialize_state(struct.pack("<Q", len(header)) + header)
+
+
+def _child_env():
+    """The environment of a child Python that imports this axon (wherever it is imported from)."""
+    src = os.path.dirname(os.path.dirname(axon.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}

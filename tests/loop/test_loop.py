@@ -267,7 +267,7 @@ def test_serialized_state_rejects_garbage():
     data = axon.loop.serialize_state(state)
     back = axon.loop.deserialize_state(data)
     assert back.handler_metadata == {"m": {"best": 1.5}}
-    assert back.step_state.arrays[0].dtype == jnp.bfloat16
+    assert back.step_state["w"].dtype == jnp.bfloat16
     for bad in (b"", b"garbage" * 10, data[:20], b"\x80\x04\x95" + data[3:], data[:-5]):
         with pytest.raises(ValueError):
             axon.loop.deserialize_state(bad)
