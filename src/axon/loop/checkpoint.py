@@ -29,6 +29,7 @@ import ml_dtypes
 import numpy as np
 from safetensors.numpy import save as st_save
 
+from axon._host import to_host
 from axon.loop.checkpoint_header import FORMAT, check_header, field
 from axon.loop.saved_step_state import RawStepState, as_saved, restore_step_state
 from axon.loop.state import LoopState, new_event_counts
@@ -134,7 +135,7 @@ def serialize_state(state: LoopState) -> bytes:
             }
     tensors, dtypes = {}, []
     for i, leaf in enumerate(leaves):
-        arr, name = _encode(np.asarray(leaf))
+        arr, name = _encode(to_host(leaf))
         tensors[f"s{i}"] = arr
         dtypes.append(name)
     metric_names = sorted(state.metrics)

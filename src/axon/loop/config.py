@@ -41,6 +41,8 @@ class TrainerConfig:
         on_nonfinite: ``"raise"`` or ``"continue"`` on a NaN or infinite loss.
         lr_scale: whether the optimizer carries an injected learning-rate scale (added by
             ``reduce_lr_on_plateau``).
+        distribution: the strategy from :mod:`axon.distributed` the loop runs under, or
+            ``None`` (one device).
     """
 
     built: tuple[Callable[..., Any], Any]
@@ -52,6 +54,7 @@ class TrainerConfig:
     gradient_accumulation_steps: int = 1
     on_nonfinite: NonFinite = "raise"
     lr_scale: bool = False
+    distribution: Any = None
 
     @property
     def program(self) -> PredictFunction | None:
@@ -67,11 +70,13 @@ class EvaluatorConfig:
         built: the model's ``(init_fn, predict_fn)``, built once in inference mode.
         seed: the seed the model was built with.
         log: log every ``log`` iterations (0: silent).
+        distribution: the strategy the loop runs under, or ``None`` (one device).
     """
 
     built: tuple[Callable[..., Any], Any]
     seed: int | None = None
     log: int = 0
+    distribution: Any = None
 
     @property
     def program(self) -> PredictFunction | None:

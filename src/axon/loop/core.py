@@ -296,9 +296,11 @@ class Loop:
         ['loss', 'validation_loss']
         """
         seed = self.settings.seed if self.settings is not None else None
-        built = resolve_model(model, "inference", seed)
+        distribution = self.settings.distribution if self.settings is not None else None
+        built = resolve_model(model, "inference", seed, distribution)
         init_fn, step_fn = eval_step(built)
-        evaluator = Loop(init_fn, step_fn, output_transform=lambda s: s.history, settings=EvaluatorConfig(built, seed, log=0))
+        evaluator = Loop(init_fn, step_fn, output_transform=lambda s: s.history,
+                         settings=EvaluatorConfig(built, seed, log=0, distribution=distribution))
         for spec in self.metrics:
             if spec.evaluate is not None:
                 evaluator = evaluator.metric(spec.evaluate, spec.name)
@@ -552,6 +554,7 @@ class Loop:
             self.metrics,
             track_loss=isinstance(self.settings, TrainerConfig),
             outputs_only=("y_true", "y_pred") if supervised else (),
+            constrain=self.settings.distribution.constrain if supervised and self.settings.distribution else None,
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from axon.compiler.placement import check_distribution
 from axon.loop.config import EvaluatorConfig, NonFinite, TrainerConfig
 from axon.loop.core import Loop
 from axon.loop.state import LoopState
@@ -51,6 +52,7 @@ def trainer(
     loss_scale: Any = None,
     gradient_accumulation_steps: int = 1,
     on_nonfinite: NonFinite = "raise",
+    distribution: Any = None,
 ) -> Loop:
     """A training loop: ``run`` returns the trained :class:`axon.ModelState`.
 
@@ -76,6 +78,11 @@ def trainer(
         on_nonfinite: ``"raise"``: a NaN or infinite loss raises
             :class:`axon.loop.NonFiniteLossError` naming the epoch and iteration;
             ``"continue"``: keep going.
+        distribution: a strategy from :mod:`axon.distributed` (``DataParallel``, ``FSDP``,
+            ``ModelParallel``): parameters are created laid out on its mesh, every batch is
+            split over its data axis, and each step is one compiled program over the
+            global batch (the loss and the metrics are means over the global batch).
+            Validation (``Loop.validate``) runs under the same strategy.
 
     Returns:
         The training loop.
@@ -95,10 +102,12 @@ def trainer(
     if on_nonfinite not in _NONFINITE:
         raise ValueError(f"trainer: expected on_nonfinite to be one of {list(_NONFINITE)}, got {on_nonfinite!r}")
     _check_log(log, "trainer")
-    built = resolve_model(model, "train", seed)
+    distribution = check_distribution(distribution, "trainer")
+    built = resolve_model(model, "train", seed, distribution)
     config = TrainerConfig(
         built=built, loss=loss, optimizer=optimizer, seed=seed, log=log, loss_scale=loss_scale,
         gradient_accumulation_steps=gradient_accumulation_steps, on_nonfinite=on_nonfinite,
+        distribution=distribution,
     )
     init_fn, step_fn = train_step(built, loss, optimizer, seed=seed, loss_scale=loss_scale,
                                   gradient_accumulation_steps=gradient_accumulation_steps)
@@ -108,7 +117,7 @@ def trainer(
     return dataclasses.replace(loop, metrics=(loss_metric,))
 
 
-def evaluator(model: Any, *, seed: int | None = None, log: int = 1) -> Loop:
+def evaluator(model: Any, *, seed: int | None = None, log: int = 1, distribution: Any = None) -> Loop:
     """An evaluation loop in inference mode: run it with the trained state as ``init_state``.
 
     Like Axon's, it shows ``Batch: i/n, metric: value ...`` after every batch by default
@@ -121,6 +130,8 @@ def evaluator(model: Any, *, seed: int | None = None, log: int = 1) -> Loop:
         seed: the seed for parameter initialization when no state is given.
         log: show progress every ``log`` iterations (default 1, every batch, as Axon; 0 is
             silent).
+        distribution: a strategy from :mod:`axon.distributed`: batches are split over its
+            data axis and the state is placed on its mesh; metrics are over the global batch.
 
     Returns:
         The evaluation loop; its ``run`` returns ``{epoch: {metric: value}}``.
@@ -133,6 +144,7 @@ def evaluator(model: Any, *, seed: int | None = None, log: int = 1) -> Loop:
     {0: {'acc': 0.5}}
     """
     _check_log(log, "evaluator")
-    built = resolve_model(model, "inference", seed)
+    distribution = check_distribution(distribution, "evaluator")
+    built = resolve_model(model, "inference", seed, distribution)
     init_fn, step_fn = eval_step(built)
-    return Loop(init_fn, step_fn, output_transform=_history, settings=EvaluatorConfig(built, seed, log))
+    return Loop(init_fn, step_fn, output_transform=_history, settings=EvaluatorConfig(built, seed, log, distribution))

@@ -40,6 +40,9 @@ class StepProgram:
             one (a trainer's ``y_true``/``y_pred``): they are not carried into the next
             step, so a new batch shape does not make the previous one part of the next
             compilation.
+        constrain: under a distribution, constrains the carried step state to the
+            strategy's shardings inside the step, so its layout (and buffer donation) holds
+            from one call to the next.
     """
 
     def __init__(
@@ -49,8 +52,10 @@ class StepProgram:
         *,
         track_loss: bool,
         outputs_only: tuple[str, ...],
+        constrain: Callable[[Any], Any] | None = None,
     ) -> None:
         self.step_fn = step_fn
+        self.constrain = constrain
         self.metrics = metrics
         self.track_loss = track_loss
         self.outputs_only = outputs_only
@@ -100,6 +105,9 @@ class StepProgram:
 
     def _one_step(self, step_state: Any, metric_state: dict, batch: Any, i: Any) -> tuple[Any, dict]:
         new = self.step_fn(step_state, batch)
+        if self.constrain is not None:
+            carried = self.carry(new)
+            new = {**new, **self.constrain(carried)} if carried is not new else self.constrain(new)
         return new, self._accumulate(metric_state, new, i)
 
     def _batch_fn(self, step_state: Any, metric_state: dict, batch: Any, i: Any) -> tuple[Any, dict]:

@@ -122,10 +122,13 @@ def resolve_optimizer(optimizer: Any) -> optax.GradientTransformation:
     return _optimizers.get(optimizer)
 
 
-def resolve_model(model: Any, mode: str, seed: int | None) -> tuple[Callable[..., ModelState], PredictFunction]:
-    """``(init_fn, predict_fn)`` from a graph (built in ``mode``) or such a pair."""
+def resolve_model(
+    model: Any, mode: str, seed: int | None, distribution: Any = None
+) -> tuple[Callable[..., ModelState], PredictFunction]:
+    """``(init_fn, predict_fn)`` from a graph (built in ``mode``, under ``distribution``) or
+    such a pair."""
     if isinstance(model, Axon):
-        return build(model, mode=mode, seed=0 if seed is None else seed)
+        return build(model, mode=mode, seed=0 if seed is None else seed, distribution=distribution)
     if isinstance(model, tuple) and len(model) == 2 and all(callable(f) for f in model):
         return model
     raise TypeError(f"expected model to be an axon graph or a pair (init_fn, predict_fn), got {type(model).__name__}")

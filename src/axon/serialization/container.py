@@ -32,6 +32,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from axon._host import writes_files
 from axon.serialization.dtypes import SAFETENSORS_DTYPES
 from axon.serialization.errors import SerializationError, expect_type, short
 
@@ -242,6 +243,7 @@ def _host() -> str:
 
 def write_file(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a partly written file never replaces a good one.
+    In a multi-process run only the main process writes (every process may call it).
 
     The data goes to a temporary file ``.axon-<host>-<pid>-<random>.tmp`` next to ``path``,
     then replaces ``path`` in one rename. A writer killed before the rename leaves its
@@ -259,6 +261,8 @@ def write_file(path: str | os.PathLike, data: bytes) -> None:
     ['a.bin']
     """
     path = os.fspath(path)
+    if not writes_files():
+        return  # in a multi-process run the main process writes the one file
     directory = os.path.dirname(os.path.abspath(path))
     remove_stale_temp_files(directory)
     fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{_host()}-{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=directory)

@@ -16,6 +16,7 @@ import ml_dtypes
 import numpy as np
 
 from axon._dtypes import canonical_dtype
+from axon._host import to_host
 from axon.serialization.errors import SerializationError
 
 SAFETENSORS_DTYPES = {
@@ -57,7 +58,7 @@ def host_array(value: Any, where: str) -> np.ndarray:
     True
     """
     try:
-        arr = np.asarray(value)
+        arr = to_host(value)
     except Exception as e:
         raise SerializationError(f"{where}: cannot save a value of type {type(value).__name__}: {e}") from e
     if arr.dtype.name not in DTYPE_NAMES:
