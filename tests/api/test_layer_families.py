@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 import axon
 from axon import layers
@@ -25,10 +24,6 @@ def x_of(*shape):
 
 def close(a, b, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=rtol, atol=atol)
-
-
-def t(a):
-    return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
 def values_for(spec, scale=0.5):

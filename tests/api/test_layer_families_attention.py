@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 import axon
 from axon import layers
@@ -29,10 +28,11 @@ def close(a, b, rtol=1e-5, atol=1e-5):
 
 
 def t(a):
+    torch = pytest.importorskip("torch")
     return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
-def from_torch(mha: torch.nn.MultiheadAttention) -> dict:
+def from_torch(mha) -> dict:
     """Our per-head projection parameters from a torch MultiheadAttention."""
     e, h = mha.embed_dim, mha.num_heads
     if mha._qkv_same_embed_dim:
@@ -82,7 +82,7 @@ def mha_numpy(q_in, k_in, v_in, p, mask=None, causal=False, weights_fn=None):
     return y + f(p["output_bias"]) if "output_bias" in p else y
 
 
-def test_multi_head_attention_against_torch_and_numpy():
+def test_multi_head_attention_against_torch_and_numpy(torch):
     x = axon.input("x", shape=(None, 4, 8))
     kv = axon.input("kv", shape=(None, 5, 6))
     v_in = axon.input("v", shape=(None, 5, 3))

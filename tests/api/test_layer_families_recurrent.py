@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 import axon
 from axon import layers
@@ -30,6 +29,7 @@ def close(a, b, rtol=1e-5, atol=1e-5):
 
 
 def t(a):
+    torch = pytest.importorskip("torch")
     return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
@@ -70,6 +70,7 @@ def spec_of(layer, kind, features, units, use_bias=True):
 
 def masked_torch_loop(cell, x, state, mask):
     """A torch cell stepped over time; where mask = 1 the previous state is kept (Axon)."""
+    torch = pytest.importorskip("torch")
     outs = []
     for step in range(x.shape[1]):
         new = cell(x[:, step], state if isinstance(cell, torch.nn.LSTMCell) else state[0])
@@ -81,7 +82,7 @@ def masked_torch_loop(cell, x, state, mask):
 
 
 @pytest.fixture(scope="module")
-def torch_modules():
+def torch_modules(torch):
     torch.manual_seed(0)
     return {
         "lstm": torch.nn.LSTM(F, 4, batch_first=True).double(),
@@ -91,7 +92,7 @@ def torch_modules():
     }
 
 
-def test_lstm_and_gru_against_torch(torch_modules):
+def test_lstm_and_gru_against_torch(torch_modules, torch):
     tm = torch_modules
     x = axon.input("x", shape=(None, T, F))
     ids = axon.input("ids", shape=(None, T))
@@ -190,6 +191,7 @@ def conv_lstm_torch(x, w_i, w_h, b, c, h):
     """Axon's ConvLSTM cell unrolled, written with torch: gates = conv(x, Wi) + b + conv(h, Wh)
     ('same' padding, stride 1) split into i, g, f, o; c' = σ(f + 1)·c + σ(i)·tanh(g);
     h' = σ(o)·tanh(c')."""
+    torch = pytest.importorskip("torch")
     outs = []
     for step in range(x.shape[1]):
         gates = torch.nn.functional.conv2d(x[:, step], w_i, b, padding="same")
@@ -201,7 +203,7 @@ def conv_lstm_torch(x, w_i, w_h, b, c, h):
     return torch.stack(outs, 1), c, h
 
 
-def test_conv_lstm_against_torch():
+def test_conv_lstm_against_torch(torch):
     x = axon.input("x", shape=(None, 2, 2, 5, 5))
     c0, h0 = axon.input("c0", shape=(None, 1, 3, 5, 5)), axon.input("h0", shape=(None, 1, 3, 5, 5))
     seq_a, (c_a, h_a) = axon.conv_lstm(x, 3, kernel_size=3, unroll="static")
@@ -230,7 +232,7 @@ def test_conv_lstm_against_torch():
         close(got, ref.numpy())
 
 
-def test_bidirectional_lstm_against_torch():
+def test_bidirectional_lstm_against_torch(torch):
     x = axon.input("x", shape=(None, T, F))
     seq, (c, h) = axon.bidirectional(x, lambda v: axon.lstm(v, 4), axon.concatenate, name="bi")
     model = axon.container((seq, c, h))
