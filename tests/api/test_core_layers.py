@@ -130,6 +130,36 @@ def test_custom_layer_with_state_conformance():
                 skip={"save": "counter is a local function, not a registered layer"})
 
 
+@axon.register_layer("tests.core_layers.cube")
+def _cube(v):
+    return v**3
+
+
+def test_graph_building_blocks_conformance():
+    # block (shared parameters), namespace, activation by name, an n-ary add, a registered
+    # axon.fn, a constant, and or_else with a missing optional input, in one graph
+    x = axon.input("x", shape=(None, 3))
+    extra = axon.input("extra", shape=(None, 3), optional=True)
+    shared = axon.block(lambda v: axon.dense(v, 3))
+    enc = axon.namespace(axon.dense(x, 3), "encoder")
+    y = axon.fn(axon.add([shared(x), shared(axon.activation(x, "tanh")), enc]), _cube)
+    y = axon.multiply(y, axon.constant(np.array([1.0, 2.0, 3.0], np.float32)))
+    # (or_else only selects a graph, like a container: its result is the input's, not cast by a
+    # policy; the relu after it is a layer, whose output the bf16 policy casts)
+    model = axon.container([y, axon.relu(axon.or_else(extra, x))])
+    xv = x_of(2, 3)
+
+    def expected(s):
+        xn = np.asarray(xv, np.float64)
+        bk, bb, ek, eb = (np.asarray(s[k]["dense_0"][p], np.float64)
+                          for k in ("block_0", "encoder") for p in ("kernel", "bias"))
+        total = (xn @ bk + bb) + (np.tanh(xn) @ bk + bb) + (xn @ ek + eb)
+        return [total**3 * np.array([1.0, 2.0, 3.0]), np.maximum(xn, 0)]
+
+    spec = {f"{k}/dense_0/{p}": (shape, F32) for k in ("block_0", "encoder") for p, shape in (("kernel", (3, 3)), ("bias", (3,)))}
+    check_layer(model, {"x": xv}, spec, expected=expected, rtol=1e-4, atol=1e-5)
+
+
 def test_seed_functional_examples():
     # dense, bilinear, embedding, flatten examples from the Axon.Layers seed documentation
     out = layers.dense(jnp.array([[1.0, 0.5, 1.0, 0.5], [0.0, 0.0, 0.0, 0.0]]), jnp.array([[0.2], [0.3], [0.5], [0.8]]), jnp.array([1.0]))
