@@ -1,14 +1,31 @@
-"""The shared layer-conformance check every layer goes through.
+"""The shared layer-conformance check every layer goes through (modelled on Keras's
+``run_layer_test``).
 
-``check_layer(model, inputs, params=...)`` verifies, for one graph:
+``check_layer(model, inputs, params=..., expected=...)`` verifies, for one graph:
 
 * init gives exactly the expected parameter names, shapes and dtypes;
+* the inference output equals ``expected``, a reference computed independently by the
+  caller (NumPy, torch, a hand-worked value, or the functional layer that is itself tested
+  against those); ``expected`` may be a function of the initialized state (for values that
+  depend on the drawn parameters);
 * jit equals eager (inference and train mode);
 * gradients of a scalar function of the output w.r.t. every trainable parameter (and the
   floating inputs) are finite;
 * inference mode returns the prediction, train mode a ``TrainOutput`` whose state updates
   are declared state entries;
-* a built ``predict_fn`` called twice with the same shapes traces (compiles) once.
+* a built ``predict_fn`` called twice with the same shapes traces (compiles) once;
+* ``axon.get_output_shape`` gives the shapes (and container structure) of the actual output;
+* save/load round trips: ``axon.serialize``/``axon.deserialize`` (graph and state) and
+  ``axon.save_state``/``axon.load_state`` (the parameters, to a file) give a model that
+  predicts identically;
+* a bfloat16-compute policy (``axon.mixed_precision``: parameters float32, compute and output
+  bfloat16) run in train mode: floating outputs are bfloat16, floating parameters stay
+  float32, state updates keep their entries' dtypes, integer arrays are untouched, and the
+  prediction is close to the float32 one.
+
+A check that a layer legitimately cannot pass is opted out explicitly, with the reason:
+``skip={"save": "a Python lambda cannot be saved"}`` (keys ``"expected"``, ``"save"``,
+``"output_shape"``, ``"policy"``). Leaving out ``expected`` without a reason is an error.
 
 ``init_state`` (optional) gives initial parameter values (e.g. copied from a reference
 module), which ``init_fn`` must accept with exactly the declared shapes; without it the
@@ -22,6 +39,9 @@ without building the model again.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -43,6 +63,10 @@ def _assert_close(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-5) -> Non
         np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=atol)
 
 
+SKIPPABLE = ("expected", "save", "output_shape", "policy")
+BF16_POLICY = axon.mixed_precision.create_policy(params="f32", compute="bf16", output="bf16")
+
+
 def check_layer(
     model: axon.Axon,
     inputs: Any,
@@ -50,21 +74,34 @@ def check_layer(
     *,
     state: dict[str, tuple[tuple[int, ...], str]] | None = None,
     init_state: Any = None,
+    expected: Any = None,
     results: dict | None = None,
     train_differs: bool = False,
     rtol: float = 1e-5,
     atol: float = 1e-5,
+    bf16_tol: float = 5e-2,
+    skip: Mapping[str, str] | None = None,
 ) -> axon.ModelState:
     """Run the conformance checks; ``params``/``state`` map ``"layer/param"`` to
-    ``(shape, dtype_name)`` and must match init exactly. Returns the inference state."""
+    ``(shape, dtype_name)`` and must match init exactly; ``expected`` (a pytree like the
+    output, or a function of the inference state returning one) is compared with the
+    inference output within ``rtol``/``atol``; ``bf16_tol`` bounds the bfloat16 policy run's
+    difference from float32, relative to the output's largest magnitude; ``skip`` maps a
+    check in ``SKIPPABLE`` to the reason the layer cannot pass it. Returns the inference state."""
+    skip = dict(skip or {})
+    unknown = set(skip) - set(SKIPPABLE)
+    if unknown or not all(isinstance(r, str) and r.strip() for r in skip.values()):
+        raise TypeError(f"check_layer: skip maps checks {SKIPPABLE} to a reason, got {skip!r}")
+    if (expected is None) == ("expected" not in skip):
+        raise TypeError("check_layer: give expected= (an independent reference) or skip={'expected': reason}, not both")
     init_fn, predict_fn = axon.build(model)
     model_state = init_fn(inputs, init_state)
 
     # 1. parameter names, shapes and dtypes
     if params is not None or state is not None:
-        expected = {**(params or {}), **(state or {})}
+        spec = {**(params or {}), **(state or {})}
         got = {k: (tuple(v.shape), str(v.dtype)) for k, v in _leaves_with_paths(model_state.data).items()}
-        assert got == expected, f"init gave {got}, expected {expected}"
+        assert got == spec, f"init gave {got}, expected {spec}"
         trainable = set(_leaves_with_paths(model_state.trainable_parameters()))
         assert trainable == set(params or {}), f"trainable {trainable} != {set(params or {})}"
 
@@ -108,6 +145,97 @@ def check_layer(
         _assert_close(result.prediction, out, rtol, atol)
     for name, g in {**_leaves_with_paths(g_params), **_leaves_with_paths(g_inputs)}.items():
         assert np.all(np.isfinite(np.asarray(g, np.float64))), f"non-finite gradient for {name}"
+
+    # 5. the independent reference
+    if expected is not None:
+        want = expected(model_state) if callable(expected) else expected
+        assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(want), (
+            f"output structure {jax.tree_util.tree_structure(out)} != expected {jax.tree_util.tree_structure(want)}")
+        for got, ref in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(want)):
+            assert np.shape(got) == np.shape(ref), f"output shape {np.shape(got)} != expected {np.shape(ref)}"
+        _assert_close(out, want, rtol, atol)
+
+    # 6. get_output_shape agrees with the actual output, container structure included
+    if "output_shape" not in skip:
+        _check_output_shape(model, inputs, out)
+
+    # 7. save/load round trips predict identically
+    if "save" not in skip:
+        _check_round_trips(model, model_state, inputs, out, predict_fn)
+
+    # 8. a bfloat16-compute policy: dtypes of outputs, parameters and state updates
+    if "policy" not in skip:
+        _check_bf16_policy(model, inputs, train_state, result, bf16_tol)
+
     if results is not None:
         results.update(inference=out, train=result, train_state=train_state)
     return model_state
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, tuple) and all(isinstance(d, int) for d in x)
+
+
+def _check_output_shape(model: axon.Axon, inputs: Any, out: Any) -> None:
+    shapes = axon.get_output_shape(model, inputs)
+    got = jax.tree_util.tree_structure(shapes, is_leaf=_is_shape)
+    want = jax.tree_util.tree_structure(out)
+    assert got == want, f"get_output_shape structure {got} != the output's {want}"
+    actual = [tuple(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(out)]
+    assert jax.tree_util.tree_leaves(shapes, is_leaf=_is_shape) == actual, (
+        f"get_output_shape gave {shapes}, the output has shapes {actual}")
+
+
+def _assert_same_state(a: axon.ModelState, b: axon.ModelState) -> None:
+    la, lb = _leaves_with_paths(a.data), _leaves_with_paths(b.data)
+    assert set(la) == set(lb), f"round trip changed the state entries: {sorted(la)} != {sorted(lb)}"
+    for k, v in la.items():
+        assert v.dtype == lb[k].dtype and v.shape == lb[k].shape, f"round trip changed {k}"
+        np.testing.assert_array_equal(np.asarray(v), np.asarray(lb[k]), err_msg=f"round trip changed {k}")
+    assert a.state_paths == b.state_paths, f"round trip changed the state paths {a.state_paths} -> {b.state_paths}"
+
+
+def _check_round_trips(model: axon.Axon, model_state: axon.ModelState, inputs: Any, out: Any,
+                       predict_fn: Callable) -> None:
+    # the whole model (graph + state) through bytes
+    loaded_model, loaded_state = axon.deserialize(axon.serialize(model, model_state))
+    _assert_same_state(model_state, loaded_state)
+    _, loaded_predict = axon.build(loaded_model)
+    _assert_close(loaded_predict(loaded_state, inputs), out, 0, 0)
+    # the parameters alone through a file, checked against the model and used by it
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.safetensors")
+        axon.save_state(path, model_state)
+        reloaded = axon.load_state(path, model)
+    _assert_same_state(model_state, reloaded)
+    _assert_close(predict_fn(reloaded, inputs), out, 0, 0)
+
+
+def _check_bf16_policy(model: axon.Axon, inputs: Any, train_state: axon.ModelState,
+                       result: axon.TrainOutput, tol: float) -> None:
+    policy = BF16_POLICY
+    mp_model = axon.mixed_precision.apply_policy(model, policy)
+    mp_init, mp_train = axon.build(mp_model, mode="train")
+    mp_state = mp_init(inputs, train_state)
+    before = _leaves_with_paths(train_state.data)
+    for path, v in _leaves_with_paths(mp_state.data).items():
+        want = policy.params if jnp.issubdtype(before[path].dtype, jnp.floating) else before[path].dtype
+        assert v.dtype == want, f"bf16 policy: parameter {path} is {v.dtype}, expected {jnp.dtype(want).name}"
+    mp_result = mp_train(mp_state, inputs)
+    assert isinstance(mp_result, axon.TrainOutput)
+    ref_leaves = jax.tree_util.tree_leaves(result.prediction)
+    got_leaves = jax.tree_util.tree_leaves(mp_result.prediction)
+    assert len(got_leaves) == len(ref_leaves)
+    for got, ref in zip(got_leaves, ref_leaves):
+        if jnp.issubdtype(ref.dtype, jnp.floating):
+            assert got.dtype == policy.output, f"bf16 policy: output is {got.dtype}, expected bfloat16"
+            g, r = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+            assert np.all(np.isfinite(g)), "bf16 policy: non-finite output"
+            scale = max(1.0, float(np.max(np.abs(r), initial=0.0)))
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol * scale, err_msg="bf16 policy: far from float32")
+        else:
+            assert got.dtype == ref.dtype, f"bf16 policy: a {ref.dtype} output became {got.dtype}"
+    mp_paths = _leaves_with_paths(mp_state.data)
+    for path, v in _leaves_with_paths(mp_result.state).items():
+        assert v.dtype == mp_paths[path].dtype, (
+            f"bf16 policy: the state update {path} is {v.dtype}, its entry is {mp_paths[path].dtype}")

@@ -9,14 +9,12 @@ import pytest
 
 from axon import losses as L
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
 RNG = np.random.default_rng(0)
 REDUCTIONS = ["none", "mean", "sum"]
 
 
 def _t(x):
+    torch = pytest.importorskip("torch")
     return torch.tensor(np.asarray(x))
 
 
@@ -44,7 +42,8 @@ Z_BIN = RNG.normal(scale=3.0, size=(4, 3)).astype(np.float32)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_bce_probabilities_vs_torch(reduction):
+def test_bce_probabilities_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref = F.binary_cross_entropy(_t(P_BIN), _t(Y_BIN), reduction="none").numpy().mean(-1)
     _close(
         L.binary_cross_entropy(Y_BIN, P_BIN, reduction=reduction),
@@ -54,7 +53,8 @@ def test_bce_probabilities_vs_torch(reduction):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_bce_logits_vs_torch(reduction):
+def test_bce_logits_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref = (
         F.binary_cross_entropy_with_logits(_t(Z_BIN), _t(Y_BIN), reduction="none").numpy().mean(-1)
     )
@@ -64,9 +64,10 @@ def test_bce_logits_vs_torch(reduction):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("pos,neg", [(3.0, None), (None, 0.25), (2.0, 0.5)])
-def test_bce_weights_vs_torch(reduction, pos, neg):
+def test_bce_weights_vs_torch(reduction, pos, neg, torch):
     # torch: weight * [pos_weight * y * log s(z) + (1 - y) * log(1 - s(z))]; weight = w-,
     # pos_weight = w+/w- gives w+ y log p + w- (1 - y) log(1 - p).
+    F = torch.nn.functional
     wp, wn = pos or 1.0, neg or 1.0
     per_elem = F.binary_cross_entropy_with_logits(
         _t(Z_BIN),
@@ -98,7 +99,7 @@ def test_bce_weights_vs_torch(reduction, pos, neg):
     _close(ours_p, _reduce_np(per_elem.mean(-1), reduction), rtol=1e-4, atol=1e-5)
 
 
-def test_bce_weights_mean_matches_torch_module_mean():
+def test_bce_weights_mean_matches_torch_module_mean(torch):
     module = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0))
     ref = module(_t(Z_BIN), _t(Y_BIN)).item()
     _close(
@@ -117,7 +118,8 @@ def test_bce_axon_doc_values():
     _close(L.binary_cross_entropy(y_true, y_pred, reduction="sum"), 1.8394090, rtol=1e-5)
 
 
-def test_bce_stable_for_large_logits_and_integer_targets():
+def test_bce_stable_for_large_logits_and_integer_targets(torch):
+    F = torch.nn.functional
     z = np.array([[100.0, -100.0, 30.0]], np.float32)
     y = np.array([[0, 1, 1]], np.uint8)  # uint8: 1 - y must not wrap around
     ours = L.binary_cross_entropy(y, z, from_logits=True)
@@ -134,7 +136,8 @@ def test_bce_stable_for_large_logits_and_integer_targets():
     assert np.isfinite(np.asarray(grad)).all()
 
 
-def test_bce_higher_rank():
+def test_bce_higher_rank(torch):
+    F = torch.nn.functional
     y = (RNG.random((2, 3, 4)) > 0.5).astype(np.float32)
     z = RNG.normal(size=(2, 3, 4)).astype(np.float32)
     ref = F.binary_cross_entropy_with_logits(_t(z), _t(y), reduction="none").numpy().mean(-1)
@@ -152,7 +155,8 @@ CLASS_WEIGHTS = [0.5, 2.0, 1.0, 3.0]
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_cce_probabilities_vs_torch(reduction):
+def test_cce_probabilities_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref = F.nll_loss(torch.log(_t(PROBS)), _t(LABELS), reduction=reduction).numpy()
     _close(L.categorical_cross_entropy(ONE_HOT, PROBS, reduction=reduction), ref)
     _close(L.categorical_cross_entropy(LABELS, PROBS, sparse=True, reduction=reduction), ref)
@@ -162,7 +166,8 @@ def test_cce_probabilities_vs_torch(reduction):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_cce_logits_vs_torch(reduction):
+def test_cce_logits_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref = F.cross_entropy(_t(LOGITS), _t(LABELS), reduction=reduction).numpy()
     _close(L.categorical_cross_entropy(ONE_HOT, LOGITS, from_logits=True, reduction=reduction), ref)
     _close(
@@ -176,7 +181,8 @@ def test_cce_logits_vs_torch(reduction):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("from_logits", [False, True])
-def test_cce_class_weights_vs_torch(reduction, sparse, from_logits):
+def test_cce_class_weights_vs_torch(reduction, sparse, from_logits, torch):
+    F = torch.nn.functional
     w = torch.tensor(CLASS_WEIGHTS)
     ref = F.cross_entropy(_t(LOGITS), _t(LABELS), weight=w, reduction=reduction).numpy()
     y = LABELS if sparse else ONE_HOT
@@ -192,14 +198,16 @@ def test_cce_class_weights_vs_torch(reduction, sparse, from_logits):
     _close(ours, ref, rtol=1e-5)
 
 
-def test_cce_soft_targets_vs_torch():
+def test_cce_soft_targets_vs_torch(torch):
+    F = torch.nn.functional
     soft = np.asarray(jax.nn.softmax(RNG.normal(size=(5, 4)), axis=-1), np.float32)
     ref = F.cross_entropy(_t(LOGITS), _t(soft), reduction="none").numpy()
     _close(L.categorical_cross_entropy(soft, LOGITS, from_logits=True), ref)
     _close(L.categorical_cross_entropy(soft, PROBS), ref, rtol=1e-5)
 
 
-def test_cce_sequence_predictions_vs_torch():
+def test_cce_sequence_predictions_vs_torch(torch):
+    F = torch.nn.functional
     logits = RNG.normal(size=(2, 3, 4)).astype(np.float32)  # (B, T, C)
     labels = RNG.integers(0, 4, (2, 3))
     ref = F.cross_entropy(_t(logits).permute(0, 2, 1), _t(labels), reduction="none").numpy()
@@ -248,7 +256,8 @@ def test_hinge_vs_numpy(reduction):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_kl_divergence_vs_torch(reduction):
+def test_kl_divergence_vs_torch(reduction, torch):
+    F = torch.nn.functional
     target = np.asarray(jax.nn.softmax(RNG.normal(size=(5, 4)), axis=-1), np.float32)
     ref = F.kl_div(torch.log(_t(PROBS)), _t(target), reduction="none").numpy().sum(-1)
     _close(
@@ -261,7 +270,8 @@ def test_kl_divergence_vs_torch(reduction):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("margin", [0.0, 0.5])
-def test_margin_ranking_vs_torch(reduction, margin):
+def test_margin_ranking_vs_torch(reduction, margin, torch):
+    F = torch.nn.functional
     y = Y_PM[:, 0]
     p1, p2 = X[:, 0], X[:, 1]
     ref = F.margin_ranking_loss(_t(p1), _t(p2), _t(y), margin=margin, reduction=reduction).numpy()
@@ -269,7 +279,8 @@ def test_margin_ranking_vs_torch(reduction, margin):
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean"])
-def test_soft_margin_vs_torch(reduction):
+def test_soft_margin_vs_torch(reduction, torch):
+    F = torch.nn.functional
     if reduction == "mean":
         ref = F.soft_margin_loss(_t(X), _t(Y_PM), reduction="mean").numpy()
     else:
@@ -292,7 +303,8 @@ P_REG = RNG.normal(size=(4, 3)).astype(np.float32)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_mae_mse_vs_torch(reduction):
+def test_mae_mse_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref_l1 = F.l1_loss(_t(P_REG), _t(Y_REG), reduction="none").numpy().mean(-1)
     ref_l2 = F.mse_loss(_t(P_REG), _t(Y_REG), reduction="none").numpy().mean(-1)
     _close(L.mean_absolute_error(Y_REG, P_REG, reduction=reduction), _reduce_np(ref_l1, reduction))
@@ -312,7 +324,8 @@ def test_log_cosh_no_overflow():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_poisson_vs_torch(reduction):
+def test_poisson_vs_torch(reduction, torch):
+    F = torch.nn.functional
     rate = RNG.uniform(0.1, 3.0, (4, 3)).astype(np.float32)
     counts = RNG.poisson(1.5, (4, 3)).astype(np.float32)
     ref = F.poisson_nll_loss(
@@ -325,7 +338,8 @@ def test_poisson_vs_torch(reduction):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("delta", [1.0, 0.3])
-def test_huber_vs_torch(reduction, delta):
+def test_huber_vs_torch(reduction, delta, torch):
+    F = torch.nn.functional
     ref = F.huber_loss(_t(P_REG), _t(Y_REG), delta=delta, reduction="none").numpy().mean(-1)
     _close(L.huber(Y_REG, P_REG, delta=delta, reduction=reduction), _reduce_np(ref, reduction))
     if reduction == "mean":
@@ -336,12 +350,14 @@ def test_huber_vs_torch(reduction, delta):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_cosine_similarity_vs_torch(reduction):
+def test_cosine_similarity_vs_torch(reduction, torch):
+    F = torch.nn.functional
     ref = F.cosine_similarity(_t(Y_REG), _t(P_REG), dim=1).numpy()
     _close(L.cosine_similarity(Y_REG, P_REG, reduction=reduction), _reduce_np(ref, reduction))
 
 
-def test_cosine_similarity_axes_and_eps():
+def test_cosine_similarity_axes_and_eps(torch):
+    F = torch.nn.functional
     a = RNG.normal(size=(2, 3, 4)).astype(np.float32)
     b = RNG.normal(size=(2, 3, 4)).astype(np.float32)
     ref = (_np(a) * _np(b)).sum((1, 2)) / (
@@ -381,6 +397,8 @@ _ctc = jax.jit(
 
 
 def _torch_ctc(log_probs, targets, input_lengths, target_lengths, **kw):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
     return F.ctc_loss(
         _t(log_probs).permute(1, 0, 2),
         _t(targets),
@@ -391,20 +409,20 @@ def _torch_ctc(log_probs, targets, input_lengths, target_lengths, **kw):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_ctc_vs_torch(reduction):
+def test_ctc_vs_torch(reduction, torch):
     ref = _torch_ctc(CTC_LOGP, CTC_TARGETS, CTC_FULL, CTC_TARGET_LENGTHS, reduction=reduction)
     ours = _ctc((CTC_TARGET_LENGTHS, CTC_TARGETS), CTC_LOGP, reduction=reduction)
     _close(ours, ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_ctc_default_input_lengths_eager():
+def test_ctc_default_input_lengths_eager(torch):
     ref = _torch_ctc(CTC_LOGP, CTC_TARGETS, CTC_FULL, CTC_TARGET_LENGTHS, reduction="none")
     ours = L.connectionist_temporal_classification((CTC_TARGET_LENGTHS, CTC_TARGETS), CTC_LOGP)
     _close(ours, ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_ctc_input_lengths_and_blank_vs_torch(reduction):
+def test_ctc_input_lengths_and_blank_vs_torch(reduction, torch):
     blank = 2
     targets = np.where(CTC_TARGETS == 2, 0, CTC_TARGETS)  # no label equals the blank
     ref = _torch_ctc(
@@ -420,7 +438,8 @@ def test_ctc_input_lengths_and_blank_vs_torch(reduction):
     _close(ours, ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_ctc_gradient_vs_torch():
+def test_ctc_gradient_vs_torch(torch):
+    F = torch.nn.functional
     lp = _t(CTC_LOGP).permute(1, 0, 2).detach().requires_grad_(True)
     F.ctc_loss(
         lp, _t(CTC_TARGETS), _t(CTC_INPUT_LENGTHS), _t(CTC_TARGET_LENGTHS), reduction="sum"
@@ -437,7 +456,7 @@ def test_ctc_gradient_vs_torch():
 
 
 @pytest.mark.parametrize("zero_infinity", [False, True])
-def test_ctc_infeasible_like_torch(zero_infinity):
+def test_ctc_infeasible_like_torch(zero_infinity, torch):
     # Sequence 0: target [1, 1] needs 3 frames (a blank between the repeats); give it 2.
     targets = np.array([[1, 1, 0, 0], [2, 3, 0, 0], [1, 1, 2, 0]])
     lengths = np.array([2, 2, 3])
@@ -465,7 +484,8 @@ def test_ctc_bad_shapes():
 
 
 @pytest.mark.parametrize("smoothing", [0.1, 0.3])
-def test_label_smoothing_vs_torch(smoothing):
+def test_label_smoothing_vs_torch(smoothing, torch):
+    F = torch.nn.functional
     ref = F.cross_entropy(_t(LOGITS), _t(LABELS), label_smoothing=smoothing).item()
     loss = L.label_smoothing(L.categorical_cross_entropy, smoothing=smoothing)
     _close(loss(ONE_HOT, LOGITS, from_logits=True, reduction="mean"), ref)

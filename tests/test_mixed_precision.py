@@ -209,3 +209,21 @@ def test_batch_norm_under_bf16_policy_matches_f32_reference():
     ref = (xb - xb.mean(0)) / np.sqrt(xb.var(0) + 1e-5)  # gamma = 1, beta = 0
     # large mean, small spread: only float32 statistics keep this within bf16 rounding
     np.testing.assert_allclose(np.asarray(out, np.float64), ref, atol=0.05)
+
+
+def test_state_updates_keep_their_entries_dtype_under_a_compute_policy():
+    # params f32, compute bf16: the layer computes its update in bf16, the state entry is f32
+    # and stays f32 after a train step (found by tests/conformance.py's policy run)
+    def counter(x, count, *, mode="inference"):
+        return axon.StatefulOutput(x + count, {"count": count + 1}) if mode == "train" else x + count
+
+    x = axon.input("x", shape=(None, 2))
+    model = axon.layer(counter, [x, axon.param("count", (), initializer="zeros", kind="state")], op_name="counter")
+    model = axon.container([model, axon.batch_norm(x)])
+    mp = apply_policy(model, create_policy(params="f32", compute="bf16", output="bf16"))
+    init_fn, step = axon.build(mp, mode="train")
+    state = init_fn(jnp.ones((3, 2)))
+    out = step(state, jnp.arange(6.0).reshape(3, 2))
+    assert [p.dtype for p in out.prediction] == [BF16, BF16]
+    assert out.state["counter_0"]["count"].dtype == F32 and float(out.state["counter_0"]["count"]) == 1.0
+    assert {k: v.dtype for k, v in out.state["batch_norm_0"].items()} == {"mean": F32, "var": F32}

@@ -12,8 +12,6 @@ import pytest
 from axon import optimizers, schedules
 from axon import updates as U
 
-torch = pytest.importorskip("torch")
-
 STEPS = 12
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(8, 3)).astype(np.float32)
@@ -50,6 +48,7 @@ def _run_ours(opt, steps=STEPS):
 
 
 def _run_torch(make_opt, steps=STEPS, scheduler=None):
+    torch = pytest.importorskip("torch")
     w = torch.tensor(W0, requires_grad=True)
     b = torch.tensor(B0, requires_grad=True)
     opt = make_opt([w, b])
@@ -88,21 +87,21 @@ def _moved(ours):
 # Against torch.optim
 
 
-def test_adam_matches_torch():
+def test_adam_matches_torch(torch):
     ours, _ = _run_ours(optimizers.adam(0.05, b1=0.8, b2=0.99, eps=1e-7, eps_root=0.0))
     ref = _run_torch(lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.8, 0.99), eps=1e-7))
     _moved(ours)
     _close(ours, ref)
 
 
-def test_adam_defaults_match_torch():
+def test_adam_defaults_match_torch(torch):
     ours, _ = _run_ours(optimizers.adam())
     ref = _run_torch(lambda p: torch.optim.Adam(p, lr=1e-3))
     assert np.abs(ours["w"] - W0).max() > 1e-3  # the small default lr still moved them
     _close(ours, ref)
 
 
-def test_adamw_matches_torch():
+def test_adamw_matches_torch(torch):
     ours, _ = _run_ours(optimizers.adamw(0.05, decay=0.1))
     ref = _run_torch(lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1, eps=1e-8))
     _moved(ours)
@@ -115,7 +114,7 @@ def test_adamw_matches_torch():
 @pytest.mark.parametrize(
     "momentum,nesterov", [(None, False), (0.9, False), (0.9, True), (0.5, True)]
 )
-def test_sgd_matches_torch(momentum, nesterov):
+def test_sgd_matches_torch(momentum, nesterov, torch):
     ours, _ = _run_ours(optimizers.sgd(0.1, momentum=momentum, nesterov=nesterov))
     ref = _run_torch(
         lambda p: torch.optim.SGD(p, lr=0.1, momentum=momentum or 0.0, nesterov=nesterov)
@@ -126,7 +125,7 @@ def test_sgd_matches_torch(momentum, nesterov):
 
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("momentum", [None, 0.7])
-def test_rmsprop_matches_torch(centered, momentum):
+def test_rmsprop_matches_torch(centered, momentum, torch):
     # eps=0 on both sides: torch adds eps outside the sqrt, Axon inside.
     ours, _ = _run_ours(
         optimizers.rmsprop(0.01, decay=0.9, eps=0.0, centered=centered, momentum=momentum)
@@ -141,7 +140,7 @@ def test_rmsprop_matches_torch(centered, momentum):
 
 
 @pytest.mark.parametrize("initial", [0.0, 0.1])
-def test_adagrad_matches_torch(initial):
+def test_adagrad_matches_torch(initial, torch):
     ours, _ = _run_ours(optimizers.adagrad(0.1, eps=0.0, initial_accumulator_value=initial))
     ref = _run_torch(
         lambda p: torch.optim.Adagrad(p, lr=0.1, eps=0.0, initial_accumulator_value=initial)
@@ -150,7 +149,7 @@ def test_adagrad_matches_torch(initial):
     _close(ours, ref)
 
 
-def test_radam_matches_torch():
+def test_radam_matches_torch(torch):
     # 12 steps cross the rectification threshold (rho_t >= 5 from step 6 on).
     # Tolerance: optax computes rho_t in float32, where 1 - b2**t cancels (torch uses
     # Python floats), so the rectifier differs by ~1% in the first rectified steps. A wrong
@@ -164,7 +163,7 @@ def test_radam_matches_torch():
     assert not np.allclose(sgd_like["w"], ref["w"], rtol=1e-3, atol=3e-3)
 
 
-def test_adam_with_schedule_matches_torch_lambda_lr():
+def test_adam_with_schedule_matches_torch_lambda_lr(torch):
     def lr_at(t):
         return 0.05 * 0.5 ** (t / 4)
 
@@ -263,7 +262,7 @@ def test_fromage_matches_published_rule():
     _close(ours, _run_rule(rule), rtol=1e-4, atol=1e-5)
 
 
-def test_noisy_sgd_without_noise_is_sgd():
+def test_noisy_sgd_without_noise_is_sgd(torch):
     ours, _ = _run_ours(optimizers.noisy_sgd(0.1, eta=0.0))
     ref = _run_torch(lambda p: torch.optim.SGD(p, lr=0.1))
     _close(ours, ref)

@@ -5,7 +5,7 @@ inference output against the same model written in torch with the weights copied
 
 import jax.numpy as jnp
 import numpy as np
-import torch
+import pytest
 
 import axon
 
@@ -21,6 +21,7 @@ def close(a, b, rtol=1e-5, atol=1e-5):
 
 
 def t(a):
+    torch = pytest.importorskip("torch")
     return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
@@ -31,7 +32,8 @@ def tree(data):
     return {k: tree(v) for k, v in data.items()}
 
 
-def copy_(param: torch.Tensor, value) -> None:
+def copy_(param, value) -> None:
+    torch = pytest.importorskip("torch")
     with torch.no_grad():
         param.copy_(t(value))
 
@@ -52,7 +54,7 @@ def cnn() -> axon.Axon:
     )
 
 
-def test_cnn():
+def test_cnn(torch):
     model = cnn()
     assert list(axon.properties(model)) == [
         "image", "conv_0", "batch_norm_0", "relu_0", "max_pool_0", "dropout_0", "flatten_0", "dense_0", "softmax_0"]
@@ -110,7 +112,7 @@ def lstm_classifier() -> axon.Axon:
     return axon.dense(h, CLASSES, activation="softmax")
 
 
-def test_lstm_classifier():
+def test_lstm_classifier(torch):
     model = lstm_classifier()
     assert list(axon.properties(model)) == [
         "ids", "embedding_0", "mask_0", "lstm_0", "lstm_0_h_hidden_state", "dense_0", "softmax_0"]
@@ -183,7 +185,7 @@ def transformer() -> axon.Axon:
     return axon.container({"sequence": x, "logits": axon.dense(first, CLASSES)})
 
 
-def test_transformer_encoder():
+def test_transformer_encoder(torch):
     model = transformer()
     lengths = [6, 4]
     ids = np.zeros((2, T), np.int32)

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 import axon
 from axon import layers
@@ -25,10 +24,6 @@ def x_of(*shape):
 
 def close(a, b, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=rtol, atol=atol)
-
-
-def t(a):
-    return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
 def values_for(spec, scale=0.5):
@@ -77,28 +72,29 @@ def test_conv_family_channels_last():
         "separable_conv3d_0/kernel_1": ((2, 1, 1, 1, 2), F32), "separable_conv3d_0/kernel_2": ((1, 3, 1, 1, 2), F32),
         "separable_conv3d_0/kernel_3": ((1, 1, 2, 1, 2), F32),
     }
+    xv = inputs["x"]
+
+    def refs(p):  # the functional layers, tested against torch in tests/layers/test_conv.py
+        return [
+            layers.conv(xv, p["conv_0"]["kernel"], p["conv_0"]["bias"], strides=2, padding="same", feature_group_size=2),
+            jax.nn.relu(layers.conv(xv, p["conv_1"]["kernel"], padding=((1, 0), (2, 1)), kernel_dilation=2, input_dilation=(1, 2))),
+            layers.conv(inputs["s"], p["conv_2"]["kernel"], p["conv_2"]["bias"], strides=2),
+            layers.conv_transpose(xv, p["conv_transpose_0"]["kernel"], p["conv_transpose_0"]["bias"], strides=2, padding="same"),
+            layers.conv_transpose(xv, p["conv_transpose_1"]["kernel"], kernel_dilation=2),
+            layers.depthwise_conv(xv, p["depthwise_conv_0"]["kernel"], p["depthwise_conv_0"]["bias"], strides=(1, 2), padding="same"),
+            layers.separable_conv2d(xv, *(p["separable_conv2d_0"][k] for k in ("kernel_1", "bias_1", "kernel_2", "bias_2")),
+                                    strides=2),
+            layers.separable_conv3d(inputs["v"], *(p["separable_conv3d_0"].get(k) for k in
+                                                   ("kernel_1", "bias_1", "kernel_2", "bias_2", "kernel_3", "bias_3")),
+                                    padding="same"),
+        ]
+
     res = {}
-    state = check_layer(model, inputs, spec, init_state=values_for(spec), results=res)
+    check_layer(model, inputs, spec, init_state=values_for(spec), expected=refs, results=res)
     assert list(axon.properties(model))[2:4] == ["conv_1", "relu_0"]
     out = res["inference"]
-    p, xv = state, inputs["x"]
-    refs = [
-        layers.conv(xv, p["conv_0"]["kernel"], p["conv_0"]["bias"], strides=2, padding="same", feature_group_size=2),
-        jax.nn.relu(layers.conv(xv, p["conv_1"]["kernel"], padding=((1, 0), (2, 1)), kernel_dilation=2, input_dilation=(1, 2))),
-        layers.conv(inputs["s"], p["conv_2"]["kernel"], p["conv_2"]["bias"], strides=2),
-        layers.conv_transpose(xv, p["conv_transpose_0"]["kernel"], p["conv_transpose_0"]["bias"], strides=2, padding="same"),
-        layers.conv_transpose(xv, p["conv_transpose_1"]["kernel"], kernel_dilation=2),
-        layers.depthwise_conv(xv, p["depthwise_conv_0"]["kernel"], p["depthwise_conv_0"]["bias"], strides=(1, 2), padding="same"),
-        layers.separable_conv2d(xv, *(p["separable_conv2d_0"][k] for k in ("kernel_1", "bias_1", "kernel_2", "bias_2")),
-                                strides=2),
-        layers.separable_conv3d(inputs["v"], *(p["separable_conv3d_0"].get(k) for k in
-                                               ("kernel_1", "bias_1", "kernel_2", "bias_2", "kernel_3", "bias_3")),
-                                padding="same"),
-    ]
     assert [o.shape for o in out] == [(2, 4, 4, 6), (2, 6, 12, 3), (2, 4, 4), (2, 14, 14, 5), (2, 9, 9, 2),
                                       (2, 7, 4, 8), (2, 3, 3, 8), (2, 4, 5, 6, 2)]
-    for got, ref in zip(out, refs):
-        close(got, ref)
 
 
 def test_conv_family_channels_first():
@@ -121,23 +117,23 @@ def test_conv_family_channels_first():
         "separable_conv2d_0/kernel_1": ((8, 1, 3, 1), F32), "separable_conv2d_0/kernel_2": ((8, 1, 1, 3), F32),
         **sep3,
     }
+    xv = inputs["x"]
+
+    def refs(p):
+        return [
+            layers.conv(xv, p["conv_0"]["kernel"], p["conv_0"]["bias"], strides=(2, 1), padding="same",
+                        feature_group_size=4, channels="first"),
+            layers.conv_transpose(xv, p["conv_transpose_0"]["kernel"], p["conv_transpose_0"]["bias"], strides=2, channels="first"),
+            layers.depthwise_conv(xv, p["depthwise_conv_0"]["kernel"], kernel_dilation=2, channels="first"),
+            layers.separable_conv2d(xv, p["separable_conv2d_0"]["kernel_1"], None, p["separable_conv2d_0"]["kernel_2"], None,
+                                    padding="same", channels="first"),
+            layers.separable_conv3d(inputs["v"], *(p["separable_conv3d_0"][f"{k}_{i}"] for i in (1, 2, 3) for k in ("kernel", "bias")),
+                                    strides=(1, 2, 1), channels="first"),
+        ]
+
     res = {}
-    state = check_layer(model, inputs, spec, init_state=values_for(spec), results=res)
-    out = res["inference"]
-    p, xv = state, inputs["x"]
-    refs = [
-        layers.conv(xv, p["conv_0"]["kernel"], p["conv_0"]["bias"], strides=(2, 1), padding="same",
-                    feature_group_size=4, channels="first"),
-        layers.conv_transpose(xv, p["conv_transpose_0"]["kernel"], p["conv_transpose_0"]["bias"], strides=2, channels="first"),
-        layers.depthwise_conv(xv, p["depthwise_conv_0"]["kernel"], kernel_dilation=2, channels="first"),
-        layers.separable_conv2d(xv, p["separable_conv2d_0"]["kernel_1"], None, p["separable_conv2d_0"]["kernel_2"], None,
-                                padding="same", channels="first"),
-        layers.separable_conv3d(inputs["v"], *(p["separable_conv3d_0"][f"{k}_{i}"] for i in (1, 2, 3) for k in ("kernel", "bias")),
-                                strides=(1, 2, 1), channels="first"),
-    ]
-    assert [o.shape[1] for o in out] == [8, 3, 4, 8, 4]
-    for got, ref in zip(out, refs):
-        close(got, ref)
+    check_layer(model, inputs, spec, init_state=values_for(spec), expected=refs, results=res)
+    assert [o.shape[1] for o in res["inference"]] == [8, 3, 4, 8, 4]
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,8 +157,6 @@ def test_all_pools():
     ])
     xv = jnp.abs(x_of(2, 6, 6, 3)) + 0.1  # lp pools of odd norm need non-negative inputs
     inputs = {"x": xv, "f": x_of(2, 3, 6, 6)}
-    res = {}
-    check_layer(model, inputs, {}, results=res)
     fv = inputs["f"]
     refs = [
         layers.max_pool(xv, kernel_size=2),
@@ -175,11 +169,10 @@ def test_all_pools():
         layers.global_avg_pool(xv),
         layers.global_max_pool(fv, keep_axes=True, channels="first"),
         layers.global_lp_pool(xv, norm=1),
-    ]
+    ]  # the functional pools, tested against torch in tests/layers/test_pooling.py
+    res = {}
+    check_layer(model, inputs, {}, expected=refs, results=res)
     out = res["inference"]
-    for got, ref in zip(out, refs):
-        assert got.shape == ref.shape
-        close(got, ref)
     # hand-checked values: global average / max over the spatial axes
     close(out[7], np.asarray(xv).mean(axis=(1, 2)))
     close(out[8], np.asarray(fv).max(axis=(2, 3), keepdims=True))
@@ -204,19 +197,17 @@ def test_all_norms_train_and_inference():
     given = values_for({**params, **stats})
     for layer in ("batch_norm_0", "instance_norm_0"):
         given[layer]["var"] = jnp.abs(given[layer]["var"]) + 0.5
-    res = {}
-    state = check_layer(model, xv, params, state=stats, init_state=given, train_differs=True, results=res)
-    p = state.data
+    p = given
     bn, inn = p["batch_norm_0"], p["instance_norm_0"]
-    refs = [
+    refs = [  # the functional layers, tested against torch in tests/layers/test_normalization.py
         layers.batch_norm(xv, bn["gamma"], bn["beta"], bn["mean"], bn["var"]),
         layers.instance_norm(xv, inn["gamma"], inn["beta"], inn["mean"], inn["var"], channel_index=1, momentum=0.2),
         layers.layer_norm(xv, p["layer_norm_0"]["gamma"], p["layer_norm_0"]["beta"], epsilon=1e-3),
         layers.group_norm(xv, p["group_norm_0"]["gamma"], p["group_norm_0"]["beta"], num_groups=3),
         layers.rms_norm(xv, p["rms_norm_0"]["gamma"], shift=1.0),
     ]
-    for got, ref in zip(res["inference"], refs):
-        close(got, ref)
+    res = {}
+    check_layer(model, xv, params, state=stats, init_state=given, train_differs=True, expected=refs, results=res)
     # train mode: batch statistics and updated running statistics, as the functional layers give
     train = res["train"]
     bn_ref = layers.batch_norm(xv, bn["gamma"], bn["beta"], bn["mean"], bn["var"], mode="train")
@@ -243,7 +234,7 @@ def test_all_dropouts():
     xv = x_of(2, 4, 5, 6)
     # inference: no state, and every dropout is the identity
     res = {}
-    assert check_layer(model, xv, {}, train_differs=True, results=res).data == {}
+    assert check_layer(model, xv, {}, train_differs=True, expected=[xv] * 4, results=res).data == {}
     for out in res["inference"]:
         np.testing.assert_array_equal(out, xv)
     # train: a uint32 key per layer; outputs are the functional layers' with those keys
@@ -274,16 +265,14 @@ def test_resize_all_methods():
         + [axon.resize(x, 3, method="bilinear", antialias=False), axon.resize(f, (10, 12), method="bicubic", channels="first")]
     )
     inputs = {"x": x_of(2, 5, 6, 2), "f": x_of(2, 2, 5, 6)}
-    res = {}
-    check_layer(model, inputs, {}, results=res)
-    out = res["inference"]
+    # the functional resize, tested against torch and a NumPy reference in tests/layers/test_resize.py
     refs = [layers.resize(inputs["x"], size=(8, 3), method=m) for m in methods] + [
         layers.resize(inputs["x"], size=(3, 3), method="bilinear", antialias=False),
         layers.resize(inputs["f"], size=(10, 12), method="bicubic", channels="first"),
     ]
-    for got, ref in zip(out, refs):
-        assert got.shape == ref.shape
-        close(got, ref)
+    res = {}
+    check_layer(model, inputs, {}, expected=refs, results=res)
+    out = res["inference"]
     # nearest by hand: input index floor((i + 0.5) * in / out)
     rows, cols = np.floor((np.arange(8) + 0.5) * 5 / 8).astype(int), np.floor((np.arange(3) + 0.5) * 6 / 3).astype(int)
     close(out[0], np.asarray(inputs["x"])[:, rows][:, :, cols])
@@ -313,10 +302,10 @@ def test_stack_columns():
     model = axon.stack_columns(axon.container(cols), ignore=["id"])
     inputs = {"age": jnp.array([30, 41, 52], jnp.int32), "income": x_of(3), "pair": x_of(3, 2),
               "id": jnp.array([7, 8, 9], jnp.int32)}
-    res = {}
-    check_layer(model, inputs, {}, results=res)
-    out = res["inference"]
     ref = np.column_stack([np.asarray(inputs["age"], np.float32), inputs["income"], inputs["pair"]])
+    res = {}
+    check_layer(model, inputs, {}, expected=ref, results=res)
+    out = res["inference"]
     assert out.dtype == jnp.float32
     np.testing.assert_array_equal(out, ref)
     # a pandas DataFrame works when the model runs without jit
@@ -340,7 +329,8 @@ def test_embedding_with_integer_inputs():
     ids = jnp.asarray(RNG.integers(0, 11, size=(2, 5)), jnp.int32)
     res = {}
     state = check_layer(model, {"ids": ids}, {"embedding_0/kernel": ((11, 3), F32), "emb/kernel": ((11, 2), F32)},
-                        results=res)
+                        expected=lambda s: [np.take(np.asarray(s[k]["kernel"]), np.asarray(ids), axis=0)
+                                            for k in ("embedding_0", "emb")], results=res)
     out = res["inference"]
     np.testing.assert_array_equal(out[0], np.take(np.asarray(state["embedding_0"]["kernel"]), np.asarray(ids), axis=0))
     np.testing.assert_array_equal(out[1], np.take(np.asarray(state["emb"]["kernel"]), np.asarray(ids), axis=0))

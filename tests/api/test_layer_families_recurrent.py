@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 import axon
 from axon import layers
@@ -30,6 +29,7 @@ def close(a, b, rtol=1e-5, atol=1e-5):
 
 
 def t(a):
+    torch = pytest.importorskip("torch")
     return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
@@ -70,6 +70,7 @@ def spec_of(layer, kind, features, units, use_bias=True):
 
 def masked_torch_loop(cell, x, state, mask):
     """A torch cell stepped over time; where mask = 1 the previous state is kept (Axon)."""
+    torch = pytest.importorskip("torch")
     outs = []
     for step in range(x.shape[1]):
         new = cell(x[:, step], state if isinstance(cell, torch.nn.LSTMCell) else state[0])
@@ -81,7 +82,7 @@ def masked_torch_loop(cell, x, state, mask):
 
 
 @pytest.fixture(scope="module")
-def torch_modules():
+def torch_modules(torch):
     torch.manual_seed(0)
     return {
         "lstm": torch.nn.LSTM(F, 4, batch_first=True).double(),
@@ -91,7 +92,7 @@ def torch_modules():
     }
 
 
-def test_lstm_and_gru_against_torch(torch_modules):
+def test_lstm_and_gru_against_torch(torch_modules, torch):
     tm = torch_modules
     x = axon.input("x", shape=(None, T, F))
     ids = axon.input("ids", shape=(None, T))
@@ -114,10 +115,6 @@ def test_lstm_and_gru_against_torch(torch_modules):
     }
     spec = {**spec_of("lstm_0", "lstm", F, 4), **spec_of("lstm_1", "lstm", F, 4),
             **spec_of("gru_0", "gru", F, 3), **spec_of("gru_1", "gru", F, 3)}
-    res = {}
-    check_layer(model, inputs, spec, init_state=init_state, results=res)
-    out = res["inference"]
-
     xt = t(inputs["x"])
     mask = torch.tensor(token_ids == 0, dtype=torch.float64)
     with torch.no_grad():
@@ -129,8 +126,9 @@ def test_lstm_and_gru_against_torch(torch_modules):
         refs += [seq, h_n[0]]
         seq, (h,) = masked_torch_loop(gcell, xt, (t(inputs["g0"]),), mask)
         refs += [seq, h]
-    for got, ref in zip(out, refs):
-        close(got, ref.numpy())
+    res = {}
+    check_layer(model, inputs, spec, init_state=init_state, expected=[r.numpy() for r in refs], results=res)
+    out = res["inference"]
     # masked steps carry the state: step 1 of example 0 repeats step 0
     np.testing.assert_array_equal(out[3][0, 1], out[3][0, 0])
 
@@ -165,20 +163,19 @@ def test_random_initial_state_from_key():
     spec = spec_of("lstm_0", "lstm", F, 4, use_bias=False)
     init_state = {"lstm_0": {"input_kernel": {k: x_of(F, 4) for k in ("wii", "wif", "wig", "wio")},
                              "hidden_kernel": {k: x_of(4, 4) * 0.5 for k in ("whi", "whf", "whg", "who")}}}
-    res = {}
-    state = check_layer(model, xv, spec, state={"lstm_0/key": ((2,), U32)}, init_state=init_state, results=res)
-    np.testing.assert_array_equal(state["lstm_0"]["key"], jax.random.PRNGKey(3))
     # the initial (c, h) are drawn from the key with the initializer: check against the functional layer
     new_key, sub = jax.random.split(jax.random.PRNGKey(3))
     kc, kh = jax.random.split(sub)
     draw = axon.initializers.normal()
     c0, h0 = draw(kc, (B, 4), jnp.float32), draw(kh, (B, 4), jnp.float32)
-    p = state["lstm_0"]
+    p = init_state["lstm_0"]
     run = jax.jit(lambda c, h: layers.lstm(xv, (c, h), None, p["input_kernel"], p["hidden_kernel"], None))
     ref_seq, (ref_c, _) = run(c0, h0)
+    res = {}
+    state = check_layer(model, xv, spec, state={"lstm_0/key": ((2,), U32)}, init_state=init_state,
+                        expected=(ref_seq, ref_c), results=res)
+    np.testing.assert_array_equal(state["lstm_0"]["key"], jax.random.PRNGKey(3))
     out = res["inference"]
-    close(out[0], ref_seq)
-    close(out[1], ref_c)
     assert not np.allclose(out[1], run(0 * c0, 0 * h0)[1][0])  # not the zero state
     # train mode draws the same state and advances the key (the next step draws another state)
     step = res["train"]
@@ -190,6 +187,7 @@ def conv_lstm_torch(x, w_i, w_h, b, c, h):
     """Axon's ConvLSTM cell unrolled, written with torch: gates = conv(x, Wi) + b + conv(h, Wh)
     ('same' padding, stride 1) split into i, g, f, o; c' = σ(f + 1)·c + σ(i)·tanh(g);
     h' = σ(o)·tanh(c')."""
+    torch = pytest.importorskip("torch")
     outs = []
     for step in range(x.shape[1]):
         gates = torch.nn.functional.conv2d(x[:, step], w_i, b, padding="same")
@@ -201,7 +199,7 @@ def conv_lstm_torch(x, w_i, w_h, b, c, h):
     return torch.stack(outs, 1), c, h
 
 
-def test_conv_lstm_against_torch():
+def test_conv_lstm_against_torch(torch):
     x = axon.input("x", shape=(None, 2, 2, 5, 5))
     c0, h0 = axon.input("c0", shape=(None, 1, 3, 5, 5)), axon.input("h0", shape=(None, 1, 3, 5, 5))
     seq_a, (c_a, h_a) = axon.conv_lstm(x, 3, kernel_size=3, unroll="static")
@@ -214,11 +212,7 @@ def test_conv_lstm_against_torch():
     init_state = {"conv_lstm_0": {"input_kernel": x_of(12, 2, 3, 3) * 0.3, "hidden_kernel": x_of(12, 3, 3, 3) * 0.3,
                                   "bias": x_of(12) * 0.3},
                   "conv_lstm_1": {"input_kernel": x_of(12, 2, 3, 3) * 0.3, "hidden_kernel": x_of(12, 3, 3, 3) * 0.3}}
-    res = {}
-    state = check_layer(model, inputs, spec, init_state=init_state, results=res)
-    out = res["inference"]
-    assert [o.shape for o in out[:3]] == [(B, 2, 3, 5, 5), (B, 1, 3, 5, 5), (B, 1, 3, 5, 5)]
-    p0, p1 = state["conv_lstm_0"], state["conv_lstm_1"]
+    p0, p1 = init_state["conv_lstm_0"], init_state["conv_lstm_1"]
     zeros = torch.zeros(B, 3, 5, 5, dtype=torch.float64)
     xt = t(inputs["x"])
     seq, c, h = conv_lstm_torch(xt, t(p0["input_kernel"]), t(p0["hidden_kernel"]), t(p0["bias"]), zeros, zeros)
@@ -226,11 +220,12 @@ def test_conv_lstm_against_torch():
     seq, c, h = conv_lstm_torch(xt, t(p1["input_kernel"]), t(p1["hidden_kernel"]), None,
                                 t(inputs["c0"])[:, 0], t(inputs["h0"])[:, 0])
     refs += [seq, c[:, None], h[:, None]]
-    for got, ref in zip(out, refs):
-        close(got, ref.numpy())
+    res = {}
+    check_layer(model, inputs, spec, init_state=init_state, expected=[r.numpy() for r in refs], results=res)
+    assert [o.shape for o in res["inference"][:3]] == [(B, 2, 3, 5, 5), (B, 1, 3, 5, 5), (B, 1, 3, 5, 5)]
 
 
-def test_bidirectional_lstm_against_torch():
+def test_bidirectional_lstm_against_torch(torch):
     x = axon.input("x", shape=(None, T, F))
     seq, (c, h) = axon.bidirectional(x, lambda v: axon.lstm(v, 4), axon.concatenate, name="bi")
     model = axon.container((seq, c, h))
@@ -242,14 +237,11 @@ def test_bidirectional_lstm_against_torch():
     init_state = {"bi": {"lstm_0": lstm_params(ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0, ref.bias_hh_l0)}}
     spec = {f"bi/{k}": v for k, v in spec_of("lstm_0", "lstm", F, 4).items()}
     xv = x_of(B, T, F)
-    res = {}
-    state = check_layer(model, xv, spec, init_state=init_state, results=res)
-    out = res["inference"]
     with torch.no_grad():
         r_seq, (r_h, r_c) = ref(t(xv))
-    close(out[0], r_seq.numpy())  # (B, T, 2·units): forward then un-reversed backward outputs
-    close(out[1], torch.cat([r_c[0], r_c[1]], -1).numpy())
-    close(out[2], torch.cat([r_h[0], r_h[1]], -1).numpy())
+    # (B, T, 2·units): forward then un-reversed backward outputs; final states concatenated
+    refs = (r_seq.numpy(), torch.cat([r_c[0], r_c[1]], -1).numpy(), torch.cat([r_h[0], r_h[1]], -1).numpy())
+    state = check_layer(model, xv, spec, init_state=init_state, expected=refs)
     assert list(state.keys()) == ["bi"]
 
 
@@ -257,10 +249,48 @@ def test_bidirectional_with_a_single_graph_and_add():
     x = axon.input("x", shape=(None, 4, 2))
     model = axon.bidirectional(x, lambda v: axon.dense(v, 3), axon.add)
     xv = x_of(1, 4, 2)
-    state = axon.init(model, xv)
-    k, b = np.asarray(state["block_0"]["dense_0"]["kernel"]), np.asarray(state["block_0"]["dense_0"]["bias"])
-    y = np.asarray(xv) @ k + b  # per-step dense: reversing, applying and un-reversing is the same
-    close(axon.predict(model, state, xv), 2 * y)
+
+    def expected(state):  # per-step dense: reversing, applying and un-reversing is the same
+        k, b = np.asarray(state["block_0"]["dense_0"]["kernel"]), np.asarray(state["block_0"]["dense_0"]["bias"])
+        return 2 * (np.asarray(xv) @ k + b)
+
+    check_layer(model, xv, {"block_0/dense_0/kernel": ((2, 3), F32), "block_0/dense_0/bias": ((3,), F32)},
+                expected=expected)
+
+
+def test_gru_conv_lstm_and_bidirectional_gru_against_the_functional_layers():
+    # the recurrent family without torch: the functional layers (tested against torch in
+    # tests/layers/test_recurrent.py) as the reference
+    x = axon.input("x", shape=(None, T, F))
+    ids = axon.input("ids", shape=(None, T))
+    v = axon.input("v", shape=(None, 2, 1, 3, 3))
+    seq_g, (h_g,) = axon.gru(x, 3, mask=axon.mask(ids, 0))
+    seq_c, (c_c, h_c) = axon.conv_lstm(v, 2, kernel_size=(2, 2), padding="same")
+    seq_b, (h_b,) = axon.bidirectional(x, lambda s: axon.gru(s, 2, unroll="static"), axon.concatenate, name="bi")
+    model = axon.container([seq_g, h_g, seq_c, c_c, h_c, seq_b, h_b])
+    token_ids = np.array([[3, 0, 4, 0], [1, 2, 0, 5]])
+    inputs = {"x": x_of(B, T, F), "ids": jnp.asarray(token_ids, jnp.int32), "v": x_of(B, 2, 1, 3, 3)}
+    spec = {**spec_of("gru_0", "gru", F, 3), **{f"bi/{k}": s for k, s in spec_of("gru_0", "gru", F, 2).items()},
+            "conv_lstm_0/input_kernel": ((8, 1, 2, 2), F32), "conv_lstm_0/hidden_kernel": ((8, 2, 2, 2), F32),
+            "conv_lstm_0/bias": ((8,), F32)}
+    init_state = {}
+    for path, (shape, _) in spec.items():
+        *parents, leaf = path.split("/")
+        d = init_state
+        for name in parents:
+            d = d.setdefault(name, {})
+        d[leaf] = x_of(*shape) * 0.5
+    xv, mask = inputs["x"], jnp.asarray(token_ids == 0, jnp.int32)
+    g, c, bg = init_state["gru_0"], init_state["conv_lstm_0"], init_state["bi"]["gru_0"]
+    zeros = jnp.zeros
+    r_seq_g, (r_h_g,) = layers.gru(xv, (zeros((B, 3)),), mask, g["input_kernel"], g["hidden_kernel"], g["bias"])
+    r_seq_c, (r_c_c, r_h_c) = layers.conv_lstm(inputs["v"], (zeros((B, 1, 2, 3, 3)),) * 2, 0, c["input_kernel"],
+                                               c["hidden_kernel"], c["bias"], padding="same")
+    fwd_seq, (fwd_h,) = layers.gru(xv, (zeros((B, 2)),), 0, bg["input_kernel"], bg["hidden_kernel"], bg["bias"])
+    bwd_seq, (bwd_h,) = layers.gru(xv[:, ::-1], (zeros((B, 2)),), 0, bg["input_kernel"], bg["hidden_kernel"], bg["bias"])
+    refs = [r_seq_g, r_h_g, r_seq_c, r_c_c, r_h_c,
+            jnp.concatenate([fwd_seq, bwd_seq[:, ::-1]], -1), jnp.concatenate([fwd_h, bwd_h], -1)]
+    check_layer(model, inputs, spec, init_state=init_state, expected=refs)
 
 
 def test_recurrent_validation():

@@ -11,8 +11,6 @@ import pytest
 
 from axon.layers import dot_product_attention
 
-torch = pytest.importorskip("torch")
-
 
 def _ref(q, k, v, *, bias=None, mask=None, causal=False, scale=None):
     """softmax(Q Kᵀ · scale + bias) V in float64, over (B, T, N, H) arrays (GQA by repeat)."""
@@ -105,7 +103,7 @@ def test_rank3_single_head():
 
 
 @pytest.mark.parametrize("case", ["plain", "causal", "mask", "mask_causal_scale"])
-def test_matches_torch_sdpa(case):
+def test_matches_torch_sdpa(case, torch):
     q, k, v = _qkv(t=6, s=6, seed=11)
     mask = _random_mask((2, 4, 6, 6), 12) if "mask" in case else None
     causal = "causal" in case
@@ -126,7 +124,7 @@ def test_matches_torch_sdpa(case):
     )
 
 
-def test_matches_torch_float_bias():
+def test_matches_torch_float_bias(torch):
     q, k, v = _qkv(t=3, s=9, seed=13)
     bias = np.random.default_rng(14).normal(size=(2, 4, 3, 9)).astype(np.float32)
     y = _attn()(q, k, v, bias=bias)

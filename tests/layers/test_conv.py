@@ -9,9 +9,6 @@ import pytest
 
 from axon import layers
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
 RNG = np.random.default_rng(1234)
 
 
@@ -19,7 +16,8 @@ def rand(*shape: int) -> np.ndarray:
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def t(a) -> torch.Tensor:
+def t(a):
+    torch = pytest.importorskip("torch")
     return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
 
 
@@ -35,6 +33,8 @@ def kernel_to_last(k: np.ndarray) -> np.ndarray:
 
 def torch_conv(x, w, b=None, *, stride=1, pads=None, dilation=1, groups=1):
     """torch conv{N}d on channels-first arrays with explicit (lo, hi) zero padding."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
     nd = x.ndim - 2
     x = t(x)
     if pads is not None:
@@ -163,7 +163,7 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("nd,strides,padding,dilation,groups", CONV_CASES)
-def test_conv_matches_torch(nd, strides, padding, dilation, groups):
+def test_conv_matches_torch(nd, strides, padding, dilation, groups, torch):
     cin, cout = 4, 6
     ks = _ksize(nd)
     x = rand(2, cin, *_spatial(nd))
@@ -208,8 +208,9 @@ def test_conv_matches_torch(nd, strides, padding, dilation, groups):
 
 
 @pytest.mark.parametrize("nd", [1, 2])
-def test_conv_same_stride_1_equals_torch_same(nd):
+def test_conv_same_stride_1_equals_torch_same(nd, torch):
     # torch's own padding="same" (stride 1) gives the same split as Axon's rule.
+    F = torch.nn.functional
     x = rand(1, 3, *_spatial(nd))
     k = rand(5, 3, *[4] * nd)  # even kernel: asymmetric padding
     conv = {1: F.conv1d, 2: F.conv2d}[nd]
@@ -227,7 +228,7 @@ def test_conv_same_output_is_ceil(strides):
 
 
 @pytest.mark.parametrize("nd", [1, 2])
-def test_conv_input_dilation(nd):
+def test_conv_input_dilation(nd, torch):
     # Input dilation = zeros inserted between input elements, then an ordinary conv.
     x = rand(2, 3, *_spatial(nd))
     k = rand(4, 3, *_ksize(nd))
@@ -242,7 +243,7 @@ def test_conv_input_dilation(nd):
     close(np.moveaxis(np.asarray(out_last), -1, 1), expected)
 
 
-def test_conv_batch_group_size():
+def test_conv_batch_group_size(torch):
     # batch_group_size=G: the batch is split into G contiguous groups; group g is convolved
     # with the g-th block of output channels, and the blocks are concatenated.
     n, cin, cout, g = 4, 3, 6, 2
@@ -270,7 +271,8 @@ def test_conv_bias_forms():
 
 
 @pytest.mark.parametrize("channels", ["first", "last"])
-def test_conv_gradients_match_torch(channels):
+def test_conv_gradients_match_torch(channels, torch):
+    F = torch.nn.functional
     x = rand(2, 4, 9, 8)
     k = rand(6, 2, 3, 2)
     b = rand(6)
@@ -333,6 +335,8 @@ def torch_conv_transpose_ref(x, k, b, strides, pads, dilation):
     Axon's (lo, hi) padding of the dilated input is then a crop (and, past d * (k - 1), an
     output_padding extension) of that result.
     """
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
     nd = x.ndim - 2
     ks = k.shape[2:]
     w = np.flip(k, axis=tuple(range(2, 2 + nd))).swapaxes(0, 1)
@@ -376,7 +380,7 @@ TRANSPOSE_CASES = [
 
 
 @pytest.mark.parametrize("nd,ksize,strides,padding,dilation", TRANSPOSE_CASES)
-def test_conv_transpose_matches_torch(nd, ksize, strides, padding, dilation):
+def test_conv_transpose_matches_torch(nd, ksize, strides, padding, dilation, torch):
     spatial = {1: (5,), 2: (4, 3), 3: (3, 2, 3)}[nd]
     x = rand(2, 3, *spatial)
     k = rand(4, 3, *[ksize] * nd)
@@ -434,7 +438,7 @@ def test_conv_transpose_jit_matches_eager():
 
 
 @pytest.mark.parametrize("nd,mult", [(1, 3), (2, 1), (3, 2)])
-def test_depthwise_conv_matches_torch(nd, mult):
+def test_depthwise_conv_matches_torch(nd, mult, torch):
     c = 3
     x = rand(2, c, *_spatial(nd))
     k = rand(c * mult, 1, *_ksize(nd))
@@ -447,14 +451,14 @@ def test_depthwise_conv_matches_torch(nd, mult):
     close(np.moveaxis(np.asarray(last), -1, 1), expected)
 
 
-def test_depthwise_conv_input_dilation_and_same():
+def test_depthwise_conv_input_dilation_and_same(torch):
     x, k = rand(1, 2, 6, 5), rand(4, 1, 3, 3)
     expected = torch_conv(dilate(x, (2, 2)), k, pads=[(1, 1), (1, 1)], groups=2)
     out = layers.depthwise_conv(x, k, input_dilation=2, padding="same", channels="first")
     close(out, expected)
 
 
-def test_separable_conv2d_chained_with_biases():
+def test_separable_conv2d_chained_with_biases(torch):
     # strides 1, "valid": a depthwise conv over H, then one over W (Axon's definition).
     c, m = 3, 2
     x = rand(2, c, 7, 6)
@@ -470,7 +474,7 @@ def test_separable_conv2d_chained_with_biases():
 
 
 @pytest.mark.parametrize("padding", ["same", [(2, 0), (1, 1)]])
-def test_separable_conv2d_per_axis_options(padding):
+def test_separable_conv2d_per_axis_options(padding, torch):
     # Without the inner bias, the two 1-d convs are one depthwise conv with the outer-product
     # kernel; each axis gets its own stride and padding.
     c, m = 2, 2
@@ -486,7 +490,7 @@ def test_separable_conv2d_per_axis_options(padding):
     close(out, expected)
 
 
-def test_separable_conv3d_matches_outer_product_kernel():
+def test_separable_conv3d_matches_outer_product_kernel(torch):
     c, m = 2, 1
     x = rand(1, c, 5, 6, 7)
     k1, k2, k3 = rand(c * m, 1, 2, 1, 1), rand(c * m, 1, 1, 3, 1), rand(c * m, 1, 1, 1, 2)

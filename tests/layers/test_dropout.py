@@ -127,8 +127,7 @@ def test_alpha_dropout_formula_and_self_normalization():
     assert abs(y.var() - 1.0) < 0.02
 
 
-def test_alpha_dropout_matches_torch_statistics():
-    torch = pytest.importorskip("torch")
+def test_alpha_dropout_matches_torch_statistics(torch):
     rate = 0.5
     x = np.random.default_rng(4).standard_normal((256, 1024)).astype(np.float32)
     y = np.asarray(_train(alpha_dropout, rate=rate)(jnp.asarray(x), dropout_key(1)).output)

@@ -12,9 +12,6 @@ import pytest
 from axon.layers import batch_norm, group_norm, instance_norm, layer_norm, rms_norm
 from axon.types import StatefulOutput
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
 RTOL = 1e-5
 ATOL = 1e-5
 
@@ -51,7 +48,8 @@ SHAPES = [
 
 
 @pytest.mark.parametrize(("shape", "channel_index"), SHAPES)
-def test_batch_norm_train_matches_torch(shape, channel_index):
+def test_batch_norm_train_matches_torch(shape, channel_index, torch):
+    F = torch.nn.functional
     rng = _rng(1)
     x = (rng.normal(size=shape) * 3.0 + 1.5).astype(np.float32)
     c = shape[channel_index]
@@ -100,7 +98,8 @@ def test_batch_norm_running_stats_formula():
 
 
 @pytest.mark.parametrize(("shape", "channel_index"), SHAPES)
-def test_batch_norm_inference_matches_torch(shape, channel_index):
+def test_batch_norm_inference_matches_torch(shape, channel_index, torch):
+    F = torch.nn.functional
     rng = _rng(2)
     x = rng.normal(size=shape).astype(np.float32)
     c = shape[channel_index]
@@ -171,7 +170,8 @@ def test_batch_norm_errors():
 
 
 @pytest.mark.parametrize(("shape", "channel_index"), [s for s in SHAPES if len(s[0]) >= 3])
-def test_instance_norm_train_matches_torch(shape, channel_index):
+def test_instance_norm_train_matches_torch(shape, channel_index, torch):
+    F = torch.nn.functional
     rng = _rng(6)
     x = (rng.normal(size=shape) * 2.0 - 1.0).astype(np.float32)
     c = shape[channel_index]
@@ -199,7 +199,8 @@ def test_instance_norm_train_matches_torch(shape, channel_index):
 
 
 @pytest.mark.parametrize(("shape", "channel_index"), [((3, 7, 4), -1), ((2, 4, 5, 5), 1)])
-def test_instance_norm_inference_matches_torch(shape, channel_index):
+def test_instance_norm_inference_matches_torch(shape, channel_index, torch):
+    F = torch.nn.functional
     rng = _rng(7)
     x = rng.normal(size=shape).astype(np.float32)
     c = shape[channel_index]
@@ -231,7 +232,8 @@ def test_instance_norm_requires_rank_3():
 @pytest.mark.parametrize(
     ("shape", "channel_index"), [((4, 7), -1), ((2, 3, 6), -1), ((2, 6, 3), 1)]
 )
-def test_layer_norm_matches_torch(shape, channel_index):
+def test_layer_norm_matches_torch(shape, channel_index, torch):
+    F = torch.nn.functional
     rng = _rng(8)
     x = (rng.normal(size=shape) * 4 + 2).astype(np.float32)
     c = shape[channel_index]
@@ -267,7 +269,8 @@ def test_layer_norm_bf16():
         ((2, 8, 3, 3), 1, 8),
     ],
 )
-def test_group_norm_matches_torch(shape, channel_index, groups):
+def test_group_norm_matches_torch(shape, channel_index, groups, torch):
+    F = torch.nn.functional
     rng = _rng(10)
     x = (rng.normal(size=shape) * 2 - 1).astype(np.float32)
     c = shape[channel_index]
@@ -286,7 +289,8 @@ def test_group_norm_matches_torch(shape, channel_index, groups):
     )
 
 
-def test_group_norm_bf16_and_errors():
+def test_group_norm_bf16_and_errors(torch):
+    F = torch.nn.functional
     x32 = (_rng(11).normal(size=(2, 32, 32, 8)) - 4.0).astype(np.float32)
     xb = jnp.asarray(x32, dtype=jnp.bfloat16)
     y = group_norm(xb, jnp.ones(8, jnp.bfloat16), jnp.zeros(8, jnp.bfloat16), num_groups=2)
@@ -326,8 +330,10 @@ def test_rms_norm_channel_first():
     np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not hasattr(torch.nn.functional, "rms_norm"), reason="torch without rms_norm")
-def test_rms_norm_matches_torch():
+def test_rms_norm_matches_torch(torch):
+    F = torch.nn.functional
+    if not hasattr(F, "rms_norm"):
+        pytest.skip("torch without rms_norm")
     rng = _rng(14)
     x = rng.normal(size=(4, 16)).astype(np.float32)
     gamma = rng.normal(size=16).astype(np.float32)

@@ -11,9 +11,6 @@ import pytest
 
 from axon import layers
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
 RNG = np.random.default_rng(4321)
 
 
@@ -21,7 +18,8 @@ def rand(*shape: int) -> np.ndarray:
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def t(a) -> torch.Tensor:
+def t(a):
+    torch = pytest.importorskip("torch")
     return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
 
 
@@ -37,7 +35,9 @@ def close(a, b, tol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
 
 
-def torch_pad(x: np.ndarray, pads, value: float = 0.0) -> torch.Tensor:
+def torch_pad(x: np.ndarray, pads, value: float = 0.0):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
     flat = [p for lo_hi in reversed(pads) for p in lo_hi]
     return F.pad(t(x), flat, value=value)
 
@@ -144,7 +144,8 @@ def _both_layouts(fn, x, expected, tol=1e-5, **opts):
 
 
 @pytest.mark.parametrize("nd,kernel_size,strides,padding,dilations", WINDOW_CASES)
-def test_max_pool_matches_torch(nd, kernel_size, strides, padding, dilations):
+def test_max_pool_matches_torch(nd, kernel_size, strides, padding, dilations, torch):
+    F = torch.nn.functional
     x = rand(2, 3, *SPATIAL[nd])
     ks, st, dil, pads = _window_args(nd, kernel_size, strides, padding, dilations)
     pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nd]
@@ -156,8 +157,9 @@ def test_max_pool_matches_torch(nd, kernel_size, strides, padding, dilations):
 
 
 @pytest.mark.parametrize("nd,kernel_size,strides,padding,dilations", WINDOW_CASES)
-def test_avg_pool_matches_torch(nd, kernel_size, strides, padding, dilations):
+def test_avg_pool_matches_torch(nd, kernel_size, strides, padding, dilations, torch):
     # Axon divides by the window size, padding included: a conv with a (dilated) box filter.
+    F = torch.nn.functional
     x = rand(2, 3, *SPATIAL[nd])
     ks, st, dil, pads = _window_args(nd, kernel_size, strides, padding, dilations)
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
@@ -170,7 +172,8 @@ def test_avg_pool_matches_torch(nd, kernel_size, strides, padding, dilations):
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
-def test_avg_pool_is_count_include_pad(nd):
+def test_avg_pool_is_count_include_pad(nd, torch):
+    F = torch.nn.functional
     x = rand(1, 2, *SPATIAL[nd])
     pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[nd]
     expected = pool(t(x), 3, 2, padding=1, count_include_pad=True).numpy()
@@ -179,7 +182,8 @@ def test_avg_pool_is_count_include_pad(nd):
 
 
 @pytest.mark.parametrize("nd,norm", [(1, 2), (2, 3), (3, 2), (2, 1.5)])
-def test_lp_pool_matches_torch(nd, norm):
+def test_lp_pool_matches_torch(nd, norm, torch):
+    F = torch.nn.functional
     x = np.abs(rand(2, 3, *SPATIAL[nd])) + 0.1  # positive: torch takes sign * |s| ** (1/p)
     pool = {1: F.lp_pool1d, 2: F.lp_pool2d, 3: F.lp_pool3d}[nd]
     expected = pool(t(x), norm, 2, 2).numpy()
@@ -197,7 +201,8 @@ def test_pool_output_size_same_is_ceil():
         assert out.shape == (1, -(-10 // strides), -(-7 // strides), 1)
 
 
-def test_pool_gradients_match_torch():
+def test_pool_gradients_match_torch(torch):
+    F = torch.nn.functional
     x = rand(2, 3, 8, 9)
     tx = t(x).requires_grad_()
     cot = rand(2, 3, 4, 5)
@@ -252,7 +257,8 @@ def test_blur_pool_hand_values():
     assert float(jnp.sum(out)) == 16.0
 
 
-def test_blur_pool_matches_torch():
+def test_blur_pool_matches_torch(torch):
+    F = torch.nn.functional
     x = rand(2, 3, 7, 6)
     filt = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
     expected = F.conv2d(t(x), filt.expand(3, 1, 3, 3), padding=1, groups=3).numpy()
@@ -274,7 +280,8 @@ ADAPTIVE_CASES = [
 
 
 @pytest.mark.parametrize("spatial,output_size", ADAPTIVE_CASES)
-def test_adaptive_pools_match_torch_for_multiples(spatial, output_size):
+def test_adaptive_pools_match_torch_for_multiples(spatial, output_size, torch):
+    F = torch.nn.functional
     nd = len(spatial)
     x = rand(2, 3, *spatial)
     avg = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[nd]
@@ -302,7 +309,8 @@ def adaptive_ref(x: np.ndarray, out: tuple[int, ...], reduce) -> np.ndarray:
     return y
 
 
-def test_adaptive_pools_non_multiple_follow_axon_rule():
+def test_adaptive_pools_non_multiple_follow_axon_rule(torch):
+    F = torch.nn.functional
     x = np.abs(rand(2, 3, 10, 7)) + 0.1
     out = (4, 3)  # 10 -> stride 2, window 4; 7 -> stride 2, window 3
     mean = adaptive_ref(x, out, lambda b: b.mean(-1))
@@ -319,7 +327,8 @@ def test_adaptive_pools_non_multiple_follow_axon_rule():
     )
 
 
-def test_adaptive_lp_pool_matches_torch_lp_pool_for_multiples():
+def test_adaptive_lp_pool_matches_torch_lp_pool_for_multiples(torch):
+    F = torch.nn.functional
     x = np.abs(rand(1, 2, 8, 6)) + 0.1
     expected = F.lp_pool2d(t(x), 2, (2, 3)).numpy()
     close(layers.adaptive_lp_pool(x, output_size=(4, 2), channels="first"), expected, 1e-4)

@@ -17,8 +17,6 @@ import pytest
 from axon import layers
 from axon.layers import recurrent as rnn
 
-torch = pytest.importorskip("torch")
-
 B, T, F, U = 2, 5, 3, 4
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -42,11 +40,13 @@ def _np(t):
 
 
 def _torch_lstm(seed=0):
+    torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     return torch.nn.LSTM(F, U, batch_first=True)
 
 
 def _torch_gru(seed=0):
+    torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     return torch.nn.GRU(F, U, batch_first=True)
 
@@ -79,6 +79,26 @@ def _gru_params(m):
     return ik, hk, bias
 
 
+def _random_params(names_ik, names_hk, names_b, seed):
+    """Per-gate kernels and biases drawn as torch draws them, U(-1/sqrt(U), 1/sqrt(U)), for the
+    tests that need parameters but no torch reference."""
+    rng = np.random.default_rng(seed)
+    bound = 1 / np.sqrt(U)
+
+    def draw(*shape):
+        return jnp.asarray(rng.uniform(-bound, bound, size=shape).astype(np.float32))
+
+    return ({k: draw(F, U) for k in names_ik}, {k: draw(U, U) for k in names_hk}, {k: draw(U) for k in names_b})
+
+
+def _random_lstm_params(seed=0):
+    return _random_params(LSTM_IK, LSTM_HK, LSTM_B, seed)
+
+
+def _random_gru_params(seed=0):
+    return _random_params(GRU_IK, GRU_HK, ("br", "bz", "bin", "bhn"), seed)
+
+
 def _data(seed=1, shape=(B, T, F), state_shape=(B, U), n_state=2):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -90,7 +110,7 @@ def _data(seed=1, shape=(B, T, F), state_shape=(B, U), n_state=2):
 
 
 @pytest.mark.parametrize("unroll", ["static", "dynamic"])
-def test_lstm_matches_torch_values_and_gradients(unroll):
+def test_lstm_matches_torch_values_and_gradients(unroll, torch):
     m = _torch_lstm()
     x, (c0, h0) = _data()
     rng = np.random.default_rng(7)
@@ -136,7 +156,7 @@ def test_lstm_matches_torch_values_and_gradients(unroll):
 
 
 @pytest.mark.parametrize("unroll", ["static", "dynamic"])
-def test_gru_matches_torch_values_and_gradients(unroll):
+def test_gru_matches_torch_values_and_gradients(unroll, torch):
     m = _torch_gru()
     x, (h0,) = _data(n_state=1)
     rng = np.random.default_rng(8)
@@ -172,7 +192,7 @@ def test_gru_matches_torch_values_and_gradients(unroll):
     np.testing.assert_allclose(gb["bhn"], gbh[2], **TOL)
 
 
-def test_lstm_cell_one_step_matches_torch_lstm_cell():
+def test_lstm_cell_one_step_matches_torch_lstm_cell(torch):
     m = _torch_lstm()
     cell = torch.nn.LSTMCell(F, U)
     with torch.no_grad():
@@ -189,7 +209,7 @@ def test_lstm_cell_one_step_matches_torch_lstm_cell():
 
 
 def test_no_bias_means_zero_bias():
-    ik, hk, _ = _lstm_params(_torch_lstm())
+    ik, hk, _ = _random_lstm_params()
     x, (c0, h0) = _data()
     zero = {k: jnp.zeros(U) for k in LSTM_B}
     a = layers.lstm(x, (c0, h0), 0, ik, hk)
@@ -216,7 +236,7 @@ def _np_lstm(x, c, h, ik, hk, bias, gate, act):
 
 
 def test_lstm_activation_and_gate_options():
-    ik, hk, bias = _lstm_params(_torch_lstm())
+    ik, hk, bias = _random_lstm_params()
     x, (c0, h0) = _data()
 
     def relu(v):
@@ -251,6 +271,7 @@ def test_lstm_activation_and_gate_options():
 
 def _torch_masked_loop(cell, x, state, mask):
     """Step a torch cell, keeping the previous state where mask == 1."""
+    torch = pytest.importorskip("torch")
     outs = []
     for t in range(x.shape[1]):
         new = cell(x[:, t], state)
@@ -268,7 +289,7 @@ MASK = np.array([[0, 1, 1, 0, 1], [1, 0, 0, 1, 0]], dtype=np.int32)
 
 
 @pytest.mark.parametrize("unroll", ["static", "dynamic"])
-def test_masked_lstm_matches_torch_step_loop(unroll):
+def test_masked_lstm_matches_torch_step_loop(unroll, torch):
     m = _torch_lstm()
     cell = torch.nn.LSTMCell(F, U)
     with torch.no_grad():
@@ -291,7 +312,7 @@ def test_masked_lstm_matches_torch_step_loop(unroll):
 
 
 @pytest.mark.parametrize("unroll", ["static", "dynamic"])
-def test_masked_gru_matches_torch_step_loop(unroll):
+def test_masked_gru_matches_torch_step_loop(unroll, torch):
     m = _torch_gru()
     cell = torch.nn.GRUCell(F, U)
     with torch.no_grad():
@@ -311,7 +332,7 @@ def test_masked_gru_matches_torch_step_loop(unroll):
 
 
 def test_masked_step_keeps_previous_state_by_hand():
-    ik, hk, bias = _lstm_params(_torch_lstm())
+    ik, hk, bias = _random_lstm_params()
     x, (c0, h0) = _data()
     mask = np.zeros((B, T), np.int32)
     mask[0, 2] = 1
@@ -327,7 +348,7 @@ def test_masked_step_keeps_previous_state_by_hand():
     np.testing.assert_array_equal(h, h0)
     np.testing.assert_array_equal(out, np.broadcast_to(h0[:, None], (B, T, U)))
     # a masked first step of the GRU is the initial state, a (B, 1) mask applies to every step
-    gik, ghk, gb = _gru_params(_torch_gru())
+    gik, ghk, gb = _random_gru_params()
     out, (h,) = layers.gru(x, (h0,), np.array([[1], [0]]), gik, ghk, gb)
     np.testing.assert_array_equal(out[0], np.broadcast_to(h0[0], (T, U)))
     assert not np.allclose(out[1, 0], h0[1])
@@ -368,10 +389,10 @@ def test_static_and_dynamic_unroll_agree_lstm_gru():
     x, (c0, h0) = _data()
     mask = jnp.asarray(MASK)
     _check_static_equals_dynamic(
-        layers.lstm_cell, jnp.asarray(x), (c0, h0), mask, *_lstm_params(_torch_lstm())
+        layers.lstm_cell, jnp.asarray(x), (c0, h0), mask, *_random_lstm_params()
     )
     _check_static_equals_dynamic(
-        layers.gru_cell, jnp.asarray(x), (jnp.asarray(h0),), mask, *_gru_params(_torch_gru())
+        layers.gru_cell, jnp.asarray(x), (jnp.asarray(h0),), mask, *_random_gru_params()
     )
 
 
@@ -392,7 +413,7 @@ def test_unrolls_accept_pytree_outputs_and_custom_cells():
 
 
 def test_dynamic_unroll_casts_carry_to_the_cell_dtype():
-    ik, hk, bias = _gru_params(_torch_gru())
+    ik, hk, bias = _random_gru_params()
     x, (h0,) = _data(n_state=1)
     out_d, (h_d,) = layers.gru(
         x, (jnp.asarray(h0, jnp.bfloat16),), 0, ik, hk, bias, unroll="dynamic"
@@ -407,12 +428,12 @@ def test_dynamic_unroll_casts_carry_to_the_cell_dtype():
 def test_jit_equals_eager():
     x, (c0, h0) = _data()
     mask = jnp.asarray(MASK)
-    params = _lstm_params(_torch_lstm())
+    params = _random_lstm_params()
     for unroll in ("static", "dynamic"):
         f = functools.partial(layers.lstm, unroll=unroll)
         _assert_tree_close(jax.jit(f)(x, (c0, h0), mask, *params), f(x, (c0, h0), mask, *params))
     f = functools.partial(layers.gru, unroll="dynamic")
-    params = _gru_params(_torch_gru())
+    params = _random_gru_params()
     _assert_tree_close(jax.jit(f)(x, (h0,), mask, *params), f(x, (h0,), mask, *params))
 
 
@@ -426,6 +447,7 @@ def _same_pads(size, k, s):
 
 def _torch_conv(x, w, strides, pads):
     """Channels-first convolution with explicit (lo, hi) pads, any spatial rank."""
+    torch = pytest.importorskip("torch")
     flat = [p for lo_hi in reversed(pads) for p in lo_hi]
     conv = {
         1: torch.nn.functional.conv1d,
@@ -437,6 +459,7 @@ def _torch_conv(x, w, strides, pads):
 
 def _torch_conv_lstm(x, c, h, wi, wh, b, mask, strides, padding):
     """Axon's ConvLSTM equations, one torch step at a time; carry (B, units, *spatial)."""
+    torch = pytest.importorskip("torch")
     k = wi.shape[2:]
     n = len(k)
     size = x.shape[3:]
@@ -480,7 +503,7 @@ CONV_CASES = [
     ("spatial", "ksize", "strides", "padding", "masked", "unrolls", "axon_layout"), CONV_CASES
 )
 def test_conv_lstm_matches_torch_reference(
-    spatial, ksize, strides, padding, masked, unrolls, axon_layout
+    spatial, ksize, strides, padding, masked, unrolls, axon_layout, torch
 ):
     C, units, T = 2, 3, 3  # few steps: compile time grows with the unrolled length
     rng = np.random.default_rng(3)
@@ -559,8 +582,8 @@ def test_conv_lstm_without_bias_and_forget_bias_of_one():
 
 
 def test_option_and_shape_errors():
-    ik, hk, bias = _lstm_params(_torch_lstm())
-    gik, ghk, gb = _gru_params(_torch_gru())
+    ik, hk, bias = _random_lstm_params()
+    gik, ghk, gb = _random_gru_params()
     x, (c0, h0) = _data()
     with pytest.raises(
         ValueError, match=r"lstm: expected unroll to be 'static' or 'dynamic', got 'fast'"

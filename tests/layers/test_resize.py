@@ -9,9 +9,6 @@ import pytest
 
 from axon import layers
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
 RNG = np.random.default_rng(99)
 
 
@@ -19,7 +16,8 @@ def rand(*shape: int) -> np.ndarray:
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def t(a) -> torch.Tensor:
+def t(a):
+    torch = pytest.importorskip("torch")
     return torch.from_numpy(np.ascontiguousarray(np.asarray(a, dtype=np.float32)))
 
 
@@ -116,14 +114,16 @@ SIZES = [(14, 5), (4, 9)]  # up and down; down with one axis unchanged
 
 
 @pytest.mark.parametrize("size", [*SIZES, (3, 13)])
-def test_nearest_matches_torch_nearest_exact(size):
+def test_nearest_matches_torch_nearest_exact(size, torch):
+    F = torch.nn.functional
     x = rand(2, 3, 7, 9)
     both_layouts(x, size, F.interpolate(t(x), size=size, mode="nearest-exact").numpy(), 0)
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("antialias", [True, False])
-def test_bilinear_matches_torch(size, antialias):
+def test_bilinear_matches_torch(size, antialias, torch):
+    F = torch.nn.functional
     x = rand(2, 3, 7, 9)
     expected = F.interpolate(
         t(x), size=size, mode="bilinear", align_corners=False, antialias=antialias
@@ -132,9 +132,10 @@ def test_bilinear_matches_torch(size, antialias):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_bicubic_matches_torch_antialiased(size):
+def test_bicubic_matches_torch_antialiased(size, torch):
     # torch's antialiased bicubic uses the Keys kernel with a = -0.5, as Axon does, for
     # upsampling too (torch's plain bicubic uses a = -0.75).
+    F = torch.nn.functional
     x = rand(2, 3, 7, 9)
     expected = F.interpolate(
         t(x), size=size, mode="bicubic", align_corners=False, antialias=True
@@ -174,7 +175,8 @@ def test_bilinear_hand_values():
     close(out[0, 0, :, 0], [0.5, 2.5], 1e-7)
 
 
-def test_resize_gradient_matches_torch():
+def test_resize_gradient_matches_torch(torch):
+    F = torch.nn.functional
     x = rand(1, 2, 9, 7)
     tx = t(x).requires_grad_()
     cot = rand(1, 2, 4, 10)

@@ -365,8 +365,7 @@ def test_bad_run_options():
         axon.loop.trainer(linear_model(), "mean_squared_error", "sgd", on_nonfinite="ignore")
 
 
-def test_torch_dataloader_batches():
-    torch = pytest.importorskip("torch")
+def test_torch_dataloader_batches(torch):
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
     loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
     lp = axon.loop.trainer(linear_model(), "mean_squared_error", optax.sgd(0.0), log=0)

@@ -332,6 +332,7 @@ class Program:
         policy = node.policy
         try:
             param_values = [self._param_value(ctx, node, scope, name, p, parents, data) for p in node.parameters]
+            stored = {p.name: v for p, v in zip(node.parameters, param_values) if p.kind == "state"}
             if policy is not None and policy.compute is not None:
                 parents = [cast(policy, p, "compute") for p in parents]
                 param_values = [cast(policy, p, "compute") for p in param_values]
@@ -353,7 +354,7 @@ class Program:
         except Exception as e:
             raise CompileError(name if not scope else ".".join((*scope, name)), node.op_name, _describe(parents), node.created_at, e) from e
         if isinstance(result, StatefulOutput):
-            self._record_state(ctx, node, scope, name, result.state)
+            self._record_state(ctx, node, scope, name, result.state, stored)
             result = result.output
         result = _run_hooks(node, "forward", ctx.mode, result, ctx.init)
         result = _run_hooks(node, "backward", ctx.mode, result, ctx.init)
@@ -366,7 +367,9 @@ class Program:
                 jax.debug.print(label + suffix + ": {x}", x=leaf, ordered=True)
         return result
 
-    def _record_state(self, ctx, node: Node, scope, name, state: Mapping[str, Any]) -> None:
+    def _record_state(self, ctx, node: Node, scope, name, state: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
+        """Record a layer's state updates; a floating update keeps its entry's dtype (under a
+        policy the layer computes in ``policy.compute``, the entry is in ``policy.params``)."""
         if ctx.mode != "train":
             return
         declared = {p.name for p in node.parameters if p.kind == "state"}
@@ -376,6 +379,9 @@ class Program:
                     name, node.op_name, [], node.created_at,
                     ValueError(f"the layer returned state {key!r}, but declares state parameters {sorted(declared)}"),
                 )
+            entry = stored.get(key)
+            if hasattr(entry, "dtype") and hasattr(value, "dtype") and is_float(value.dtype) and value.dtype != entry.dtype:
+                value = value.astype(entry.dtype)
             set_path(ctx.state_updates, (*scope, name, key), value)
 
     def _param_value(self, ctx, node: Node, scope, name, p: Parameter, parents, data) -> Any:
