@@ -153,7 +153,7 @@ def _graph_param_lines(graph: Axon | None, tree: Any, prefix: str) -> list[str]:
     return lines
 
 
-def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[str]], int, int]:
+def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[str]], int, int, list[tuple[str, ...]]]:
     if not isinstance(model, Axon):
         raise TypeError(f"{where}: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
     _check_mode(mode, where)
@@ -162,6 +162,7 @@ def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[st
     full = {nid: ".".join((*sc, n)) for nid, (sc, n) in names.items()}
     shown_blocks: set[tuple[str, ...]] = set()
     rows = []
+    paths = []
     for nid in topological_order(model):
         node = model.nodes[nid]
         scope, name = names[nid]
@@ -179,10 +180,29 @@ def _rows(model: Axon, inputs: Any, mode: str, where: str) -> tuple[list[list[st
         else:
             param_lines = _layer_param_lines(node, _get(params, (*scope, name)), "")
         rows.append([layer, input_shapes, _shape_str(outputs.get(nid)), "\n".join(opts), "\n".join(param_lines)])
+        paths.append((*scope, name))
     leaves = jax.tree_util.tree_leaves(params)
     count = sum(int(np.prod(v.shape)) for v in leaves)
     nbytes = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in leaves)
-    return rows, count, nbytes
+    return rows, count, nbytes, paths
+
+
+def _sharding_lines(state: Any, path: tuple[str, ...]) -> str:
+    """``name: spec`` for each array under ``path`` in ``state`` (a sharded ModelState)."""
+    sub = _get(state.data if hasattr(state, "data") else state, path)
+    if not isinstance(sub, dict):
+        return ""
+    lines = []
+    for keypath, leaf in jax.tree_util.tree_flatten_with_path(sub)[0]:
+        name = ".".join(str(getattr(k, "key", k)) for k in keypath)
+        sharding = getattr(leaf, "sharding", None)
+        spec = getattr(sharding, "spec", None)
+        lines.append(f"{name}: {spec if spec is not None else 'one device'}")
+    return "\n".join(lines)
+
+
+def _is_sharded(state: Any) -> bool:
+    return any(len(getattr(getattr(leaf, "sharding", None), "device_set", ())) > 1 for leaf in jax.tree_util.tree_leaves(state))
 
 
 def _render(renderable: Any, width: int | None) -> str:
@@ -216,7 +236,8 @@ class ModelTable(Table):
         return f"<pre>{html.escape(str(self))}</pre>"
 
 
-def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference") -> ModelTable:
+def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference",
+             state: Any = None) -> ModelTable:
     """A ``rich`` table summarizing ``model`` for the input templates (or arrays) ``inputs``:
     one row per layer (parents first) with its name, op and parent layers, its input and
     output shapes, its options and its parameters and state (``name: f32[784][128]``), then
@@ -226,12 +247,15 @@ def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = 
     ``print(table)`` prints it as plain text, ``rich.print(table)`` with rich's styles, and
     Jupyter shows it by itself; :func:`as_table_str` gives the text at a chosen width.
     ``mode="train"`` also shows what exists only in training (a dropout layer's ``key``
-    state).
+    state). Given a ``state`` laid out over several devices (``axon.build(...,
+    distribution=...)``), a ``Sharding`` column shows each parameter's partition spec.
 
     Args:
         model: the graph.
         inputs: input templates or arrays (one, or a dict by input name).
         mode: ``"inference"`` or ``"train"``.
+        state: a ``ModelState``; when its arrays span several devices, the table gains a
+            ``Sharding`` column.
 
     Returns:
         A :class:`ModelTable` (a ``rich.table.Table``).
@@ -247,7 +271,11 @@ def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = 
     >>> table.caption
     'Total Parameters: 8\\nTotal Parameters Memory: 32 bytes'
     """
-    rows, count, nbytes = _rows(model, inputs, mode, "as_table")
+    rows, count, nbytes, paths = _rows(model, inputs, mode, "as_table")
+    headers = ["Layer", "Input Shape", "Output Shape", "Options", "Parameters"]
+    if state is not None and _is_sharded(state):
+        headers.append("Sharding")
+        rows = [[*row, _sharding_lines(state, path)] for row, path in zip(rows, paths)]
     table = ModelTable(
         title="Model",
         box=box.ASCII_DOUBLE_HEAD,
@@ -258,7 +286,7 @@ def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = 
         caption_style="",
         header_style="bold",
     )
-    for header in ("Layer", "Input Shape", "Output Shape", "Options", "Parameters"):
+    for header in headers:
         table.add_column(header, no_wrap=True)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
@@ -266,7 +294,7 @@ def as_table(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = 
 
 
 def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"] = "inference",
-                 width: int | None = None) -> str:
+                 width: int | None = None, state: Any = None) -> str:
     """:func:`as_table` as plain ASCII text (``width=None``: as wide as the table needs).
 
     >>> import axon
@@ -274,7 +302,7 @@ def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"
     >>> print(text.splitlines()[-1])
     Total Parameters Memory: 0 bytes
     """
-    return _render(as_table(model, inputs, mode=mode), width)
+    return _render(as_table(model, inputs, mode=mode, state=state), width)
 
 
 def graph_html(model: Axon) -> str:
