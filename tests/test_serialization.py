@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import axon
 import axon.api
-from axon import serialization
+from axon import registry, serialization
 from axon.serialization import SerializationError, StateMismatchError
 
 RNG = np.random.default_rng(0)
@@ -96,9 +96,9 @@ def test_file_is_plain_safetensors_with_versioned_axon_metadata(tmp_path):
     doc = json.loads(meta["axon"])
     assert list(meta) == ["axon"] and doc["format"] == "axon.model" and doc["version"] == 1
     graph = doc["graph"]
-    assert [n["op"] for n in graph["nodes"]] == [{"special": "input"}, {"function": "axon.layers.dense"}]
+    assert [n["op"] for n in graph["nodes"]] == [{"special": "input"}, {"function": "axon.dense"}]  # permanent name
     assert graph["nodes"][1]["parameters"][0]["shape"] == [3, 2]
-    assert graph["nodes"][1]["parameters"][0]["initializer"] == {"name": "glorot_uniform", "options": {}}
+    assert graph["nodes"][1]["parameters"][0]["initializer"] == {"name": "axon.initializers.glorot_uniform", "options": {"scale": 1.0}}
     _loaded, loaded_state = axon.load(path)
     assert_same_state(state, loaded_state)
     assert not list(tmp_path.glob(".axon-*"))  # no temporary file left behind
@@ -151,21 +151,24 @@ def test_initializers_made_by_factories_are_saved_by_name_and_options(tmp_path):
     with safetensors.safe_open(str(path), "numpy") as f:
         graph = json.loads(f.metadata()["axon"])["graph"]
     specs = [p["initializer"] for node in graph["nodes"] for p in node["parameters"]]
+    # (the factories' permanent names: "axon.initializers.<name>", see axon.registry)
     assert specs[:3] == [
-        {"name": "uniform", "options": {"scale": 0.1}},
-        {"name": "full", "options": {"value": 0.5}},
-        {"name": "variance_scaling", "options": {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"}},
+        {"name": "axon.initializers.uniform", "options": {"scale": 0.1}},
+        {"name": "axon.initializers.full", "options": {"value": 0.5}},
+        {"name": "axon.initializers.variance_scaling",
+         "options": {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"}},
     ]
-    assert specs[3]["name"] == "full" and set(specs[3]["options"]["value"]) == {"$tensor"}
+    assert specs[3]["name"] == "axon.initializers.full" and set(specs[3]["options"]["value"]) == {"$tensor"}
     assert specs[4:] == [
-        {"name": "orthogonal", "options": {"distribution": "uniform"}},
-        {"name": "normal", "options": {"mean": 1.0, "scale": 0.5}},
+        {"name": "axon.initializers.orthogonal", "options": {"distribution": "uniform"}},
+        {"name": "axon.initializers.normal", "options": {"mean": 1.0, "scale": 0.5}},
     ]
     loaded, loaded_state = axon.load(path)
     assert_same_state(state, loaded_state)
     # without the saved values, the loaded initializers remake the same parameters bit for bit
     assert_same_state(state, axon.init(loaded, template, seed=5))
-    assert loaded.node.parameters[0].initializer.__axon_initializer__ == ("orthogonal", {"distribution": "uniform"})
+    assert registry.made_by(loaded.node.parameters[0].initializer) == (
+        "axon.initializers.orthogonal", {"distribution": "uniform"})
     assert axon.serialize(loaded, loaded_state) == path.read_bytes()
 
 
@@ -431,14 +434,15 @@ def test_every_builtin_constructor_round_trips(name):
 
 
 def test_registry_covers_every_functional_layer_and_activation():
+    # every functional layer and activation is an op named "axon.<name>" (see axon.registry)
     registered = serialization.registered_layers()
-    for module, prefix in ((axon.layers, "axon.layers."), (axon.activations, "axon.activations.")):
+    for module in (axon.layers, axon.activations):
         for name in dir(module):
             value = getattr(module, name)
-            if name.startswith("_") or isinstance(value, type) or not callable(value):
+            if name.startswith("_") or name == "get" or isinstance(value, type) or not callable(value):
                 continue
             if str(getattr(value, "__module__", "")).startswith("axon"):
-                assert registered.get(prefix + name) is value, name
+                assert registered.get("axon." + name) is value, name
 
 
 # --------------------------------------------------------------------------------------
@@ -491,8 +495,7 @@ def test_loading_needs_the_function_registered():
 
     axon.register_layer("tests.loading.tmp_op", tmp_op)
     data = axon.serialize(axon.layer(tmp_op, [axon.input("x")]), {})
-    serialization.registry._LAYERS.pop("tests.loading.tmp_op")
-    serialization.registry._LAYER_NAMES.pop(id(tmp_op))
+    registry.unregister("op", "tests.loading.tmp_op")
     with pytest.raises(SerializationError, match=r"'tests.loading.tmp_op' is not registered.*register_layer"):
         axon.deserialize(data)
 
