@@ -430,7 +430,87 @@ def test_every_builtin_constructor_round_trips(name):
         break
     else:
         pytest.skip(f"no recipe builds {name!r}; add one to RECIPES")
-    roundtrip(model, {k: templates[k] for k in used}, {k: data[k] for k in used}, state=state, expected=expected)
+    _, _, saved = roundtrip(model, {k: templates[k] for k in used}, {k: data[k] for k in used}, state=state,
+                            expected=expected)
+    # the file names only registered functions: axon's by their permanent "axon.*" names
+    for kind, fn_name in saved_names(saved_doc(saved)["graph"]):
+        assert fn_name in registry.names(kind) or (kind == "initializer" and fn_name in registry.names("initializer_factory"))
+        assert fn_name.startswith("axon.") or fn_name in USER_FUNCTIONS, (kind, fn_name)
+    # the same file written with the names of the previous release loads and predicts the same,
+    # and saves again under today's names
+    legacy, legacy_state = axon.deserialize(with_legacy_names(saved))
+    leaves_equal(expected, predictions(legacy, legacy_state, {k: data[k] for k in used}, ("inference", "train")))
+    assert axon.serialize(legacy, legacy_state) == saved
+
+
+USER_FUNCTIONS = {"tests.test_serialization.positive_mean"}
+"""The functions this module registers that the recipes use."""
+
+LEGACY_API_OPS = {
+    "axon.separable_conv2d_op": "axon.api.conv.separable_conv2d_op",
+    "axon.separable_conv3d_op": "axon.api.conv.separable_conv3d_op",
+    "axon.stack_columns": "axon.api.columns.stack_columns_op",
+}
+
+
+def saved_doc(data):
+    """The axon document of a saved file, read with nothing but json and struct."""
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["axon"])
+
+
+def saved_names(j, found=None):
+    """``{(kind, name)}`` of every function a saved graph names: ops and initializers."""
+    found = set() if found is None else found
+    if isinstance(j, dict):
+        for key, value in j.items():
+            if key in ("function", "$fn"):
+                found.add(("op", value))
+            elif key == "$partial":
+                found.add(("op", value["fn"]))
+            elif key in ("$init", "initializer") and isinstance(value, dict):
+                found.add(("initializer", value["name"]))
+            saved_names(value, found)
+    elif isinstance(j, list):
+        for value in j:
+            saved_names(value, found)
+    return found
+
+
+def _legacy_name(key, name):
+    """The name the previous release (df7f6d6) saved for today's ``name``."""
+    if key in ("$init", "initializer"):
+        return name.removeprefix("axon.initializers.")
+    short = name.removeprefix("axon.")
+    if name in LEGACY_API_OPS:
+        return LEGACY_API_OPS[name]
+    if short in axon.activations.ACTIVATIONS:
+        return "axon.activations." + short
+    if "." not in short and callable(getattr(axon.layers, short, None)):
+        return "axon.layers." + short
+    return name
+
+
+def _rename(j, key=None):
+    if isinstance(j, dict):
+        out = {k: _rename(v, k) for k, v in j.items()}
+        if key in ("$init", "initializer") and "name" in j:
+            out["name"] = _legacy_name(key, j["name"])
+        if key == "$partial":
+            out["fn"] = _legacy_name("$fn", j["fn"])
+        return out
+    if isinstance(j, list):
+        return [_rename(v, key) for v in j]
+    if key in ("function", "$fn") and isinstance(j, str):
+        return _legacy_name(key, j)
+    return j
+
+
+def with_legacy_names(data):
+    """``data`` with every function named as the previous release named it."""
+    doc = saved_doc(data)
+    doc["graph"] = _rename(doc["graph"])
+    return safetensors.numpy.save(safetensors.numpy.load(data), metadata={"axon": json.dumps(doc)})
 
 
 def test_registry_covers_every_functional_layer_and_activation():
