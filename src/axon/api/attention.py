@@ -283,7 +283,7 @@ def multi_head_attention(
     )
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.dot_product_attention": layers.dot_product_attention,
 })

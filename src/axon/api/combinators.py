@@ -171,7 +171,7 @@ def cond_op(parent: Any, on_true: Any, on_false: Any, *, cond_fn: Callable[[Any]
     return jax.lax.cond(pred, lambda a, b: a, lambda a, b: b, on_true, on_false)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.add": layers.add,
     "axon.concatenate": layers.concatenate,

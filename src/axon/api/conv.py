@@ -293,7 +293,7 @@ def separable_conv3d(
                       kernel_dilation, channels, activation, use_bias, kernel_initializer, bias_initializer, name, meta)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.conv": layers.conv,
     "axon.conv_transpose": layers.conv_transpose,

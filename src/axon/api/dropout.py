@@ -136,7 +136,7 @@ spatial_dropout.__doc__ = """Dropout of whole feature maps (``channels="last"|"f
     """
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.alpha_dropout": layers.alpha_dropout,
     "axon.dropout": layers.dropout,

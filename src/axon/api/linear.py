@@ -134,7 +134,7 @@ def bias(x: Axon, *, bias_initializer: Any = "zeros", name: Any = None, meta: di
     return layer(layers.bias, [x, b], name=name, op_name="bias", meta=meta)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.bias": layers.bias,
     "axon.bilinear": layers.bilinear,

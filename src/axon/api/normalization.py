@@ -188,7 +188,7 @@ def rms_norm(
                  channel_index=channel_index, shift=float(shift), upcast=upcast, name=name, op_name="rms_norm", meta=meta)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.batch_norm": layers.batch_norm,
     "axon.group_norm": layers.group_norm,

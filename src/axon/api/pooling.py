@@ -163,7 +163,7 @@ global_max_pool = _global(layers.global_max_pool, "global_max_pool", False)
 global_lp_pool = _global(layers.global_lp_pool, "global_lp_pool", True)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.adaptive_avg_pool": layers.adaptive_avg_pool,
     "axon.adaptive_lp_pool": layers.adaptive_lp_pool,

@@ -626,7 +626,7 @@ def bidirectional(
     return _rebuild(struct, merged)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.conv_lstm": layers.conv_lstm,
     "axon.conv_lstm_cell": layers.conv_lstm_cell,

@@ -82,7 +82,7 @@ def pad(
     return layer(layers.pad, [x], config=config, value=float(value), channels=channels, name=name, op_name="pad", meta=meta)
 
 
-# the functional layers these constructors use, as ops with permanent names (see axon.registry)
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
 register_all("op", {
     "axon.flatten": layers.flatten,
     "axon.pad": layers.pad,
