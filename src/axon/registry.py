@@ -25,6 +25,15 @@ explicitly where the function is defined or used, never derived from a module pa
   ``"axon.<name>"`` (``"axon.build_seed_key"``, ``"axon.seeded_key"``).
 * ``"axon.quantization.<name>"``: the quantization op and initializer factory.
 
+Where they are registered: :mod:`axon.activations` registers its activations,
+:mod:`axon.initializers` its factories (one decorator each), and each ``axon.api`` module
+the functional layers and graph ops its constructors use (a table at its end, or a
+decorator on the op). A graph op that adapts a functional layer has a name of its own: the
+``separable_conv2d`` layer holds ``"axon.separable_conv2d_op"`` (kernels first, then
+biases), while ``"axon.separable_conv2d"`` is the functional layer. Files saved before
+these names existed (ops named by module path, such as ``"axon.layers.dense"``) are
+translated when loaded, in one place: :mod:`axon.serialization.legacy_names`.
+
 A user's function is registered under a name of their own (``"my_project.atan2"``) with
 ``axon.register_layer``; the ``"axon."`` prefix is reserved. A name is permanent: once
 files are saved with it, it must keep meaning the same function.
