@@ -229,3 +229,20 @@ def test_a_model_saved_by_the_previous_release_loads_and_predicts_as_it_did(tmp_
         assert name in registry.names(kind) or name in registry.names("initializer_factory")
     assert ("op", "axon.separable_conv2d_op") in names
     assert ("initializer", "axon.initializers.variance_scaling") in names
+
+
+def test_loading_an_unknown_initializer_lists_close_matches():
+    def ones_like(key, shape, dtype=jnp.float32):
+        return jnp.ones(shape, dtype)
+
+    axon.serialization.register_initializer("tests.registry.ones_init", ones_like)
+    model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1, kernel_initializer=ones_like)
+    data = axon.serialize(model, None)
+    registry.unregister("initializer", "tests.registry.ones_init")
+    axon.serialization.register_initializer("tests.registry.ones_initt", ones_like)
+    try:
+        with pytest.raises(SerializationError, match=r"initializer 'tests.registry.ones_init' is not registered in this "
+                           r"program \(close matches: 'tests.registry.ones_initt'\); register it"):
+            axon.deserialize(data)
+    finally:
+        registry.unregister("initializer", "tests.registry.ones_initt")
