@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from axon import initializers as init
+from axon import registry
 
 # Compiling a sampler for each new shape dominates the run time, and threefry (JAX's default
 # PRNG) is the slowest to compile; "rbg" keys compile in a fraction of the time and go
@@ -460,20 +461,20 @@ def test_get_rejects_full_and_unknown_names():
 def test_init_functions_carry_their_factory_and_options(name):
     factory = getattr(init, name)
     made = factory(0.25) if name == "full" else factory()
-    factory_name, options = made.__axon_initializer__
-    assert factory_name == name
+    factory_name, options = registry.made_by(made)
+    assert factory_name == "axon.initializers." + name
     assert list(options) == list(inspect.signature(factory).parameters)  # defaults included
     _assert_same_bits(made(KEY, (4, 3)), factory(**options)(KEY, (4, 3)))
 
 
 def test_init_function_options_are_the_given_ones():
-    assert init.uniform(scale=0.1).__axon_initializer__ == ("uniform", {"scale": 0.1})
-    assert init.he_normal().__axon_initializer__ == ("he_normal", {"scale": 2.0})
-    assert init.full(value=[1.0, 2.0]).__axon_initializer__ == ("full", {"value": [1.0, 2.0]})
-    assert init.variance_scaling(mode="fan_avg").__axon_initializer__ == (
-        "variance_scaling",
+    assert registry.made_by(init.uniform(scale=0.1)) == ("axon.initializers.uniform", {"scale": 0.1})
+    assert registry.made_by(init.he_normal()) == ("axon.initializers.he_normal", {"scale": 2.0})
+    assert registry.made_by(init.full(value=[1.0, 2.0])) == ("axon.initializers.full", {"value": [1.0, 2.0]})
+    assert registry.made_by(init.variance_scaling(mode="fan_avg")) == (
+        "axon.initializers.variance_scaling",
         {"scale": 1.0, "mode": "fan_avg", "distribution": "normal"},
     )
     # each call makes a new init function with its own options
     a, b = init.normal(mean=1.0), init.normal(mean=2.0)
-    assert a.__axon_initializer__[1]["mean"] == 1.0 and b.__axon_initializer__[1]["mean"] == 2.0
+    assert registry.made_by(a)[1]["mean"] == 1.0 and registry.made_by(b)[1]["mean"] == 2.0

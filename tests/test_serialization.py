@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import axon
 import axon.api
-from axon import serialization
+from axon import registry, serialization
 from axon.serialization import SerializationError, StateMismatchError
 
 RNG = np.random.default_rng(0)
@@ -97,9 +97,9 @@ def test_file_is_plain_safetensors_with_versioned_axon_metadata(tmp_path):
     doc = json.loads(meta["axon"])
     assert list(meta) == ["axon"] and doc["format"] == "axon.model" and doc["version"] == 1
     graph = doc["graph"]
-    assert [n["op"] for n in graph["nodes"]] == [{"special": "input"}, {"function": "axon.layers.dense"}]
+    assert [n["op"] for n in graph["nodes"]] == [{"special": "input"}, {"function": "axon.dense"}]  # permanent name
     assert graph["nodes"][1]["parameters"][0]["shape"] == [3, 2]
-    assert graph["nodes"][1]["parameters"][0]["initializer"] == {"name": "glorot_uniform", "options": {}}
+    assert graph["nodes"][1]["parameters"][0]["initializer"] == {"name": "axon.initializers.glorot_uniform", "options": {"scale": 1.0}}
     _loaded, loaded_state = axon.load(path)
     assert_same_state(state, loaded_state)
     assert not list(tmp_path.glob(".axon-*"))  # no temporary file left behind
@@ -152,21 +152,24 @@ def test_initializers_made_by_factories_are_saved_by_name_and_options(tmp_path):
     with safetensors.safe_open(str(path), "numpy") as f:
         graph = json.loads(f.metadata()["axon"])["graph"]
     specs = [p["initializer"] for node in graph["nodes"] for p in node["parameters"]]
+    # (the factories' permanent names: "axon.initializers.<name>", see axon.registry)
     assert specs[:3] == [
-        {"name": "uniform", "options": {"scale": 0.1}},
-        {"name": "full", "options": {"value": 0.5}},
-        {"name": "variance_scaling", "options": {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"}},
+        {"name": "axon.initializers.uniform", "options": {"scale": 0.1}},
+        {"name": "axon.initializers.full", "options": {"value": 0.5}},
+        {"name": "axon.initializers.variance_scaling",
+         "options": {"scale": 0.7, "mode": "fan_out", "distribution": "uniform"}},
     ]
-    assert specs[3]["name"] == "full" and set(specs[3]["options"]["value"]) == {"$tensor"}
+    assert specs[3]["name"] == "axon.initializers.full" and set(specs[3]["options"]["value"]) == {"$tensor"}
     assert specs[4:] == [
-        {"name": "orthogonal", "options": {"distribution": "uniform"}},
-        {"name": "normal", "options": {"mean": 1.0, "scale": 0.5}},
+        {"name": "axon.initializers.orthogonal", "options": {"distribution": "uniform"}},
+        {"name": "axon.initializers.normal", "options": {"mean": 1.0, "scale": 0.5}},
     ]
     loaded, loaded_state = axon.load(path)
     assert_same_state(state, loaded_state)
     # without the saved values, the loaded initializers remake the same parameters bit for bit
     assert_same_state(state, axon.init(loaded, template, seed=5))
-    assert loaded.node.parameters[0].initializer.__axon_initializer__ == ("orthogonal", {"distribution": "uniform"})
+    assert registry.made_by(loaded.node.parameters[0].initializer) == (
+        "axon.initializers.orthogonal", {"distribution": "uniform"})
     assert axon.serialize(loaded, loaded_state) == path.read_bytes()
 
 
@@ -428,18 +431,99 @@ def test_every_builtin_constructor_round_trips(name):
         break
     else:
         pytest.skip(f"no recipe builds {name!r}; add one to RECIPES")
-    roundtrip(model, {k: templates[k] for k in used}, {k: data[k] for k in used}, state=state, expected=expected)
+    _, _, saved = roundtrip(model, {k: templates[k] for k in used}, {k: data[k] for k in used}, state=state,
+                            expected=expected)
+    # the file names only registered functions: axon's by their permanent "axon.*" names
+    for kind, fn_name in saved_names(saved_doc(saved)["graph"]):
+        assert fn_name in registry.names(kind) or (kind == "initializer" and fn_name in registry.names("initializer_factory"))
+        assert fn_name.startswith("axon.") or fn_name in USER_FUNCTIONS, (kind, fn_name)
+    # the same file written with the names of the previous release loads and predicts the same,
+    # and saves again under today's names
+    legacy, legacy_state = axon.deserialize(with_legacy_names(saved))
+    leaves_equal(expected, predictions(legacy, legacy_state, {k: data[k] for k in used}, ("inference", "train")))
+    assert axon.serialize(legacy, legacy_state) == saved
+
+
+USER_FUNCTIONS = {"tests.test_serialization.positive_mean"}
+"""The functions this module registers that the recipes use."""
+
+LEGACY_API_OPS = {
+    "axon.separable_conv2d_op": "axon.api.conv.separable_conv2d_op",
+    "axon.separable_conv3d_op": "axon.api.conv.separable_conv3d_op",
+    "axon.stack_columns": "axon.api.columns.stack_columns_op",
+}
+
+
+def saved_doc(data):
+    """The axon document of a saved file, read with nothing but json and struct."""
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["axon"])
+
+
+def saved_names(j, found=None):
+    """``{(kind, name)}`` of every function a saved graph names: ops and initializers."""
+    found = set() if found is None else found
+    if isinstance(j, dict):
+        for key, value in j.items():
+            if key in ("function", "$fn"):
+                found.add(("op", value))
+            elif key == "$partial":
+                found.add(("op", value["fn"]))
+            elif key in ("$init", "initializer") and isinstance(value, dict):
+                found.add(("initializer", value["name"]))
+            saved_names(value, found)
+    elif isinstance(j, list):
+        for value in j:
+            saved_names(value, found)
+    return found
+
+
+def _legacy_name(key, name):
+    """The name the previous release (df7f6d6) saved for today's ``name``."""
+    if key in ("$init", "initializer"):
+        return name.removeprefix("axon.initializers.")
+    short = name.removeprefix("axon.")
+    if name in LEGACY_API_OPS:
+        return LEGACY_API_OPS[name]
+    if short in axon.activations.ACTIVATIONS:
+        return "axon.activations." + short
+    if "." not in short and callable(getattr(axon.layers, short, None)):
+        return "axon.layers." + short
+    return name
+
+
+def _rename(j, key=None):
+    if isinstance(j, dict):
+        out = {k: _rename(v, k) for k, v in j.items()}
+        if key in ("$init", "initializer") and "name" in j:
+            out["name"] = _legacy_name(key, j["name"])
+        if key == "$partial":
+            out["fn"] = _legacy_name("$fn", j["fn"])
+        return out
+    if isinstance(j, list):
+        return [_rename(v, key) for v in j]
+    if key in ("function", "$fn") and isinstance(j, str):
+        return _legacy_name(key, j)
+    return j
+
+
+def with_legacy_names(data):
+    """``data`` with every function named as the previous release named it."""
+    doc = saved_doc(data)
+    doc["graph"] = _rename(doc["graph"])
+    return safetensors.numpy.save(safetensors.numpy.load(data), metadata={"axon": json.dumps(doc)})
 
 
 def test_registry_covers_every_functional_layer_and_activation():
+    # every functional layer and activation is an op named "axon.<name>" (see axon.registry)
     registered = serialization.registered_layers()
-    for module, prefix in ((axon.layers, "axon.layers."), (axon.activations, "axon.activations.")):
+    for module in (axon.layers, axon.activations):
         for name in dir(module):
             value = getattr(module, name)
-            if name.startswith("_") or isinstance(value, type) or not callable(value):
+            if name.startswith("_") or name == "get" or isinstance(value, type) or not callable(value):
                 continue
             if str(getattr(value, "__module__", "")).startswith("axon"):
-                assert registered.get(prefix + name) is value, name
+                assert registered.get("axon." + name) is value, name
 
 
 # --------------------------------------------------------------------------------------
@@ -492,8 +576,7 @@ def test_loading_needs_the_function_registered():
 
     axon.register_layer("tests.loading.tmp_op", tmp_op)
     data = axon.serialize(axon.layer(tmp_op, [axon.input("x")]), {})
-    serialization.registry._LAYERS.pop("tests.loading.tmp_op")
-    serialization.registry._LAYER_NAMES.pop(id(tmp_op))
+    registry.unregister("op", "tests.loading.tmp_op")
     with pytest.raises(SerializationError, match=r"'tests.loading.tmp_op' is not registered.*register_layer"):
         axon.deserialize(data)
 

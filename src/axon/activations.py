@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from axon import registry
+
 __all__ = [
     "ACTIVATIONS",
     "celu",
@@ -512,3 +514,7 @@ def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
         f"activation must be a name or a callable, got {type(name_or_fn).__name__} "
         f"{name_or_fn!r}; accepted names: {names}"
     )
+
+
+# every activation is an op, permanently named "axon.<name>" (see axon.registry)
+registry.register_all("op", {f"axon.{name}": fn for name, fn in ACTIVATIONS.items()})

@@ -14,10 +14,10 @@ rank ``>= 2`` the samples equal ``jax.nn.initializers``' for the same key bit fo
 As in Axon, ``*_normal`` draw from a normal truncated at two standard deviations.
 
 Initializers can be looked up by name with :func:`get` (``INITIALIZERS`` maps each name
-usable as a string to its factory). Every init function a factory returns is nameable: it
-carries ``__axon_initializer__ = (factory_name, options)``, with every option's value
-(defaults included), so that ``axon.serialization`` can save a model using it and remake it
-on load as ``factory(**options)``, which samples bit for bit the same.
+usable as a string to its factory). Each factory is registered in :mod:`axon.registry` as
+``"axon.initializers.<name>"``, and every init function it returns carries that name and
+its options (defaults included; see :func:`axon.registry.made_by`), so that a saved model
+using it remakes it on load as ``factory(**options)``, which samples bit for bit the same.
 
 Differences from Axon: Axon's initializers take ``(shape, type, key)``; here the key comes
 first, as in JAX. ``orthogonal(distribution="uniform")`` samples its random matrix from
@@ -32,14 +32,13 @@ column of the result.
 ((64, 32), dtype('float32'))
 >>> initializers.get("zeros")(None, (2,)).tolist()
 [0.0, 0.0]
->>> initializers.uniform(scale=0.1).__axon_initializer__
-('uniform', {'scale': 0.1})
+>>> from axon import registry
+>>> registry.made_by(initializers.uniform(scale=0.1))
+('axon.initializers.uniform', {'scale': 0.1})
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,6 +46,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from axon import registry
 
 __all__ = [
     "INITIALIZERS",
@@ -134,27 +135,11 @@ def _truncated_normal(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax
     return jax.random.truncated_normal(key, -2, 2, shape, dtype)
 
 
-def _nameable(factory: Callable[..., InitFn]) -> Callable[..., InitFn]:
-    """Decorator: the init functions ``factory`` returns carry ``__axon_initializer__ =
-    (factory's name, its options with defaults applied)``."""
-    signature = inspect.signature(factory)
-
-    @functools.wraps(factory)
-    def make(*args: Any, **kwargs: Any) -> InitFn:
-        init = factory(*args, **kwargs)  # first, so that bad options raise the factory's errors
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        init.__axon_initializer__ = (factory.__name__, dict(bound.arguments))  # type: ignore[attr-defined]
-        return init
-
-    return make
-
-
 # ---------------------------------------------------------------------------------------
 # constant initializers
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.zeros")
 def zeros() -> InitFn:
     """All zeros.
 
@@ -168,7 +153,7 @@ def zeros() -> InitFn:
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.ones")
 def ones() -> InitFn:
     """All ones.
 
@@ -183,7 +168,7 @@ def ones() -> InitFn:
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.full")
 def full(value: Any) -> InitFn:
     """All ``value`` (a scalar, or an array that broadcasts to the shape).
 
@@ -205,7 +190,7 @@ def full(value: Any) -> InitFn:
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.identity")
 def identity() -> InitFn:
     """The identity matrix (ones on the main diagonal); the shape must have rank 2.
 
@@ -228,7 +213,7 @@ def identity() -> InitFn:
 # random initializers
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.uniform")
 def uniform(*, scale: float = 0.01) -> InitFn:
     """Uniform on ``[-scale, scale)``.
 
@@ -250,7 +235,7 @@ def uniform(*, scale: float = 0.01) -> InitFn:
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.normal")
 def normal(*, mean: float = 0.0, scale: float = 0.01) -> InitFn:
     """Normal with mean ``mean`` and standard deviation ``scale``.
 
@@ -272,7 +257,7 @@ def normal(*, mean: float = 0.0, scale: float = 0.01) -> InitFn:
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.variance_scaling")
 def variance_scaling(
     *, scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal"
 ) -> InitFn:
@@ -329,7 +314,7 @@ def _variance_scaling(scale: float, mode: str, distribution: str, name: str) -> 
     return init
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.lecun_uniform")
 def lecun_uniform(*, scale: float = 1.0) -> InitFn:
     """LeCun uniform: ``variance_scaling(scale=scale, mode="fan_in", distribution="uniform")``.
 
@@ -342,7 +327,7 @@ def lecun_uniform(*, scale: float = 1.0) -> InitFn:
     return _variance_scaling(scale, "fan_in", "uniform", "lecun_uniform")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.lecun_normal")
 def lecun_normal(*, scale: float = 1.0) -> InitFn:
     """LeCun normal: ``variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal")``.
 
@@ -355,7 +340,7 @@ def lecun_normal(*, scale: float = 1.0) -> InitFn:
     return _variance_scaling(scale, "fan_in", "truncated_normal", "lecun_normal")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.glorot_uniform")
 def glorot_uniform(*, scale: float = 1.0) -> InitFn:
     """Glorot (Xavier) uniform: ``variance_scaling(scale=scale, mode="fan_avg", distribution="uniform")``.
 
@@ -368,7 +353,7 @@ def glorot_uniform(*, scale: float = 1.0) -> InitFn:
     return _variance_scaling(scale, "fan_avg", "uniform", "glorot_uniform")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.glorot_normal")
 def glorot_normal(*, scale: float = 1.0) -> InitFn:
     """Glorot (Xavier) normal: ``variance_scaling(scale=scale, mode="fan_avg", distribution="truncated_normal")``.
 
@@ -381,7 +366,7 @@ def glorot_normal(*, scale: float = 1.0) -> InitFn:
     return _variance_scaling(scale, "fan_avg", "truncated_normal", "glorot_normal")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.he_uniform")
 def he_uniform(*, scale: float = 2.0) -> InitFn:
     """He (Kaiming) uniform: ``variance_scaling(scale=scale, mode="fan_in", distribution="uniform")``.
 
@@ -394,7 +379,7 @@ def he_uniform(*, scale: float = 2.0) -> InitFn:
     return _variance_scaling(scale, "fan_in", "uniform", "he_uniform")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.he_normal")
 def he_normal(*, scale: float = 2.0) -> InitFn:
     """He (Kaiming) normal: ``variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal")``.
 
@@ -407,7 +392,7 @@ def he_normal(*, scale: float = 2.0) -> InitFn:
     return _variance_scaling(scale, "fan_in", "truncated_normal", "he_normal")
 
 
-@_nameable
+@registry.factory("initializer_factory", "axon.initializers.orthogonal")
 def orthogonal(*, distribution: str = "normal") -> InitFn:
     """A random orthogonal matrix (orthonormal rows or columns, whichever are fewer).
 

@@ -37,7 +37,7 @@ from axon import layers as _layers
 from axon._dtypes import canonical_dtype
 from axon.graph import Axon, Node
 from axon.model_state import ModelState, get_path, set_path
-from axon.serialization import register_builtin_initializer, register_builtin_layer, tag_initializer
+from axon.registry import factory, register
 
 __all__ = [
     "QTensor",
@@ -165,7 +165,7 @@ def _dense_op(x: Any, kernel: QTensor, bias: Any = None) -> jax.Array:
     return out
 
 
-@register_builtin_layer("axon.quantization.weight_only_quantized_dense")
+@register("op", "axon.quantization.weight_only_quantized_dense")
 def quantized_dense(x: Any, kernel: QTensor, bias: Any = None) -> jax.Array:
     """The functional weight-only quantized dense op: ``(x @ value - sum(x) * zero_point) *
     scale + bias`` over the last axis of ``x`` (Axon's
@@ -179,7 +179,7 @@ def quantized_dense(x: Any, kernel: QTensor, bias: Any = None) -> jax.Array:
     return _dense_op(x, kernel, bias)
 
 
-@register_builtin_initializer("axon.quantization.quantized", factory=True)
+@factory("initializer_factory", "axon.quantization.quantized")
 def quantized_initializer(base: Any = "glorot_uniform") -> Callable[..., QTensor]:
     """Initializer factory: initialize with ``base`` (a name or an init function), then
     quantize to a :class:`QTensor`.
@@ -189,13 +189,11 @@ def quantized_initializer(base: Any = "glorot_uniform") -> Callable[..., QTensor
     [[127, 127, 127], [127, 127, 127]]
     """
     base_fn = _initializers.get(base)
-    if isinstance(base, str):
-        tag_initializer(base_fn, base, {})
 
     def init(key: Any, shape: Any, dtype: Any = jnp.float32) -> QTensor:
         return QTensor.from_tensor(base_fn(key, shape, dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32))
 
-    return tag_initializer(init, "axon.quantization.quantized", {"base": base_fn})
+    return init
 
 
 def weight_only_quantized_dense(

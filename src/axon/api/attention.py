@@ -27,7 +27,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer, param
 from axon.api.dropout import key_param
 from axon.graph import Axon
-from axon.serialization import register_builtin_layer
+from axon.registry import register, register_all
 from axon.types import StatefulOutput
 
 __all__ = ["multi_head_attention"]
@@ -78,7 +78,7 @@ def _project(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> jax.Arr
     return y if bias is None else y + bias
 
 
-@register_builtin_layer("axon.multi_head_attention")
+@register("op", "axon.multi_head_attention")
 def multi_head_attention_op(
     *arrays: Any,
     layout: tuple[str, ...],
@@ -281,3 +281,9 @@ def multi_head_attention(
         multi_head_attention_op, inputs, layout=tuple(names), causal=causal, dropout_rate=float(dropout_rate),
         name=name, op_name=where, meta=meta,
     )
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.dot_product_attention": layers.dot_product_attention,
+})

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
+from axon.registry import register
 
 __all__ = ["stack_columns"]
 
@@ -44,6 +45,7 @@ def _columns(value: Any) -> list[tuple[str, Any]]:
     )
 
 
+@register("op", "axon.stack_columns")
 def stack_columns_op(value: Any, *, ignore: tuple[Any, ...] = ()) -> jax.Array:
     """The op of :func:`stack_columns`: stack the columns of ``value`` (a dict of arrays or a
     DataFrame), except those named in ``ignore``, along a new last axis.

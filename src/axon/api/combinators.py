@@ -21,7 +21,7 @@ import jax
 from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
-from axon.serialization import register_builtin_layer
+from axon.registry import register, register_all
 
 __all__ = ["add", "concatenate", "cond", "multiply", "split", "subtract"]
 
@@ -117,7 +117,7 @@ def split(
     )
 
 
-@register_builtin_layer("axon.split_part")
+@register("op", "axon.split_part")
 def split_part(value: Any, *, sizes: int | tuple[int, ...], index: int, axis: int = -1) -> Any:
     """The op of :func:`split` layers: part ``index`` of ``layers.split(value, sizes, axis=axis)``.
 
@@ -155,7 +155,7 @@ def cond(
                  op_name="cond", meta=meta)
 
 
-@register_builtin_layer("axon.cond")
+@register("op", "axon.cond")
 def cond_op(parent: Any, on_true: Any, on_false: Any, *, cond_fn: Callable[[Any], Any]) -> Any:
     """The op of :func:`cond` layers: ``on_true`` where ``cond_fn(parent)`` (a boolean
     scalar) holds, else ``on_false`` (``cond_fn`` is kept in the layer's options, so a model
@@ -169,3 +169,13 @@ def cond_op(parent: Any, on_true: Any, on_false: Any, *, cond_fn: Callable[[Any]
     if getattr(pred, "shape", ()) != ():
         raise ValueError(f"cond: cond_fn must return a scalar, got shape {pred.shape}")
     return jax.lax.cond(pred, lambda a, b: a, lambda a, b: b, on_true, on_false)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.add": layers.add,
+    "axon.concatenate": layers.concatenate,
+    "axon.multiply": layers.multiply,
+    "axon.split": layers.split,
+    "axon.subtract": layers.subtract,
+})

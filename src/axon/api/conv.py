@@ -21,6 +21,7 @@ from axon.api.core import check_graph, layer, param
 from axon.api.linear import _maybe_activation, _units
 from axon.graph import Axon
 from axon.layers._utils import check_channels, normalize_tuple
+from axon.registry import register, register_all
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
 
@@ -188,6 +189,7 @@ def depthwise_conv(
     )
 
 
+@register("op", "axon.separable_conv2d_op")
 def separable_conv2d_op(x, k1, k2, b1=None, b2=None, *, strides=1, padding="valid", input_dilation=1,
                         kernel_dilation=1, channels="last"):
     """Graph op of ``separable_conv2d``: kernels first, optional biases after."""
@@ -195,6 +197,7 @@ def separable_conv2d_op(x, k1, k2, b1=None, b2=None, *, strides=1, padding="vali
                                    kernel_dilation=kernel_dilation, channels=channels)
 
 
+@register("op", "axon.separable_conv3d_op")
 def separable_conv3d_op(x, k1, k2, k3, b1=None, b2=None, b3=None, *, strides=1, padding="valid", input_dilation=1,
                         kernel_dilation=1, channels="last"):
     """Graph op of ``separable_conv3d``: kernels first, optional biases after."""
@@ -288,3 +291,13 @@ def separable_conv3d(
     """
     return _separable("separable_conv3d", 5, x, channel_multiplier, kernel_size, strides, padding, input_dilation,
                       kernel_dilation, channels, activation, use_bias, kernel_initializer, bias_initializer, name, meta)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.conv": layers.conv,
+    "axon.conv_transpose": layers.conv_transpose,
+    "axon.depthwise_conv": layers.depthwise_conv,
+    "axon.separable_conv2d": layers.separable_conv2d,
+    "axon.separable_conv3d": layers.separable_conv3d,
+})

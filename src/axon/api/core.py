@@ -28,7 +28,7 @@ import numpy as np
 from axon import initializers as _initializers
 from axon._dtypes import canonical_dtype
 from axon.graph import Axon, Node, Parameter, creation_site, merge_nodes, next_id
-from axon.serialization import register_builtin_layer, tag_initializer
+from axon.registry import register
 
 __all__ = [
     "block",
@@ -182,12 +182,6 @@ def param(
     if kind not in _KINDS:
         raise ValueError(f"param {name!r}: expected kind to be one of {list(_KINDS)}, got {kind!r}")
     init = _initializers.get(initializer)
-    if isinstance(initializer, str):  # remembered by name, so that a saved model can remake it
-        tag_initializer(init, initializer, {})
-    else:
-        factory = next((n for n, f in _initializers.INITIALIZERS.items() if f is initializer), None)
-        if factory is not None:
-            tag_initializer(init, factory, {})
     dt = canonical_dtype(dtype)
     if isinstance(shape, Mapping):
         children = {}
@@ -310,7 +304,7 @@ def fn(x: Axon, f: Callable[[Any], Any], *, name: Any = None, op_name: str = "nx
     return layer(apply_fn, [x], fn=f, name=name, op_name=op_name)
 
 
-@register_builtin_layer("axon.fn")
+@register("op", "axon.fn")
 def apply_fn(value: Any, *, fn: Callable[[Any], Any]) -> Any:
     """The op of :func:`fn` layers: ``fn(value)`` (``fn`` is kept in the layer's options,
     so a model using it can be saved once ``fn`` is registered with ``axon.register_layer``).

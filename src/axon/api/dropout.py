@@ -23,7 +23,7 @@ from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
 from axon.layers._utils import check_channels
-from axon.serialization import register_builtin_initializer, tag_initializer
+from axon.registry import factory, register, register_all
 
 __all__ = ["alpha_dropout", "dropout", "feature_alpha_dropout", "spatial_dropout"]
 
@@ -45,7 +45,7 @@ def key_param(seed: int | None) -> Any:
     return param("key", (2,), initializer=init, dtype="uint32", kind="state")
 
 
-@register_builtin_initializer("axon.build_seed_key")
+@register("initializer", "axon.build_seed_key")
 def build_seed_key(key: Any, shape: Any, dtype: Any = None) -> Any:
     """Initializer of a random layer's ``key`` without a ``seed``: the raw data of the
     key the build derives from its seed and the layer's name.
@@ -57,7 +57,7 @@ def build_seed_key(key: Any, shape: Any, dtype: Any = None) -> Any:
     return jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
 
 
-@register_builtin_initializer("axon.seeded_key", factory=True)
+@factory("initializer_factory", "axon.seeded_key")
 def seeded_key(seed: int) -> Any:
     """Initializer factory of a random layer's ``key`` given ``seed=``: ``PRNGKey(seed)``.
 
@@ -70,7 +70,7 @@ def seeded_key(seed: int) -> Any:
     def init(key: Any, shape: Any, dtype: Any = None) -> Any:
         return jax.random.PRNGKey(seed)
 
-    return tag_initializer(init, "axon.seeded_key", {"seed": seed})
+    return init
 
 
 def _make(fn: Callable[..., Any], op_name: str, channel_option: bool):
@@ -134,3 +134,13 @@ spatial_dropout.__doc__ = """Dropout of whole feature maps (``channels="last"|"f
     >>> axon.input("x").pipe(axon.spatial_dropout, rate=0.2).node.opts["rate"]
     0.2
     """
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.alpha_dropout": layers.alpha_dropout,
+    "axon.dropout": layers.dropout,
+    "axon.dropout_key": layers.dropout_key,
+    "axon.feature_alpha_dropout": layers.feature_alpha_dropout,
+    "axon.spatial_dropout": layers.spatial_dropout,
+})

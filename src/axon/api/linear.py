@@ -16,6 +16,7 @@ from axon.api.activation import activation as _activation
 from axon.api.activation import layer_label, resolve_activation
 from axon.api.core import check_graph, check_name, layer, param
 from axon.graph import Axon
+from axon.registry import register_all
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
 
@@ -137,3 +138,12 @@ def bias(x: Axon, *, bias_initializer: Any = "zeros", name: Any = None, meta: di
     check_graph(x, "bias")
     b = param("bias", lambda s: (s[-1],), initializer=bias_initializer)
     return layer(layers.bias, [x, b], name=name, op_name="bias", meta=meta)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.bias": layers.bias,
+    "axon.bilinear": layers.bilinear,
+    "axon.dense": layers.dense,
+    "axon.embedding": layers.embedding,
+})

@@ -20,6 +20,7 @@ from typing import Any
 from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
+from axon.registry import register_all
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
@@ -185,3 +186,13 @@ def rms_norm(
     inputs = [x, param("gamma", _channels(channel_index), initializer=gamma_initializer)]
     return layer(layers.rms_norm, inputs, epsilon=_check_positive(epsilon, "epsilon", "rms_norm"),
                  channel_index=channel_index, shift=float(shift), upcast=upcast, name=name, op_name="rms_norm", meta=meta)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.batch_norm": layers.batch_norm,
+    "axon.group_norm": layers.group_norm,
+    "axon.instance_norm": layers.instance_norm,
+    "axon.layer_norm": layers.layer_norm,
+    "axon.rms_norm": layers.rms_norm,
+})

@@ -16,6 +16,7 @@ from axon import layers
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.registry import register_all
 
 __all__ = [
     "adaptive_avg_pool",
@@ -160,3 +161,18 @@ def _global(fn, op_name: str, has_norm: bool):
 global_avg_pool = _global(layers.global_avg_pool, "global_avg_pool", False)
 global_max_pool = _global(layers.global_max_pool, "global_max_pool", False)
 global_lp_pool = _global(layers.global_lp_pool, "global_lp_pool", True)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.adaptive_avg_pool": layers.adaptive_avg_pool,
+    "axon.adaptive_lp_pool": layers.adaptive_lp_pool,
+    "axon.adaptive_max_pool": layers.adaptive_max_pool,
+    "axon.avg_pool": layers.avg_pool,
+    "axon.blur_pool": layers.blur_pool,
+    "axon.global_avg_pool": layers.global_avg_pool,
+    "axon.global_lp_pool": layers.global_lp_pool,
+    "axon.global_max_pool": layers.global_max_pool,
+    "axon.lp_pool": layers.lp_pool,
+    "axon.max_pool": layers.max_pool,
+})

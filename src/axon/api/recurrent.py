@@ -59,7 +59,7 @@ from axon.api.core import block, check_graph, check_name, layer, param
 from axon.api.dropout import key_param
 from axon.graph import Axon
 from axon.layers._utils import normalize_padding, normalize_tuple
-from axon.serialization import register_builtin_layer
+from axon.registry import register, register_all
 from axon.types import StatefulOutput
 
 __all__ = ["bidirectional", "conv_lstm", "gru", "lstm", "mask"]
@@ -122,7 +122,7 @@ def _zero_state_shape(kind: str, x: jax.Array, units: int, conv: Mapping[str, An
     return (x.shape[0], 1, units, *out.shape[2:])
 
 
-@register_builtin_layer("axon.recurrent")
+@register("op", "axon.recurrent")
 def recurrent_op(
     *arrays: Any,
     kind: str,
@@ -183,7 +183,7 @@ def recurrent_op(
     return out
 
 
-@register_builtin_layer("axon.recurrent_output")
+@register("op", "axon.recurrent_output")
 def recurrent_output(value: Any, *, index: int | None = None) -> jax.Array:
     """The output nodes of a recurrent layer: the output sequence (``index=None``) or entry
     ``index`` of the final hidden state of ``value = (output_sequence, hidden_state)``.
@@ -502,7 +502,7 @@ def conv_lstm(
 # bidirectional
 
 
-@register_builtin_layer("axon.reverse")
+@register("op", "axon.reverse")
 def reverse_op(x: jax.Array, *, axis: int) -> jax.Array:
     """Reverse ``x`` along ``axis`` (the backward input of :func:`bidirectional`).
 
@@ -518,7 +518,7 @@ def _is_sequence(leaf: Any, reference: jax.Array, axis: int) -> bool:
     return hasattr(leaf, "ndim") and leaf.ndim > ax + 1 and leaf.shape[ax] == reference.shape[ax]
 
 
-@register_builtin_layer("axon.unreverse")
+@register("op", "axon.unreverse")
 def unreverse_op(value: Any, reference: jax.Array, *, axis: int) -> Any:
     """Reverse back, along ``axis``, the leaves of ``value`` that are sequences: leaves with
     an axis after ``axis`` and the length of ``reference`` (the layer input) along ``axis``.
@@ -532,7 +532,7 @@ def unreverse_op(value: Any, reference: jax.Array, *, axis: int) -> Any:
     return jax.tree_util.tree_map(lambda v: jnp.flip(v, axis) if _is_sequence(v, reference, axis) else v, value)
 
 
-@register_builtin_layer("axon.leaf")
+@register("op", "axon.leaf")
 def leaf_op(value: Any, *, path: tuple[Any, ...]) -> Any:
     """The entry of a nested value at ``path`` (a tuple of keys and indices).
 
@@ -624,3 +624,17 @@ def bidirectional(
             raise TypeError(f"{where}: merge_fn must return a graph, got {out!r}")
         merged[path] = out
     return _rebuild(struct, merged)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.conv_lstm": layers.conv_lstm,
+    "axon.conv_lstm_cell": layers.conv_lstm_cell,
+    "axon.dynamic_unroll": layers.dynamic_unroll,
+    "axon.gru": layers.gru,
+    "axon.gru_cell": layers.gru_cell,
+    "axon.lstm": layers.lstm,
+    "axon.lstm_cell": layers.lstm_cell,
+    "axon.mask_from_tokens": layers.mask_from_tokens,
+    "axon.static_unroll": layers.static_unroll,
+})

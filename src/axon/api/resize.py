@@ -14,6 +14,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.registry import register_all
 
 __all__ = ["resize"]
 
@@ -69,3 +70,9 @@ def resize(
         layers.resize, [x], size=size, method=method, antialias=antialias, channels=channels,
         name=name, op_name="resize", meta=meta,
     )
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.resize": layers.resize,
+})

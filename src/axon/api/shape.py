@@ -14,6 +14,7 @@ from axon import layers
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.registry import register_all
 
 __all__ = ["flatten", "pad", "reshape", "transpose"]
 
@@ -79,3 +80,12 @@ def pad(
     check_channels(channels, "pad")
     config = tuple((int(lo), int(hi)) for lo, hi in config)
     return layer(layers.pad, [x], config=config, value=float(value), channels=channels, name=name, op_name="pad", meta=meta)
+
+
+# functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)
+register_all("op", {
+    "axon.flatten": layers.flatten,
+    "axon.pad": layers.pad,
+    "axon.reshape": layers.reshape,
+    "axon.transpose": layers.transpose,
+})

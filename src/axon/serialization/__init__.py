@@ -7,14 +7,15 @@
   model=...)`` or :func:`check_state`, which report missing, unexpected and mis-shaped
   entries (like torch's ``load_state_dict(strict=...)``).
 * :func:`register_layer` (and :func:`register_initializer`): a saved graph refers to each
-  layer function by a registered name. Every public function of :mod:`axon.layers` and
-  :mod:`axon.activations` is registered (as ``"axon.layers.<name>"`` and
-  ``"axon.activations.<name>"``), as is every module-level function of the ``axon.api``
-  modules (the ops of the built-in graph constructors, as ``"axon.api.<module>.<name>"``
-  unless registered by an explicit name); a custom layer function must be registered,
-  under the same name, both in the program that saves and in the one that loads. Layers
-  built with ``axon.fn(x, f)`` or ``axon.cond(x, cond_fn, ...)`` keep ``f``/``cond_fn`` in
-  their options, so those functions must be registered too.
+  function it holds by its permanent name in :mod:`axon.registry` (see the naming scheme
+  there): axon's own ops are ``"axon.<name>"`` (``"axon.dense"``, ``"axon.relu"``), its
+  initializer factories ``"axon.initializers.<name>"``; a custom layer function must be
+  registered, under the same name, both in the program that saves and in the one that
+  loads. Layers built with ``axon.fn(x, f)`` or ``axon.cond(x, cond_fn, ...)`` keep
+  ``f``/``cond_fn`` in their options, so those functions must be registered too. Files
+  saved by older releases, which named ops by module path (``"axon.layers.dense"``,
+  ``"axon.api.conv.separable_conv2d_op"``), still load: :mod:`~axon.serialization.legacy_names`
+  translates those names.
 
 **File format** (version 1). A file is a plain `safetensors
 <https://huggingface.co/docs/safetensors>`_ file, so any safetensors reader can list and
@@ -24,7 +25,7 @@ load its tensors. Its text metadata has one entry, ``"axon"``, a JSON document
 
 * ``graph``: ``{"output": i, "nodes": [...], "blocks": [...]}``. Nodes are listed
   parents first; each has ``id`` (its position), ``name`` (a string or null), ``op``
-  (``{"special": "input"}`` or ``{"function": "<registered name>"}``), ``op_name``,
+  (``{"special": "input"}`` or ``{"function": "<registered op name>"}``), ``op_name``,
   ``parents``, ``args``, ``opts``, ``parameters`` (name, kind, dtype, frozen, concrete
   shape, initializer by name or null, children), ``mode``, ``global_options``, ``policy``
   and ``meta``. Option values are JSON with tags for what JSON lacks: ``{"$tuple": [...]}``,
@@ -50,7 +51,8 @@ other functions only if registered (otherwise a loaded model needs the saved val
 which it has).
 
 Modules: :mod:`~axon.serialization.api` (the public functions),
-:mod:`~axon.serialization.registry`, :mod:`~axon.serialization.codec` (option values),
+:mod:`~axon.serialization.registry` (with :mod:`~axon.serialization.legacy_names`),
+:mod:`~axon.serialization.codec` (option values),
 :mod:`~axon.serialization.graph_encoding` / :mod:`~axon.serialization.graph_decoding`,
 :mod:`~axon.serialization.state_format`, :mod:`~axon.serialization.state_check`,
 :mod:`~axon.serialization.container` (safetensors), :mod:`~axon.serialization.dtypes` and
@@ -67,9 +69,8 @@ Modules: :mod:`~axon.serialization.api` (the public functions),
 [[0.0]]
 """
 
-# Besides the names of __all__, the format constants, ``Path`` and the registration helpers
-# that axon's own modules use (register_builtin_layer, register_builtin_initializer,
-# tag_initializer) stay importable from here, as before the package was split.
+# Besides the names of __all__, the format constants and ``Path`` stay importable from here,
+# as before the package was split. Axon's own modules register into axon.registry, never here.
 from axon.serialization.api import (
     deserialize,
     deserialize_state,
@@ -85,10 +86,7 @@ from axon.serialization.container import FORMAT_STATE as FORMAT_STATE
 from axon.serialization.container import VERSION as VERSION
 from axon.serialization.errors import Path as Path
 from axon.serialization.errors import SerializationError, StateMismatchError
-from axon.serialization.registry import register_builtin_initializer as register_builtin_initializer
-from axon.serialization.registry import register_builtin_layer as register_builtin_layer
 from axon.serialization.registry import register_initializer, register_layer, registered_layers
-from axon.serialization.registry import tag_initializer as tag_initializer
 from axon.serialization.state_check import StateReport, check_state
 
 __all__ = [

@@ -1,5 +1,6 @@
 """JSON to a graph, trusting nothing: every node, option, parameter and block reference of
-the file is checked before it is built, and ops resolve through the registry only.
+the file is checked before it is built, and ops resolve through the registry only (names
+saved by older releases are translated by :mod:`~axon.serialization.legacy_names`).
 
 >>> import axon
 >>> from axon.serialization.container import TensorTable
@@ -11,11 +12,13 @@ the file is checked before it is built, and ops resolve through the registry onl
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from axon import registry
 from axon.graph import SPECIAL_OPS, Axon, Node, Parameter, next_id
 from axon.serialization.codec import ValueDecoder
 from axon.serialization.dtypes import DTYPE_NAMES, parse_dtype
@@ -27,6 +30,7 @@ from axon.serialization.errors import (
     expect_type,
     short,
 )
+from axon.serialization.registry import layer_fn, registered_initializer, registered_layers
 
 _SPECIAL_PARENTS = {"input": 0, "constant": 0, "optional": 1, "or_else": 2, "namespace": 1}
 """How many parents each special op with a fixed arity has."""
@@ -49,6 +53,31 @@ class GraphDecoder(ValueDecoder):
         self.blocks_json = blocks if blocks is not None else []
         self.blocks: dict[int, Any] = {}
         self.loading: set[int] = set()
+
+    def function(self, name: Any, where: str) -> Callable[..., Any]:
+        """The op registered under ``name``; an unknown name raises listing close matches."""
+        if isinstance(name, str) and layer_fn(name) is None:
+            close = difflib.get_close_matches(name, list(registered_layers()), n=3, cutoff=0.6)
+            hint = f" (close matches: {', '.join(repr(c) for c in close)})" if close else ""
+            raise SerializationError(
+                f"{where}: the function {name!r} is not registered in this program{hint}; register it with "
+                f"axon.register_layer({name!r}, fn) before loading"
+            )
+        return super().function(name, where)
+
+    def initializer(self, j: Any, where: str) -> Callable[..., Any]:
+        """The initializer ``{"name": ..., "options": ...}``; an unknown name raises listing
+        close matches."""
+        name = j.get("name") if isinstance(j, dict) else None
+        if isinstance(name, str) and registered_initializer(name) is None:
+            known = [*registry.names("initializer"), *registry.names("initializer_factory")]
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f" (close matches: {', '.join(repr(c) for c in close)})" if close else ""
+            raise SerializationError(
+                f"{where}: the initializer {name!r} is not registered in this program{hint}; register it with "
+                f"axon.serialization.register_initializer({name!r}, fn) before loading"
+            )
+        return super().initializer(j, where)
 
     def block(self, k: Any, where: str) -> Any:
         """The block ``k`` of the file, built once however often it is used."""

@@ -11,7 +11,7 @@ Each node has ``id``, ``name``, ``op`` (``{"special": ...}`` or ``{"function": n
 >>> encoder = GraphEncoder(TensorTable(), {})
 >>> graph = encoder.graph(axon.input("x").pipe(axon.relu))
 >>> [node["op"] for node in graph["nodes"]], graph["output"]
-([{'special': 'input'}, {'function': 'axon.activations.relu'}], 1)
+([{'special': 'input'}, {'function': 'axon.relu'}], 1)
 """
 
 from __future__ import annotations
