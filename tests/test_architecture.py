@@ -25,19 +25,12 @@ BUILT_ON_CORE = ("axon.serialization", "axon.loop", "axon.onnx", "axon.distribut
 """Subsystems built on the core, which the core must never import."""
 
 KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    ("axon.loop.progress", "axon.loop.core"):
-        "axon.loop.progress imports axon.loop.core (format_value) inside a function: "
-        "the loop work of issue 11 removes this cycle",
-    ("axon.graph", "axon.graph_ops"):
-        "axon.graph's Axon.__repr__ imports axon.graph_ops (get_inputs) inside the method",
-    ("axon.graph", "axon.compiler"):
-        "axon.graph's Axon._repr_html_ (the notebook repr) imports axon.compiler (template)",
     ("axon.graph", "axon.display"):
-        "axon.graph's Axon._repr_html_ (the notebook repr) imports axon.display (as_table_str)",
+        "the one documented notebook-repr import: Axon._repr_html_ shows the model table "
+        "(axon.display.graph_html), which needs the compiler; imported when Jupyter asks",
 }
-"""Function-local imports that close a cycle and are not removed yet, each with the reason.
-The cycle test ignores them; each has its own test, an expected failure while the edge
-still closes a cycle (strict: once it no longer does, remove the entry)."""
+"""Function-local imports that close a cycle, each with its reason. Only the notebook repr's
+import is allowed; the cycle test ignores it and the test below keeps the list to it."""
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -163,14 +156,11 @@ def test_no_import_cycles_between_axon_modules():
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
 
 
-@pytest.mark.parametrize("edge", [
-    pytest.param(edge, marks=pytest.mark.xfail(reason=reason, strict=True), id=" -> ".join(edge))
-    for edge, reason in KNOWN_CYCLE_EDGES.items()
-])
-def test_known_cycle_edge_is_gone(edge):
-    importer, imported = edge
-    closes_a_cycle = imported in GRAPH[importer] and importer in reachable(GRAPH, imported)
-    assert not closes_a_cycle, f"{importer} imports {imported}, which imports {importer} back"
+def test_the_only_cycle_edge_is_the_notebook_repr():
+    assert set(KNOWN_CYCLE_EDGES) == {("axon.graph", "axon.display")}
+    for importer, imported in KNOWN_CYCLE_EDGES:
+        # the edge exists and is function-local (the module itself imports without it)
+        assert imported in GRAPH[importer]
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _in(m, CORE)))
