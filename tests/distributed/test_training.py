@@ -102,12 +102,18 @@ kernel = state["dense_0"]["kernel"]
 out = predict_fn(state, np.ones((16, 64), np.float32))
 result = {"equal": max_abs(state, ref) == 0.0, "spec": str(kernel.sharding.spec),
           "shard": list(kernel.addressable_shards[0].data.shape),
-          "predict": float(np.max(np.abs(np.asarray(out) - np.asarray(axon.predict(model, ref, np.ones((16, 64), np.float32))))))}
+          "predict": float(np.max(np.abs(np.asarray(out) - np.asarray(axon.predict(model, ref, np.ones((16, 64), np.float32)))))),
+          "table": axon.display.as_table_str(model, axon.template((1, 64)), state=state),
+          "plain_table": axon.display.as_table_str(model, axon.template((1, 64)), state=ref)}
 """
     )
     assert result["equal"]
     assert result["spec"] == "P(None, 'data')" and result["shard"] == [64, 64]
     assert result["predict"] < 1e-5
+    # the table shows each parameter's layout when the state spans devices, and only then
+    header = result["table"].splitlines()[2]
+    assert "Sharding" in header and "kernel: P(None, 'data')" in result["table"] and "bias: P()" in result["table"]
+    assert "Sharding" not in result["plain_table"]
 
 
 def test_fsdp_state_saved_restores_on_one_device_and_on_a_2x4_mesh(tmp_path):
