@@ -70,3 +70,16 @@ def test_parse_args_rejects_bad_counts(capsys):
     with pytest.raises(SystemExit):
         launch.parse_args(["--nprocs", "0", "x.py"])
     assert "--nprocs must be >= 1" in capsys.readouterr().err
+
+
+def test_initialize_twice_says_so(tmp_path):
+    proc, _ = _launch(tmp_path, """
+        import axon.distributed as dist
+        dist.initialize()
+        try:
+            dist.initialize()
+        except dist.DistributedError as e:
+            print("second:", e)
+    """, nprocs=1, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "already joined a distributed run" in proc.stdout
