@@ -39,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from axon.lookup import lookup
+
 __all__ = [
     "ACTIVATIONS",
     "celu",
@@ -495,20 +497,6 @@ def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     >>> get("rellu")
     Traceback (most recent call last):
     ...
-    ValueError: unknown activation 'rellu'; expected a callable or one of: 'celu', ...
+    ValueError: unknown activation 'rellu' (did you mean 'relu'?); expected a callable or one of: 'celu', ...
     """
-    if isinstance(name_or_fn, str):
-        try:
-            return ACTIVATIONS[name_or_fn]
-        except KeyError:
-            names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
-            raise ValueError(
-                f"unknown activation {name_or_fn!r}; expected a callable or one of: {names}"
-            ) from None
-    if callable(name_or_fn):
-        return name_or_fn
-    names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
-    raise TypeError(
-        f"activation must be a name or a callable, got {type(name_or_fn).__name__} "
-        f"{name_or_fn!r}; accepted names: {names}"
-    )
+    return lookup(name_or_fn, ACTIVATIONS, kind="activation")

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from axon.lookup import lookup
+
 __all__ = [
     "LOSSES",
     "apply_label_smoothing",
@@ -593,14 +595,6 @@ def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     >>> get("mse")
     Traceback (most recent call last):
     ...
-    ValueError: unknown loss 'mse'; expected one of: binary_cross_entropy, ...
+    ValueError: unknown loss 'mse'; expected a callable or one of: 'binary_cross_entropy', ...
     """
-    if callable(name_or_fn):
-        return name_or_fn
-    if isinstance(name_or_fn, str):
-        if name_or_fn not in LOSSES:
-            raise ValueError(
-                f"unknown loss {name_or_fn!r}; expected one of: {', '.join(sorted(LOSSES))}"
-            )
-        return LOSSES[name_or_fn]
-    raise TypeError(f"expected a loss name or a callable, got {type(name_or_fn).__name__}")
+    return lookup(name_or_fn, LOSSES, kind="loss")

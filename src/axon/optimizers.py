@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 from axon import updates as U
+from axon.lookup import lookup
 
 __all__ = [
     "OPTIMIZERS",
@@ -404,21 +405,16 @@ def get(name_or_transform: str | optax.GradientTransformation) -> optax.Gradient
     >>> get("adma")
     Traceback (most recent call last):
     ...
-    ValueError: unknown optimizer 'adma'; expected one of: adabelief, adagrad, ...
+    ValueError: unknown optimizer 'adma' (did you mean 'adam'?); expected an optax.GradientTransformation or one of: 'adabelief', ...
     """
-    if isinstance(name_or_transform, optax.GradientTransformation):
-        return name_or_transform
-    if isinstance(name_or_transform, str):
-        if name_or_transform not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {name_or_transform!r}; expected one of: "
-                f"{', '.join(sorted(OPTIMIZERS))}"
-            )
-        return OPTIMIZERS[name_or_transform]()
-    raise TypeError(
-        "expected an optimizer name or an optax.GradientTransformation, "
-        f"got {type(name_or_transform).__name__}"
+    found = lookup(
+        name_or_transform,
+        OPTIMIZERS,
+        kind="optimizer",
+        accepts="an optax.GradientTransformation",
+        is_accepted=lambda t: isinstance(t, optax.GradientTransformation),
     )
+    return found() if isinstance(name_or_transform, str) else found
 
 
 # ---------------------------------------------------------------------------------------------
