@@ -16,11 +16,12 @@ from typing import Any
 from axon import activations as _activations
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
+from axon.typing_aliases import Activation, LayerName
 
 __all__ = ["activation", *_activations.ACTIVATIONS]
 
 
-def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = None, **opts: Any) -> Axon:
+def activation(x: Axon, activation: Activation, *, name: LayerName = None, **opts: Any) -> Axon:
     """Apply an activation, by name (``"relu"``; the layer's op name is that name) or as a
     function (op name ``"custom"``); ``opts`` go to the function (``alpha``, ``axis``).
 
@@ -35,7 +36,7 @@ def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = Non
 
 
 def _shortcut(act_name: str) -> Callable[..., Axon]:
-    def shortcut(x: Axon, *, name: Any = None, **opts: Any) -> Axon:
+    def shortcut(x: Axon, *, name: LayerName = None, **opts: Any) -> Axon:
         return activation(x, act_name, name=name, **opts)
 
     shortcut.__name__ = shortcut.__qualname__ = act_name

@@ -29,6 +29,7 @@ from axon.api.dropout import key_param
 from axon.graph import Axon
 from axon.serialization import register_builtin_layer
 from axon.types import StatefulOutput
+from axon.typing_aliases import Initializer, LayerName, RunMode
 
 __all__ = ["multi_head_attention"]
 
@@ -84,7 +85,7 @@ def multi_head_attention_op(
     layout: tuple[str, ...],
     causal: bool = False,
     dropout_rate: float = 0.0,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> Any:
     """The op of :func:`multi_head_attention`: ``arrays`` named by ``layout`` (from
     ``query``, ``key``, ``value``, ``mask``, the ``*_kernel``/``*_bias`` parameters and the
@@ -159,9 +160,9 @@ def multi_head_attention(
     mask: Axon | None = None,
     dropout_rate: float = 0.0,
     seed: int | None = None,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Multi-head scaled dot-product attention with learned projections.

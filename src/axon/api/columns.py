@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
+from axon.typing_aliases import LayerName
 
 __all__ = ["stack_columns"]
 
@@ -73,7 +74,7 @@ def stack_columns_op(value: Any, *, ignore: tuple[Any, ...] = ()) -> jax.Array:
     return jnp.concatenate(parts, axis=-1)
 
 
-def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: Any = None) -> Axon:
+def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: LayerName = None) -> Axon:
     """Stack the columns of ``x``'s value (a dict of arrays, or a DataFrame when not jitted)
     into one ``(batch, n_columns)`` float array, leaving out the columns named in ``ignore``.
 

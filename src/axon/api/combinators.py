@@ -22,6 +22,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.serialization import register_builtin_layer
+from axon.typing_aliases import LayerName
 
 __all__ = ["add", "concatenate", "cond", "multiply", "split", "subtract"]
 
@@ -38,7 +39,7 @@ def _collect(where: str, x: Axon | Sequence[Axon], rest: tuple[Axon, ...]) -> li
 
 
 def _elementwise(fn: Callable[..., Any], op_name: str):
-    def combinator(x: Axon | Sequence[Axon], *more: Axon, name: Any = None, meta: dict | None = None) -> Axon:
+    def combinator(x: Axon | Sequence[Axon], *more: Axon, name: LayerName = None, meta: dict | None = None) -> Axon:
         graphs = _collect(op_name, x, more)
         return layer(fn, graphs, name=check_name(name, op_name), op_name=op_name, meta=meta)
 
@@ -74,7 +75,7 @@ multiply.__doc__ = """Element-wise product of two or more graphs (with broadcast
 
 
 def concatenate(
-    x: Axon | Sequence[Axon], *more: Axon, axis: int = -1, name: Any = None, meta: dict | None = None
+    x: Axon | Sequence[Axon], *more: Axon, axis: int = -1, name: LayerName = None, meta: dict | None = None
 ) -> Axon:
     """Concatenate two or more graphs along ``axis`` (the last by default).
 
@@ -90,7 +91,7 @@ def concatenate(
 
 
 def split(
-    x: Axon, splits: int | Sequence[int], *, axis: int = -1, name: Any = None, meta: dict | None = None
+    x: Axon, splits: int | Sequence[int], *, axis: int = -1, name: LayerName = None, meta: dict | None = None
 ) -> tuple[Axon, ...]:
     """Split a graph into ``splits`` equal parts (or parts of the listed sizes) along
     ``axis``; returns a tuple of graphs. ``name`` may be a list with one name per part.
@@ -134,7 +135,7 @@ def cond(
     true_graph: Axon,
     false_graph: Axon,
     *,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Choose between two graphs at run time: ``true_graph`` where ``cond_fn(parent)`` (a

@@ -21,15 +21,16 @@ from axon.api.core import check_graph, layer, param
 from axon.api.linear import _maybe_activation, _units
 from axon.graph import Axon
 from axon.layers._utils import check_channels, normalize_tuple
+from axon.typing_aliases import Activation, Channels, Initializer, LayerName, Padding
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
 
 
-def _in_channels(s: tuple, channels: str) -> int:
+def _in_channels(s: tuple, channels: Channels) -> int:
     return s[-1] if channels == "last" else s[1]
 
 
-def _kernel(kernel_size: Any, spatial: tuple[int, ...], in_dim: int, out_dim: int, channels: str) -> tuple[int, ...]:
+def _kernel(kernel_size: Any, spatial: tuple[int, ...], in_dim: int, out_dim: int, channels: Channels) -> tuple[int, ...]:
     return (*spatial, in_dim, out_dim) if channels == "last" else (out_dim, in_dim, *spatial)
 
 
@@ -39,7 +40,7 @@ def _spatial(kernel_size: Any, s: tuple) -> tuple[int, ...]:
     return normalize_tuple(kernel_size, len(s) - 2, "kernel_size")
 
 
-def _check_common(where: str, x: Axon, kernel_size: Any, strides: Any, padding: Any, channels: str) -> None:
+def _check_common(where: str, x: Axon, kernel_size: Any, strides: Any, padding: Any, channels: Channels) -> None:
     check_graph(x, where)
     check_channels(channels, where)
     for name, value in (("kernel_size", kernel_size), ("strides", strides)):
@@ -75,16 +76,16 @@ def conv(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, ...] = 1,
     kernel_dilation: int | tuple[int, ...] = 1,
     feature_group_size: int = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """An N-d convolution (1-, 2-, 3-d...) with ``units`` output channels (see
@@ -121,14 +122,14 @@ def conv_transpose(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     kernel_dilation: int | tuple[int, ...] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A transposed (fractionally strided) convolution (see :func:`axon.layers.conv_transpose`).
@@ -156,15 +157,15 @@ def depthwise_conv(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, ...] = 1,
     kernel_dilation: int | tuple[int, ...] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise convolution: each input channel gets ``channel_multiplier`` filters of
@@ -237,15 +238,15 @@ def separable_conv2d(
     *,
     kernel_size: int | tuple[int, int] = 1,
     strides: int | tuple[int, int] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, int] = 1,
     kernel_dilation: int | tuple[int, int] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise separable 2-d convolution: two depthwise convolutions, one per spatial
@@ -267,15 +268,15 @@ def separable_conv3d(
     *,
     kernel_size: int | tuple[int, int, int] = 1,
     strides: int | tuple[int, int, int] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, int, int] = 1,
     kernel_dilation: int | tuple[int, int, int] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise separable 3-d convolution: three depthwise convolutions, one per spatial

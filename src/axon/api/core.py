@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +29,7 @@ from axon import initializers as _initializers
 from axon._dtypes import canonical_dtype
 from axon.graph import Axon, Node, Parameter, creation_site, merge_nodes, next_id
 from axon.serialization import register_builtin_layer, tag_initializer
+from axon.typing_aliases import Initializer, LayerMode, LayerName
 
 __all__ = [
     "block",
@@ -98,7 +99,7 @@ def input(
     )
 
 
-def constant(value: Any, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def constant(value: Any, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """A constant array in the graph (cast by the layer's output policy).
 
     >>> import axon, numpy as np
@@ -133,7 +134,7 @@ def _structure(value: Any, parents: list[Axon]) -> Any:
     raise TypeError(f"container: expected nested dicts, tuples and lists of axon graphs, found {type(value).__name__}: {value!r}")
 
 
-def container(structure: Any, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def container(structure: Any, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """Join graphs in nested dicts, tuples and lists into one node (multi-output models).
 
     >>> import axon, jax.numpy as jnp
@@ -161,9 +162,9 @@ def param(
     name: str,
     shape: tuple[int, ...] | Callable[..., tuple[int, ...]] | Mapping[str, Any],
     *,
-    initializer: Any = "glorot_uniform",
+    initializer: Initializer = "glorot_uniform",
     dtype: Any = "float32",
-    kind: str = "parameter",
+    kind: Literal["parameter", "state"] = "parameter",
 ) -> Parameter:
     """Declare a trainable parameter (``kind="parameter"``) or layer state (``kind="state"``)
     for :func:`layer`.
@@ -227,9 +228,9 @@ def layer(
     op: Callable[..., Any],
     inputs: Sequence[Axon | Parameter] | Axon,
     *,
-    name: Any = None,
+    name: LayerName = None,
     op_name: str = "custom",
-    mode: str = "both",
+    mode: LayerMode = "both",
     global_options: Sequence[str] = (),
     meta: Mapping[str, Any] | None = None,
     **opts: Any,
@@ -295,7 +296,7 @@ def layer(
     )
 
 
-def fn(x: Axon, f: Callable[[Any], Any], *, name: Any = None, op_name: str = "nx") -> Axon:
+def fn(x: Axon, f: Callable[[Any], Any], *, name: LayerName = None, op_name: str = "nx") -> Axon:
     """Apply a parameter-free JAX function to a graph's value (Axon's ``Axon.nx``).
     To save a model with such a layer, register ``f`` with ``axon.register_layer``.
 
@@ -322,7 +323,7 @@ def apply_fn(value: Any, *, fn: Callable[[Any], Any]) -> Any:
     return fn(value)
 
 
-def optional(x: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def optional(x: Axon, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """Let a layer receive ``axon.NONE`` when ``x`` is missing instead of being skipped.
 
     >>> import axon, jax.numpy as jnp
@@ -338,7 +339,7 @@ def optional(x: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None
     )
 
 
-def or_else(a: Axon, b: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def or_else(a: Axon, b: Axon, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """``a`` unless it is missing (``axon.NONE``), else ``b``.
 
     >>> import axon, jax.numpy as jnp
@@ -401,7 +402,7 @@ class Block:
         return f"<axon.block {getattr(self.fn, '__name__', 'fn')}>"
 
 
-def block(f: Callable[..., Any], *, name: Any = None) -> Block:
+def block(f: Callable[..., Any], *, name: LayerName = None) -> Block:
     """Turn a graph function into a block: every call applies the same layers with the
     same (shared) parameters, nested under the block's name.
 

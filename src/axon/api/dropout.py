@@ -24,6 +24,7 @@ from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
 from axon.layers._utils import check_channels
 from axon.serialization import register_builtin_initializer, tag_initializer
+from axon.typing_aliases import LayerName
 
 __all__ = ["alpha_dropout", "dropout", "feature_alpha_dropout", "spatial_dropout"]
 
@@ -79,7 +80,7 @@ def _make(fn: Callable[..., Any], op_name: str, channel_option: bool):
         *,
         rate: float = 0.5,
         seed: int | None = None,
-        name: Any = None,
+        name: LayerName = None,
         meta: dict | None = None,
         **opts: Any,
     ) -> Axon:

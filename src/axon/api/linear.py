@@ -15,6 +15,7 @@ from axon import layers
 from axon.api.activation import activation as _activation
 from axon.api.core import check_graph, check_name, layer, param
 from axon.graph import Axon
+from axon.typing_aliases import Activation, Initializer, LayerName
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
 
@@ -33,11 +34,11 @@ def dense(
     x: Axon,
     units: int,
     *,
-    activation: str | Callable[..., Any] | None = None,
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
@@ -67,11 +68,11 @@ def bilinear(
     x2: Axon,
     units: int,
     *,
-    activation: str | Callable[..., Any] | None = None,
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A bilinear layer: ``y[..., k] = x1 · kernel[k] · x2 + bias[k]``.
@@ -100,8 +101,8 @@ def embedding(
     vocab_size: int,
     embedding_size: int,
     *,
-    kernel_initializer: Any = "uniform",
-    name: Any = None,
+    kernel_initializer: Initializer = "uniform",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A lookup table of ``vocab_size`` vectors of size ``embedding_size`` for integer ids.
@@ -121,7 +122,7 @@ def embedding(
     return layer(layers.embedding, [x, kernel], name=name, op_name="embedding", meta=meta)
 
 
-def bias(x: Axon, *, bias_initializer: Any = "zeros", name: Any = None, meta: dict | None = None) -> Axon:
+def bias(x: Axon, *, bias_initializer: Initializer = "zeros", name: LayerName = None, meta: dict | None = None) -> Axon:
     """Add a trainable ``bias`` of the size of the last axis.
 
     >>> import axon

@@ -15,11 +15,12 @@ default ``momentum=0.1``) and used in inference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
+from axon.typing_aliases import Initializer, LayerName
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
@@ -68,12 +69,12 @@ def _running_norm(fn, op_name, x, gamma_initializer, beta_initializer, channel_i
 def batch_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
     momentum: float = 0.1,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Batch normalization over every axis but ``channel_index`` (see
@@ -90,12 +91,12 @@ def batch_norm(
 def instance_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
     momentum: float = 0.1,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Instance normalization over the spatial axes (see :func:`axon.layers.instance_norm`).
@@ -111,11 +112,11 @@ def instance_norm(
 def layer_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Layer normalization over the ``channel_index`` axis (see :func:`axon.layers.layer_norm`).
@@ -137,11 +138,11 @@ def group_norm(
     x: Axon,
     num_groups: int,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Group normalization with ``num_groups`` groups of channels (see
@@ -164,12 +165,12 @@ def group_norm(
 def rms_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
+    gamma_initializer: Initializer = "ones",
     channel_index: int = -1,
     epsilon: float = 1e-6,
     shift: float = 0.0,
-    upcast: str = "normalization",
-    name: Any = None,
+    upcast: Literal["normalization", "all"] = "normalization",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Root-mean-square normalization (see :func:`axon.layers.rms_norm`); parameter ``gamma``.

@@ -16,6 +16,7 @@ from axon import layers
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.typing_aliases import Channels, LayerName, Padding
 
 __all__ = [
     "adaptive_avg_pool",
@@ -51,10 +52,10 @@ def _window(fn, op_name: str, has_norm: bool):
         *,
         kernel_size: int | tuple[int, ...] = 1,
         strides: int | tuple[int, ...] | None = None,
-        padding: Any = "valid",
+        padding: Padding = "valid",
         dilations: int | tuple[int, ...] = 1,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:
@@ -83,7 +84,7 @@ avg_pool = _window(layers.avg_pool, "avg_pool", False)
 lp_pool = _window(layers.lp_pool, "lp_pool", True)
 
 
-def blur_pool(x: Axon, *, channels: str = "last", name: Any = None, meta: dict | None = None) -> Axon:
+def blur_pool(x: Axon, *, channels: Channels = "last", name: LayerName = None, meta: dict | None = None) -> Axon:
     """A fixed 3×3 binomial low-pass filter per channel (see :func:`axon.layers.blur_pool`).
 
     >>> import axon
@@ -100,8 +101,8 @@ def _adaptive(fn, op_name: str, has_norm: bool):
         x: Axon,
         *,
         output_size: int | tuple[int, ...] | None = None,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:
@@ -134,8 +135,8 @@ def _global(fn, op_name: str, has_norm: bool):
         x: Axon,
         *,
         keep_axes: bool = False,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:

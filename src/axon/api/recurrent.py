@@ -61,6 +61,7 @@ from axon.graph import Axon
 from axon.layers._utils import normalize_padding, normalize_tuple
 from axon.serialization import register_builtin_layer
 from axon.types import StatefulOutput
+from axon.typing_aliases import Activation, Initializer, LayerName, Padding, RunMode, Unroll
 
 __all__ = ["bidirectional", "conv_lstm", "gru", "lstm", "mask"]
 
@@ -76,7 +77,7 @@ _STATE_NAMES = {"lstm": ("c", "h"), "gru": ("h",), "conv_lstm": ("c", "h")}
 # mask
 
 
-def mask(x: Axon, eos_token: int | float, *, name: Any = None, meta: dict | None = None) -> Axon:
+def mask(x: Axon, eos_token: int | float, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """A ``(batch, time)`` int32 mask that is 1 where ``x == eos_token`` (steps a recurrent
     layer skips) and 0 elsewhere (see :func:`axon.layers.mask_from_tokens`).
 
@@ -128,12 +129,12 @@ def recurrent_op(
     kind: str,
     layout: tuple[str, ...],
     units: int,
-    unroll: str = "dynamic",
+    unroll: Unroll = "dynamic",
     activation: Any = "tanh",
     gate: Any = "sigmoid",
-    recurrent_initializer: Any = None,
+    recurrent_initializer: Initializer | None = None,
     conv: Mapping[str, Any] | None = None,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> Any:
     """The op of :func:`lstm`, :func:`gru` and :func:`conv_lstm` graph layers.
 
@@ -345,16 +346,16 @@ def lstm(
     hidden_state: tuple[Axon, Axon] | int | None = None,
     units: int | None = None,
     *,
-    activation: str | Callable[..., Any] = "tanh",
-    gate: str | Callable[..., Any] = "sigmoid",
-    unroll: str = "dynamic",
+    activation: Activation = "tanh",
+    gate: Activation = "sigmoid",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon, Axon]]:
     """A long short-term memory layer: ``lstm(x, units)`` or ``lstm(x, (c, h), units)``.
@@ -395,16 +396,16 @@ def gru(
     hidden_state: tuple[Axon] | int | None = None,
     units: int | None = None,
     *,
-    activation: str | Callable[..., Any] = "tanh",
-    gate: str | Callable[..., Any] = "sigmoid",
-    unroll: str = "dynamic",
+    activation: Activation = "tanh",
+    gate: Activation = "sigmoid",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon]]:
     """A gated recurrent unit layer: ``gru(x, units)`` or ``gru(x, (h,), units)``.
@@ -435,15 +436,15 @@ def conv_lstm(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "same",
-    unroll: str = "dynamic",
+    padding: Padding = "same",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon, Axon]]:
     """A convolutional LSTM layer: ``conv_lstm(x, units)`` or ``conv_lstm(x, (c, h), units)``.
@@ -568,7 +569,7 @@ def bidirectional(
     merge_fn: Callable[[Axon, Axon], Axon],
     *,
     axis: int = 1,
-    name: Any = None,
+    name: LayerName = None,
 ) -> Any:
     """Run ``forward_fn`` over ``x`` and over ``x`` reversed along ``axis``, and merge the two
     results leaf by leaf with ``merge_fn(forward, backward)`` (e.g. ``axon.concatenate`` or

@@ -14,6 +14,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.typing_aliases import Channels, LayerName, ResizeMethod
 
 __all__ = ["resize"]
 
@@ -38,10 +39,10 @@ def resize(
     x: Axon,
     size: int | tuple[int, int],
     *,
-    method: str = "nearest",
+    method: ResizeMethod = "nearest",
     antialias: bool = True,
-    channels: str = "last",
-    name: Any = None,
+    channels: Channels = "last",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Resize the two spatial axes of a rank-4 input to ``size = (height, width)`` (an int

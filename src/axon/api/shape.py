@@ -8,17 +8,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from axon import layers
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
+from axon.typing_aliases import Channels, LayerName
 
 __all__ = ["flatten", "pad", "reshape", "transpose"]
 
 
-def flatten(x: Axon, *, name: Any = None, meta: dict | None = None) -> Axon:
+def flatten(x: Axon, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Fold all axes but the batch axis: ``(batch, ...) -> (batch, prod(...))``.
 
     >>> import axon, jax.numpy as jnp
@@ -29,7 +29,7 @@ def flatten(x: Axon, *, name: Any = None, meta: dict | None = None) -> Axon:
     return layer(layers.flatten, [x], name=name, op_name="flatten", meta=meta)
 
 
-def reshape(x: Axon, new_shape: Sequence[int | str], *, name: Any = None, meta: dict | None = None) -> Axon:
+def reshape(x: Axon, new_shape: Sequence[int | str], *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Reshape to ``new_shape``, the batch axis included: ``"batch"`` stands for the run-time
     batch size and ``"auto"`` for the one inferred dimension (as in Axon; the batch axis is
     not kept implicitly).
@@ -47,7 +47,7 @@ def reshape(x: Axon, new_shape: Sequence[int | str], *, name: Any = None, meta: 
     return layer(layers.reshape, [x], shape=new_shape, name=name, op_name="reshape", meta=meta)
 
 
-def transpose(x: Axon, permutation: Sequence[int] | None = None, *, name: Any = None, meta: dict | None = None) -> Axon:
+def transpose(x: Axon, permutation: Sequence[int] | None = None, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Permute the axes, the batch axis included (as in Axon); ``None`` reverses them all.
 
     >>> import axon, jax.numpy as jnp
@@ -64,8 +64,8 @@ def pad(
     config: Sequence[tuple[int, int]],
     value: float = 0.0,
     *,
-    channels: str = "last",
-    name: Any = None,
+    channels: Channels = "last",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Pad the spatial axes with one ``(lo, hi)`` pair each, filling with ``value``.

@@ -33,6 +33,7 @@ from jax import lax
 
 from axon.layers._utils import check_min_rank
 from axon.types import StatefulOutput
+from axon.typing_aliases import RunMode
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
@@ -180,7 +181,7 @@ def batch_norm(
     epsilon: float = 1e-5,
     channel_index: int = -1,
     momentum: float = 0.1,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Batch normalization: statistics over every axis except ``channel_index``.
 
@@ -228,7 +229,7 @@ def instance_norm(
     epsilon: float = 1e-5,
     channel_index: int = -1,
     momentum: float = 0.1,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Instance normalization: statistics over the spatial axes of each sample and channel.
 

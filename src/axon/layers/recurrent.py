@@ -30,6 +30,7 @@ import jax.numpy as jnp
 
 from axon.activations import get as get_activation
 from axon.layers._utils import normalize_padding, normalize_tuple
+from axon.typing_aliases import Activation, Padding, Unroll
 
 __all__ = [
     "conv_lstm",
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 Carry = tuple[jax.Array, ...]
-Activation = str | Callable[[jax.Array], jax.Array]
 CellFn = Callable[..., tuple[Any, Any]]
 
 _LSTM_INPUT_KEYS = ("wii", "wif", "wig", "wio")
@@ -311,7 +311,7 @@ def conv_lstm_cell(
     bias: jax.Array | None = None,
     *,
     strides: int | Sequence[int] = 1,
-    padding: str | Sequence[tuple[int, int]] = "same",
+    padding: Padding = "same",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """One ConvLSTM step (Axon's ``conv_lstm_cell``), channels first.
 
@@ -550,7 +550,7 @@ def lstm(
     hidden_kernel: Mapping[str, jax.Array],
     bias: Mapping[str, jax.Array] | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     activation: Activation = "tanh",
     gate: Activation = "sigmoid",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
@@ -603,7 +603,7 @@ def gru(
     hidden_kernel: Mapping[str, jax.Array],
     bias: Mapping[str, jax.Array] | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     activation: Activation = "tanh",
     gate: Activation = "sigmoid",
 ) -> tuple[jax.Array, tuple[jax.Array]]:
@@ -652,9 +652,9 @@ def conv_lstm(
     hidden_kernel: jax.Array,
     bias: jax.Array | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     strides: int | Sequence[int] = 1,
-    padding: str | Sequence[tuple[int, int]] = "same",
+    padding: Padding = "same",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """ConvLSTM over a whole sequence: :func:`conv_lstm_cell` unrolled along the time axis.
 
