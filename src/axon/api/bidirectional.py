@@ -87,6 +87,23 @@ def bidirectional(
     merged as they are (Axon reverses every leaf back, which is harmless there because its
     states carry a size-1 time axis).
 
+    Args:
+        x: The input sequence graph.
+        forward_fn: A function from a graph to a graph or nested tuples, lists and dicts of
+            graphs (run once per direction, with shared parameters).
+        merge_fn: A function of the forward and backward graphs of one leaf, returning a
+            graph (``axon.concatenate``, ``axon.add``, ...).
+        axis: The time axis. Default ``1``.
+        name: The name of the block holding the shared parameters (``None``:
+            ``"block_<count>"``).
+
+    Returns:
+        The merged results, in the structure ``forward_fn`` returns.
+
+    Raises:
+        TypeError: ``x`` is not a graph, a function is not callable, ``axis`` is not an
+            int, or ``forward_fn``/``merge_fn`` return something other than graphs.
+
     >>> import axon
     >>> x = axon.input("x", shape=(None, 6, 3))
     >>> seq, (c, h) = axon.bidirectional(x, lambda v: axon.lstm(v, 4), axon.concatenate)

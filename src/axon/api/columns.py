@@ -83,6 +83,19 @@ def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: LayerName = None
     Integer and boolean columns are cast to float32. No parameters. As in Axon there is no
     ``meta`` option.
 
+    Args:
+        x: A graph whose value is a dict of arrays (e.g. an ``axon.container``) or a
+            DataFrame.
+        ignore: Names of columns to leave out. Default: none.
+        name: The layer name (``None``: ``"stack_columns_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+
+    Returns:
+        The graph of the stacked columns, ``(batch, n_columns)`` float32.
+
+    Raises:
+        TypeError: ``x`` is not a graph or ``ignore`` is not a list of names.
+
     >>> import axon, jax.numpy as jnp
     >>> table = axon.container({"x": axon.input("x"), "label": axon.input("label")})
     >>> model = axon.stack_columns(table, ignore=["label"])

@@ -51,6 +51,19 @@ def _elementwise(fn: Callable[..., Any], op_name: str):
 add = _elementwise(layers.add, "add")
 add.__doc__ = """Element-wise sum of two or more graphs (with broadcasting).
 
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"add_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
+
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
     >>> axon.predict(axon.add([x, x, x]), {}, jnp.array([1.0])).tolist()
@@ -59,6 +72,19 @@ add.__doc__ = """Element-wise sum of two or more graphs (with broadcasting).
 subtract = _elementwise(layers.subtract, "subtract")
 subtract.__doc__ = """Left fold of subtraction: ``x0 - x1 - ...`` (with broadcasting).
 
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"subtract_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
+
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
     >>> axon.predict(axon.subtract(x, x), {}, jnp.array([1.0])).tolist()
@@ -66,6 +92,19 @@ subtract.__doc__ = """Left fold of subtraction: ``x0 - x1 - ...`` (with broadcas
     """
 multiply = _elementwise(layers.multiply, "multiply")
 multiply.__doc__ = """Element-wise product of two or more graphs (with broadcasting).
+
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"multiply_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
@@ -78,6 +117,20 @@ def concatenate(
     x: Axon | Sequence[Axon], *more: Axon, axis: int = -1, name: LayerName = None, meta: dict | None = None
 ) -> Axon:
     """Concatenate two or more graphs along ``axis`` (the last by default).
+
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        axis: The axis to join along; negative counts from the end. Default ``-1``.
+        name: The layer name (``None``: ``"concatenate_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the concatenation.
+
+    Raises:
+        TypeError: An input is not a graph, or ``axis`` is not an int.
+        ValueError: Fewer than two inputs.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x", shape=(None, 2))
@@ -95,6 +148,19 @@ def split(
 ) -> tuple[Axon, ...]:
     """Split a graph into ``splits`` equal parts (or parts of the listed sizes) along
     ``axis``; returns a tuple of graphs. ``name`` may be a list with one name per part.
+
+    Args:
+        x: The input graph.
+        splits: The number of equal parts, or the size of each part.
+        axis: The axis to split. Default ``-1``.
+        name: The layer name for every part, or a list with one name per part.
+        meta: Free-form metadata kept on each part's node.
+
+    Returns:
+        A tuple of graphs, one per part.
+
+    Raises:
+        ValueError: ``splits`` is not positive, or the names do not match the parts.
 
     >>> import axon, jax.numpy as jnp
     >>> a, b = axon.split(axon.input("x", shape=(None, 4)), 2)
@@ -140,6 +206,21 @@ def cond(
 ) -> Axon:
     """Choose between two graphs at run time: ``true_graph`` where ``cond_fn(parent)`` (a
     boolean scalar) holds, else ``false_graph``. Both branches must have equal shapes.
+
+    Args:
+        parent: The graph ``cond_fn`` is applied to.
+        cond_fn: A function of ``parent``'s value returning a boolean scalar (traced; use
+            ``jax.numpy``). Register it with ``axon.register_layer`` to save the model.
+        true_graph: The graph whose value is used where the condition holds.
+        false_graph: The graph whose value is used otherwise.
+        name: The layer name (``None``: ``"cond_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the chosen branch's value.
+
+    Raises:
+        TypeError: A branch or ``parent`` is not a graph, or ``cond_fn`` is not callable.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")

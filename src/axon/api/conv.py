@@ -92,6 +92,37 @@ def conv(
     :func:`axon.layers.conv`). Parameters: ``kernel`` ``(*kernel_size, in/groups, units)``
     (channels last) and ``bias`` ``(units,)``.
 
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        units: The number of output channels.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        feature_group_size: Split the input channels into this many groups, each convolved
+            with its own filters. Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"conv_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(batch, *out_spatial, units)`` (or channels first).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
+
     >>> import axon
     >>> m = axon.input("x", shape=(None, 8, 3)).pipe(axon.conv, 4, kernel_size=3, padding="same")
     >>> axon.get_output_shape(m, axon.template((2, 8, 3)))
@@ -135,6 +166,33 @@ def conv_transpose(
     """A transposed (fractionally strided) convolution (see :func:`axon.layers.conv_transpose`).
     Parameters: ``kernel`` ``(*kernel_size, in, units)`` (channels last), ``bias`` ``(units,)``.
 
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        units: The number of output channels.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"conv_transpose_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(batch, *out_spatial, units)`` (or channels first).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
+
     >>> import axon
     >>> m = axon.input("x", shape=(None, 4, 4, 2)).pipe(axon.conv_transpose, 3, kernel_size=2, strides=2)
     >>> axon.get_output_shape(m, axon.template((1, 4, 4, 2)))
@@ -171,6 +229,35 @@ def depthwise_conv(
     """A depthwise convolution: each input channel gets ``channel_multiplier`` filters of
     its own (see :func:`axon.layers.depthwise_conv`). Parameters: ``kernel``
     ``(*kernel_size, 1, in * m)`` (channels last), ``bias`` ``(in * m,)``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"depthwise_conv_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 6, 6, 3)).pipe(axon.depthwise_conv, 2, kernel_size=3)
@@ -253,6 +340,35 @@ def separable_conv2d(
     axis. Parameters ``kernel_1`` ``(kh, 1, 1, in*m)``, ``kernel_2`` ``(1, kw, 1, in*m)``,
     ``bias_1``, ``bias_2`` ``(in*m,)`` (channels last).
 
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"separable_conv2d_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
+
     >>> import axon
     >>> m = axon.input("x", shape=(None, 6, 6, 2)).pipe(axon.separable_conv2d, 1, kernel_size=3)
     >>> sorted(axon.init(m, axon.template((1, 6, 6, 2)))["separable_conv2d_0"])
@@ -281,6 +397,35 @@ def separable_conv3d(
 ) -> Axon:
     """A depthwise separable 3-d convolution: three depthwise convolutions, one per spatial
     axis, with ``kernel_1..3`` and ``bias_1..3``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"separable_conv3d_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 4, 4, 4, 1)).pipe(axon.separable_conv3d, 2, kernel_size=2)

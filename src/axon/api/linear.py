@@ -46,6 +46,26 @@ def dense(
     Parameters: ``kernel`` ``(in, units)``, ``bias`` ``(units,)``. With ``activation`` a
     separate activation layer follows (``dense_0`` then ``relu_0``), as in Axon.
 
+    Args:
+        x: The input graph, ``(..., in)``.
+        units: The number of output features.
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"dense_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(..., units)``.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: ``units`` is not a positive int.
+
     >>> import axon
     >>> state = axon.init(axon.input("x", shape=(None, 784)).pipe(axon.dense, 128), axon.template((1, 784)))
     >>> state["dense_0"]["kernel"].shape, state["dense_0"]["bias"].shape
@@ -79,6 +99,27 @@ def bilinear(
 
     Parameters: ``kernel`` ``(units, in1, in2)``, ``bias`` ``(units,)``.
 
+    Args:
+        x1: The first input graph, ``(..., in1)``.
+        x2: The second input graph, ``(..., in2)``.
+        units: The number of output features.
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"bilinear_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(..., units)``.
+
+    Raises:
+        TypeError: An input is not a graph.
+        ValueError: ``units`` is not a positive int.
+
     >>> import axon
     >>> model = axon.bilinear(axon.input("a", shape=(None, 2)), axon.input("b", shape=(None, 4)), 1)
     >>> state = axon.init(model, {"a": axon.template((3, 2)), "b": axon.template((3, 4))})
@@ -110,6 +151,22 @@ def embedding(
     Parameter: ``kernel`` ``(vocab_size, embedding_size)``; the output has the input's
     shape plus ``(embedding_size,)``.
 
+    Args:
+        x: The graph of integer ids in ``[0, vocab_size)``.
+        vocab_size: The number of ids (rows of the table).
+        embedding_size: The size of each vector.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"uniform"``.
+        name: The layer name (``None``: ``"embedding_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the vectors, ``(*x.shape, embedding_size)``.
+
+    Raises:
+        ValueError: A size is not a positive int.
+
     >>> import axon
     >>> model = axon.input("ids", shape=(None, 5)).pipe(axon.embedding, 100, 8)
     >>> axon.init(model, axon.template((1, 5), "s32"))["embedding_0"]["kernel"].shape
@@ -124,6 +181,16 @@ def embedding(
 
 def bias(x: Axon, *, bias_initializer: Initializer = "zeros", name: LayerName = None, meta: dict | None = None) -> Axon:
     """Add a trainable ``bias`` of the size of the last axis.
+
+    Args:
+        x: The input graph.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"bias_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of ``x + bias`` (the input's shape).
 
     >>> import axon
     >>> axon.init(axon.input("x", shape=(None, 3)).pipe(axon.bias), axon.template((1, 3)))["bias_0"]["bias"].shape

@@ -80,6 +80,25 @@ def batch_norm(
     """Batch normalization over every axis but ``channel_index`` (see
     :func:`axon.layers.batch_norm`). Parameters ``gamma``, ``beta``; state ``mean``, ``var``.
 
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        momentum: Weight of the batch statistics in the running ones:
+            ``new = (1 - momentum) · old + momentum · batch`` (PyTorch's convention). Default ``0.1``.
+        name: The layer name (``None``: ``"batch_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
+
     >>> import axon
     >>> axon.input("x").pipe(axon.batch_norm, momentum=0.01).node.opts["momentum"]
     0.01
@@ -101,6 +120,25 @@ def instance_norm(
 ) -> Axon:
     """Instance normalization over the spatial axes (see :func:`axon.layers.instance_norm`).
 
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        momentum: Weight of the batch statistics in the running ones:
+            ``new = (1 - momentum) · old + momentum · batch`` (PyTorch's convention). Default ``0.1``.
+        name: The layer name (``None``: ``"instance_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
+
     >>> import axon
     >>> axon.input("x").pipe(axon.instance_norm).node.op_name
     'instance_norm'
@@ -120,6 +158,23 @@ def layer_norm(
     meta: dict | None = None,
 ) -> Axon:
     """Layer normalization over the ``channel_index`` axis (see :func:`axon.layers.layer_norm`).
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        name: The layer name (``None``: ``"layer_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> state = axon.init(axon.input("x", shape=(None, 5)).pipe(axon.layer_norm), axon.template((1, 5)))
@@ -148,6 +203,24 @@ def group_norm(
     """Group normalization with ``num_groups`` groups of channels (see
     :func:`axon.layers.group_norm`).
 
+    Args:
+        x: The input graph.
+        num_groups: The number of channel groups (must divide the channels).
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        name: The layer name (``None``: ``"group_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
+
     >>> import axon
     >>> axon.input("x").pipe(axon.group_norm, 2).node.opts["num_groups"]
     2
@@ -174,6 +247,25 @@ def rms_norm(
     meta: dict | None = None,
 ) -> Axon:
     """Root-mean-square normalization (see :func:`axon.layers.rms_norm`); parameter ``gamma``.
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the mean square for numerical stability. Default ``1e-6``.
+        shift: Added to ``gamma`` before scaling (Gemma uses ``1.0``). Default ``0.0``.
+        upcast: ``"normalization"`` (default) computes the normalization in float32, then
+            scales in the input dtype (Llama); ``"all"`` also scales in float32 (Gemma).
+        name: The layer name (``None``: ``"rms_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.rms_norm, upcast="all").node.opts["upcast"]

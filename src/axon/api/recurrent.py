@@ -80,6 +80,19 @@ def mask(x: Axon, eos_token: int | float, *, name: LayerName = None, meta: dict 
     """A ``(batch, time)`` int32 mask that is 1 where ``x == eos_token`` (steps a recurrent
     layer skips) and 0 elsewhere (see :func:`axon.layers.mask_from_tokens`).
 
+    Args:
+        x: The graph of token ids, ``(batch, time)``.
+        eos_token: The id that marks steps to skip (e.g. padding).
+        name: The layer name (``None``: ``"mask_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The mask graph, int32 of ``x``'s shape.
+
+    Raises:
+        TypeError: ``eos_token`` is not a number.
+
     >>> import axon, jax.numpy as jnp
     >>> ids = axon.input("ids", shape=(None, 4))
     >>> axon.predict(axon.mask(ids, 0), {}, jnp.array([[5, 3, 0, 0]])).tolist()
@@ -371,6 +384,40 @@ def lstm(
     ``hidden_kernel {whi, whf, whg, who}`` ``(units, units)``, ``bias {bi, bf, bg, bo}``
     ``(units,)``.
 
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(c, h)`` of graphs, or ``units`` when it is left
+            out (``lstm(x, units)``).
+        units: The number of hidden units (the state's size).
+        activation: The candidate's and output's activation (name or function). Default
+            ``"tanh"``.
+        gate: The gates' activation. Default ``"sigmoid"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"lstm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(c, h)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
+
     >>> import axon, jax.numpy as jnp
     >>> seq, (c, h) = axon.lstm(axon.input("x", shape=(None, 5, 3)), 4, kernel_initializer="ones")
     >>> model = axon.container({"seq": seq, "h": h})
@@ -417,6 +464,40 @@ def gru(
     ``input_kernel {wir, wiz, win}`` ``(features, units)``, ``hidden_kernel {whr, whz, whn}``
     ``(units, units)``, ``bias {br, bz, bin, bhn}`` ``(units,)``.
 
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(h,)`` of graphs, or ``units`` when it is left
+            out (``gru(x, units)``).
+        units: The number of hidden units (the state's size).
+        activation: The candidate's and output's activation (name or function). Default
+            ``"tanh"``.
+        gate: The gates' activation. Default ``"sigmoid"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"gru_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(h,)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
+
     >>> import axon
     >>> seq, (h,) = axon.gru(axon.input("x", shape=(None, 5, 3)), 4, name="enc")
     >>> [n.op_name for n in (seq.node, h.node)], h.output_name
@@ -457,6 +538,41 @@ def conv_lstm(
     :func:`axon.layers.conv_lstm_cell`). Parameters ``input_kernel``
     ``(4·units, channels, *kernel_size)``, ``hidden_kernel`` ``(4·units, units, *kernel_size)``,
     ``bias`` ``(4·units,)``. Other options as in :func:`lstm`.
+
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(c, h)`` of graphs, or ``units`` when it is left
+            out (``conv_lstm(x, units)``).
+        units: The number of hidden units (the state's size).
+        kernel_size: The convolution window per spatial dimension. Default ``1``.
+        strides: The input convolution's step per spatial dimension. Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"same"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"conv_lstm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(c, h)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
 
     >>> import axon
     >>> seq, (c, h) = axon.conv_lstm(axon.input("x", shape=(None, 4, 2, 6, 6)), 3, kernel_size=3)

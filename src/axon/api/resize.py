@@ -53,6 +53,25 @@ def resize(
     ``(batch, h, w, c)`` (``channels="last"``) or ``(batch, c, h, w)`` (``"first"``); output
     ``(batch, height, width, c)`` or ``(batch, c, height, width)``. No parameters.
 
+    Args:
+        x: The input graph, rank 4.
+        size: The output ``(height, width)``, or an int for a square.
+        method: The interpolation: ``"nearest"`` (default), ``"bilinear"``, ``"bicubic"``,
+            ``"lanczos3"`` or ``"lanczos5"``.
+        antialias: Widen the kernel when downsampling. Default ``True``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"resize_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the resized input.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: ``size`` or ``method`` is invalid.
+
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 1, 2, 1)).pipe(axon.resize, (1, 4), method="bilinear")
     >>> axon.predict(model, {}, jnp.array([[[[0.0], [1.0]]]]))[0, 0, :, 0].tolist()

@@ -26,6 +26,7 @@ Differences from Axon 0.8, chosen for what users of other frameworks expect:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -343,7 +344,7 @@ def rms_norm(
     epsilon: float = 1e-6,
     channel_index: int = -1,
     shift: float = 0.0,
-    upcast: str = "normalization",
+    upcast: Literal["normalization", "all"] = "normalization",
 ) -> jax.Array:
     """Root-mean-square normalization: ``x / sqrt(mean(x**2) + epsilon) * (shift + gamma)``.
 
