@@ -1,6 +1,7 @@
 """One lookup, one error message shape, for the five ``get`` functions."""
 
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -56,3 +57,9 @@ def test_names_resolve_and_objects_pass_through():
 def test_lookup_custom_acceptance():
     assert lookup(5, {"a": 1}, kind="thing", accepts="an int", is_accepted=lambda v: isinstance(v, int)) == 5
     assert lookup("a", {"a": 1}, kind="thing") == 1
+
+
+def test_arrays_are_rejected_with_a_type_error():
+    for get in (activations.get, initializers.get, losses.get, metrics.get, optimizers.get):
+        with pytest.raises(TypeError, match="ndarray"):
+            get(np.ones(3))

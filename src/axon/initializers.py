@@ -490,7 +490,7 @@ def get(name_or_fn: str | InitFn) -> InitFn:
     ...
     ValueError: unknown initializer 'glorot' (did you mean 'glorot_normal'?); expected a callable or one of: 'glorot_normal', ...
     """
-    if name_or_fn == "full" or name_or_fn is full:
+    if (isinstance(name_or_fn, str) and name_or_fn == "full") or name_or_fn is full:
         raise ValueError(
             "the 'full' initializer needs a value and cannot be given by name; "
             "call axon.initializers.full(value) and pass the result"

@@ -493,7 +493,7 @@ def namespace(x: Axon, name: str) -> Axon:
 class Block:
     """A reusable sub-graph with shared parameters, returned by :func:`block`."""
 
-    def __init__(self, f: Callable[..., Any], name: Any):
+    def __init__(self, f: Callable[..., Any], name: LayerName):
         self.id = next_id()
         self.fn = f
         self.name = check_name(name, "block")
