@@ -4,7 +4,8 @@ from axon.
 One place for "find every leaf of a nested structure, with the path to it, and rebuild the
 structure from new leaves", instead of a hand-written recursion per module. Only plain
 containers (``dict``, ``list``, ``tuple`` and namedtuples) are entered; anything else, a
-graph, an array, ``None``, is a leaf.
+graph, an array, ``None``, is a leaf. As everywhere in ``jax.tree_util``, dict entries are
+visited, and rebuilt, in sorted key order.
 
 >>> paths, treedef = flatten_with_paths({"seq": "s", "state": ("c", "h")})
 >>> paths

@@ -98,7 +98,8 @@ def bidirectional(
             ``"block_<count>"``).
 
     Returns:
-        The merged results, in the structure ``forward_fn`` returns.
+        The merged results, in the structure ``forward_fn`` returns (dicts with their keys
+        sorted, as ``jax.tree_util`` rebuilds them).
 
     Raises:
         TypeError: ``x`` is not a graph, a function is not callable, ``axis`` is not an
