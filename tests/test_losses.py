@@ -532,7 +532,7 @@ def test_get():
         "soft_margin",
         "connectionist_temporal_classification",
     }
-    with pytest.raises(ValueError, match="binary_cross_entropy, categorical_cross_entropy"):
+    with pytest.raises(ValueError, match="'binary_cross_entropy', 'categorical_cross_entropy'"):
         L.get("crossentropy")
     with pytest.raises(TypeError):
         L.get(3)

@@ -366,7 +366,7 @@ def test_get():
     assert isinstance(optimizers.get("adamw"), optax.GradientTransformation)
     t = optax.sgd(0.1)
     assert optimizers.get(t) is t
-    with pytest.raises(ValueError, match="adabelief, adagrad, adam"):
+    with pytest.raises(ValueError, match="'adabelief', 'adagrad', 'adam'"):
         optimizers.get("adma")
     with pytest.raises(TypeError):
         optimizers.get(3)

@@ -22,6 +22,8 @@ Name mapping from Elixir: ``Axon.nx`` is :func:`axon.fn`; ``%Axon.None{}`` is
 
 __version__ = "0.1.0"
 
+import sys as _sys
+
 from axon import (
     activations,
     display,
@@ -82,3 +84,93 @@ from axon.serialization import (
 )
 from axon.tracing import trace_backward, trace_forward, trace_init
 from axon.types import NONE, NoneValue, StatefulOutput, is_none
+
+# The public namespace: the public submodules, the names the graph API modules export
+# with ``*``, and the names imported explicitly above. Internal modules (``api``,
+# ``compiler``, ``graph``, ...) stay importable as ``axon.compiler`` but are not listed.
+_PUBLIC_MODULES = (
+    "activations",
+    "display",
+    "initializers",
+    "layers",
+    "loop",
+    "loss_scale",
+    "losses",
+    "metrics",
+    "mixed_precision",
+    "optimizers",
+    "quantization",
+    "schedules",
+    "serialization",
+    "updates",
+)
+_STAR_MODULES = (
+    "axon.api.activation",
+    "axon.api.attention",
+    "axon.api.columns",
+    "axon.api.combinators",
+    "axon.api.conv",
+    "axon.api.dropout",
+    "axon.api.linear",
+    "axon.api.normalization",
+    "axon.api.pooling",
+    "axon.api.recurrent",
+    "axon.api.resize",
+    "axon.api.shape",
+    "axon.graph_ops",
+)
+_EXPLICIT = (
+    "Axon",
+    "Block",
+    "CompileError",
+    "ModelState",
+    "NONE",
+    "Node",
+    "NoneValue",
+    "Parameter",
+    "SerializationError",
+    "StateError",
+    "StatefulOutput",
+    "TrainOutput",
+    "attach_hook",
+    "block",
+    "build",
+    "compile",
+    "constant",
+    "container",
+    "deserialize",
+    "fn",
+    "freeze",
+    "init",
+    "input",
+    "is_none",
+    "layer",
+    "load",
+    "load_state",
+    "map_nodes",
+    "namespace",
+    "optional",
+    "or_else",
+    "param",
+    "pop_node",
+    "predict",
+    "reduce_nodes",
+    "register_layer",
+    "rewrite_nodes",
+    "save",
+    "save_state",
+    "serialize",
+    "template",
+    "trace_backward",
+    "trace_forward",
+    "trace_init",
+    "unfreeze",
+)
+__all__ = sorted(
+    {*_PUBLIC_MODULES, *_EXPLICIT, *(n for m in _STAR_MODULES for n in _sys.modules[m].__all__)}
+)
+
+
+def __dir__() -> list[str]:
+    """``dir(axon)``: the public API (``__all__``) and ``__version__``, no internal modules."""
+    return [*__all__, "__version__"]

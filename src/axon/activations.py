@@ -40,6 +40,7 @@ import numpy as np
 from jax import lax
 
 from axon import registry
+from axon.lookup import lookup
 
 __all__ = [
     "ACTIVATIONS",
@@ -497,23 +498,9 @@ def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     >>> get("rellu")
     Traceback (most recent call last):
     ...
-    ValueError: unknown activation 'rellu'; expected a callable or one of: 'celu', ...
+    ValueError: unknown activation 'rellu' (did you mean 'relu'?); expected a callable or one of: 'celu', ...
     """
-    if isinstance(name_or_fn, str):
-        try:
-            return ACTIVATIONS[name_or_fn]
-        except KeyError:
-            names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
-            raise ValueError(
-                f"unknown activation {name_or_fn!r}; expected a callable or one of: {names}"
-            ) from None
-    if callable(name_or_fn):
-        return name_or_fn
-    names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
-    raise TypeError(
-        f"activation must be a name or a callable, got {type(name_or_fn).__name__} "
-        f"{name_or_fn!r}; accepted names: {names}"
-    )
+    return lookup(name_or_fn, ACTIVATIONS, kind="activation")
 
 
 # every activation is an op, permanently named "axon.<name>" (see axon.registry)

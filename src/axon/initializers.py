@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon import registry
+from axon.lookup import lookup
 
 __all__ = [
     "INITIALIZERS",
@@ -471,32 +472,14 @@ def get(name_or_fn: str | InitFn) -> InitFn:
     >>> get("glorot")
     Traceback (most recent call last):
     ...
-    ValueError: unknown initializer 'glorot'; expected a callable or one of: 'glorot_normal', ...
+    ValueError: unknown initializer 'glorot' (did you mean 'glorot_normal'?); expected a callable or one of: 'glorot_normal', ...
     """
-    if isinstance(name_or_fn, str):
-        if name_or_fn == "full":
-            raise ValueError(
-                "the 'full' initializer needs a value and cannot be given by name; "
-                "call axon.initializers.full(value) and pass the result"
-            )
-        factory = INITIALIZERS.get(name_or_fn)
-        if factory is None:
-            names = ", ".join(repr(n) for n in sorted(INITIALIZERS))
-            raise ValueError(
-                f"unknown initializer {name_or_fn!r}; expected a callable or one of: {names}"
-            )
-        return factory()
-    if name_or_fn is full:
+    if (isinstance(name_or_fn, str) and name_or_fn == "full") or name_or_fn is full:
         raise ValueError(
-            "the 'full' initializer needs a value: call axon.initializers.full(value) "
-            "and pass the result"
+            "the 'full' initializer needs a value and cannot be given by name; "
+            "call axon.initializers.full(value) and pass the result"
         )
-    if any(name_or_fn is f for f in INITIALIZERS.values()):
-        return name_or_fn()
-    if callable(name_or_fn):
-        return name_or_fn
-    names = ", ".join(repr(n) for n in sorted(INITIALIZERS))
-    raise TypeError(
-        f"initializer must be a name or a callable, got {type(name_or_fn).__name__} "
-        f"{name_or_fn!r}; accepted names: {names}"
-    )
+    found = lookup(name_or_fn, INITIALIZERS, kind="initializer")
+    if isinstance(name_or_fn, str) or any(found is f for f in INITIALIZERS.values()):
+        return found()  # a factory, by name or passed uncalled: call it with its defaults
+    return found

@@ -31,6 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from axon.lookup import lookup
+from axon.typing_aliases import Reduction
+
 __all__ = [
     "LOSSES",
     "apply_label_smoothing",
@@ -114,7 +117,7 @@ def binary_cross_entropy(
     positive_weight: float | None = None,
     negative_weight: float | None = None,
     from_logits: bool = False,
-    reduction: str = "none",
+    reduction: Reduction = "none",
 ) -> jax.Array:
     """Binary cross-entropy, averaged over the last axis.
 
@@ -162,7 +165,7 @@ def categorical_cross_entropy(
     class_weights: Sequence[float] | ArrayLike | None = None,
     from_logits: bool = False,
     sparse: bool = False,
-    reduction: str = "none",
+    reduction: Reduction = "none",
 ) -> jax.Array:
     """Categorical cross-entropy over the last (class) axis: ``l = -Σ y · log p``.
 
@@ -228,7 +231,7 @@ def categorical_cross_entropy(
 
 
 def categorical_hinge(
-    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none"
+    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none"
 ) -> jax.Array:
     """Categorical hinge: ``max(0, max_last((1 - y) · p) - Σ_last y · p + 1)``.
 
@@ -246,7 +249,7 @@ def categorical_hinge(
     return _reduce(jnp.maximum(0.0, neg - pos + 1.0), reduction)
 
 
-def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> jax.Array:
+def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Hinge loss, ``mean_last(max(0, 1 - y · p))``, for targets in ``{-1, 1}``.
 
     >>> import jax.numpy as jnp
@@ -261,7 +264,7 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> j
     return _reduce(jnp.mean(jnp.maximum(0.0, 1.0 - y_true * y_pred), axis=-1), reduction)
 
 
-def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> jax.Array:
+def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Kullback-Leibler divergence ``Σ_last y · log(y / p)``, both clipped to ``[1e-7, 1]`` (as Axon).
 
     >>> import jax.numpy as jnp
@@ -284,7 +287,7 @@ def margin_ranking(
     y_pred: tuple[ArrayLike, ArrayLike],
     *,
     margin: float = 0.0,
-    reduction: str = "none",
+    reduction: Reduction = "none",
 ) -> jax.Array:
     """Margin ranking loss, element-wise ``max(0, -y · (p₁ - p₂) + margin)``; ``y_pred = (p₁, p₂)``.
 
@@ -310,7 +313,7 @@ def margin_ranking(
     return _reduce(jnp.maximum(0.0, -y_true * (p1 - p2) + margin), reduction)
 
 
-def soft_margin(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> jax.Array:
+def soft_margin(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Soft margin loss, ``mean_last(log(1 + exp(-y · p)))``, computed as a stable softplus.
 
     Deviation from Axon: Axon sums over axis 0 (the batch), mixing samples; here each
@@ -334,7 +337,7 @@ def soft_margin(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none"
 
 
 def mean_absolute_error(
-    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none"
+    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none"
 ) -> jax.Array:
     """Mean absolute error over the last axis, ``mean_last |y - p|``.
 
@@ -349,7 +352,7 @@ def mean_absolute_error(
 
 
 def mean_squared_error(
-    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none"
+    y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none"
 ) -> jax.Array:
     """Mean squared error over the last axis, ``mean_last (y - p)²``.
 
@@ -363,7 +366,7 @@ def mean_squared_error(
     return _reduce(jnp.mean(jnp.square(y_true - y_pred), axis=-1), reduction)
 
 
-def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> jax.Array:
+def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Log-cosh loss, ``mean_last log(cosh(p - y))``, in the overflow-free form ``d + softplus(-2d) - log 2``.
 
     >>> import jax.numpy as jnp
@@ -378,7 +381,7 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -
     return _reduce(jnp.mean(loss, axis=-1), reduction)
 
 
-def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") -> jax.Array:
+def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Poisson loss, ``mean_last(p - y · log(p + 1e-7))``.
 
     >>> import jax.numpy as jnp
@@ -392,7 +395,7 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "none") ->
 
 
 def huber(
-    y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0, reduction: str = "none"
+    y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0, reduction: Reduction = "none"
 ) -> jax.Array:
     """Huber loss, ``mean_last`` of ``½d²`` where ``|d| ≤ delta`` else ``delta · (|d| - ½ delta)``.
 
@@ -418,7 +421,7 @@ def cosine_similarity(
     *,
     axes: int | Sequence[int] = 1,
     eps: float = 1.0e-6,
-    reduction: str = "none",
+    reduction: Reduction = "none",
 ) -> jax.Array:
     """Cosine similarity over ``axes``: ``Σ y·p / max(‖y‖ · ‖p‖, eps)``.
 
@@ -452,7 +455,7 @@ def connectionist_temporal_classification(
     y_pred: ArrayLike,
     *,
     blank: int = 0,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     input_lengths: ArrayLike | None = None,
     zero_infinity: bool = False,
 ) -> jax.Array:
@@ -593,14 +596,6 @@ def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     >>> get("mse")
     Traceback (most recent call last):
     ...
-    ValueError: unknown loss 'mse'; expected one of: binary_cross_entropy, ...
+    ValueError: unknown loss 'mse'; expected a callable or one of: 'binary_cross_entropy', ...
     """
-    if callable(name_or_fn):
-        return name_or_fn
-    if isinstance(name_or_fn, str):
-        if name_or_fn not in LOSSES:
-            raise ValueError(
-                f"unknown loss {name_or_fn!r}; expected one of: {', '.join(sorted(LOSSES))}"
-            )
-        return LOSSES[name_or_fn]
-    raise TypeError(f"expected a loss name or a callable, got {type(name_or_fn).__name__}")
+    return lookup(name_or_fn, LOSSES, kind="loss")

@@ -24,6 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from axon.lookup import lookup
+
 __all__ = [
     "METRICS",
     "accuracy",
@@ -330,14 +332,6 @@ def get(name_or_fn: str | Callable[..., Any]) -> Callable[..., Any]:
     >>> get("acc")
     Traceback (most recent call last):
     ...
-    ValueError: unknown metric 'acc'; expected one of: accuracy, false_negatives, ...
+    ValueError: unknown metric 'acc' (did you mean 'accuracy'?); expected a callable or one of: 'accuracy', ...
     """
-    if callable(name_or_fn):
-        return name_or_fn
-    if isinstance(name_or_fn, str):
-        if name_or_fn not in METRICS:
-            raise ValueError(
-                f"unknown metric {name_or_fn!r}; expected one of: {', '.join(sorted(METRICS))}"
-            )
-        return METRICS[name_or_fn]
-    raise TypeError(f"expected a metric name or a callable, got {type(name_or_fn).__name__}")
+    return lookup(name_or_fn, METRICS, kind="metric")

@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 from axon import updates as U
+from axon.lookup import lookup
 
 __all__ = [
     "OPTIMIZERS",
@@ -98,6 +99,20 @@ def adabelief(
     ``(g - m)²`` as published (Polaris accumulates ``g²``); see
     ``axon.updates.scale_by_belief``.
 
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0) such as those in ``axon.schedules``. Default ``1e-3``.
+        b1: Decay rate of the gradient's moving average. Default ``0.9``.
+        b2: Decay rate of the moving average of ``(g - m)²``. Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``0.0``.
+        eps_root: Added inside the square root. Default ``1e-16``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
+
     >>> import jax.numpy as jnp
     >>> opt = adabelief(0.1)
     >>> opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))[0].round(4).tolist()
@@ -117,6 +132,19 @@ def adagrad(
     initial_accumulator_value: float = 0.1,
 ) -> U.Update:
     """Adagrad: ``scale_by_rss`` then ``-learning_rate``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-3``.
+        eps: Added inside the square root of the accumulated squares. Default ``1e-7``.
+        initial_accumulator_value: Starting value of the sum of squared gradients.
+            Default ``0.1``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = adagrad(0.5, initial_accumulator_value=0.0, eps=0.0)
@@ -139,8 +167,28 @@ def adam(
     b2: float = 0.999,
     eps: float = 1.0e-8,
     eps_root: float = 1.0e-15,
+    mu_dtype: Any = None,
+    nesterov: bool = False,
 ) -> U.Update:
     """Adam: ``scale_by_adam`` then ``-learning_rate``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-3``.
+        b1: Decay rate of the first moment (gradient EMA). Default ``0.9``.
+        b2: Decay rate of the second moment (squared-gradient EMA). Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``1e-8``.
+        eps_root: Added inside the square root (Polaris's default ``1e-15``; optax's is 0).
+        mu_dtype: dtype of the first moment, e.g. ``"bfloat16"`` to halve its memory.
+            Default ``None``: the parameters' dtype. Passed to ``optax.scale_by_adam``.
+        nesterov: Use Nesterov momentum (NAdam, Dozat 2016; ``optax.nadam``). Default
+            ``False``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = adam(0.01)
@@ -150,7 +198,9 @@ def adam(
     return _with_learning_rate(
         "adam",
         learning_rate,
-        lambda lr: U.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root).pipe(U.scale, -lr),
+        lambda lr: U.scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+        ).pipe(U.scale, -lr),
     )
 
 
@@ -162,24 +212,56 @@ def adamw(
     eps: float = 1.0e-8,
     eps_root: float = 1.0e-15,
     decay: float = 0.0,
+    mask: Any = None,
+    mu_dtype: Any = None,
+    nesterov: bool = False,
 ) -> U.Update:
     """AdamW: ``scale_by_adam``, ``add_decayed_weights(decay)``, then ``-learning_rate``.
 
     The weight decay is decoupled and multiplied by the learning rate, as in PyTorch's
     ``AdamW`` (``weight_decay`` there is ``decay`` here; Axon's default is 0.0).
 
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-3``.
+        b1: Decay rate of the first moment (gradient EMA). Default ``0.9``.
+        b2: Decay rate of the second moment (squared-gradient EMA). Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``1e-8``.
+        eps_root: Added inside the square root. Default ``1e-15``.
+        decay: Weight-decay coefficient (per step, times the learning rate). Default
+            ``0.0``.
+        mask: Which parameters are decayed: a pytree of bools with the parameters'
+            structure (``True`` = decayed) or a function of the parameters returning one,
+            as in ``optax.adamw``. Default ``None``: all of them. A common choice leaves
+            biases and normalization scales undecayed.
+        mu_dtype: dtype of the first moment. Default ``None``: the parameters' dtype.
+        nesterov: Use Nesterov momentum (NAdamW). Default ``False``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
+
     >>> import jax.numpy as jnp
     >>> opt = adamw(0.1, decay=0.5)
     >>> params = jnp.array([2.0])
     >>> opt.update(jnp.array([3.0]), opt.init(params), params)[0].round(4).tolist()
     [-0.2]
+    >>> params = {"w": jnp.array([2.0]), "b": jnp.array([2.0])}
+    >>> opt = adamw(0.1, decay=0.5, mask={"w": True, "b": False})
+    >>> u, _ = opt.update({"w": jnp.array([3.0]), "b": jnp.array([3.0])}, opt.init(params), params)
+    >>> u["w"].round(4).tolist(), u["b"].round(4).tolist()
+    ([-0.2], [-0.1])
     """
     return _with_learning_rate(
         "adamw",
         learning_rate,
         lambda lr: (
-            U.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-            .pipe(U.add_decayed_weights, decay=decay)
+            U.scale_by_adam(
+                b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+            )
+            .pipe(U.add_decayed_weights, decay=decay, mask=mask)
             .pipe(U.scale, -lr)
         ),
     )
@@ -190,6 +272,18 @@ def fromage(learning_rate: LearningRate = 1.0e-2, *, min_norm: float = 0.0) -> U
 
     Built as in Axon: ``scale_by_trust_ratio``, ``scale(-lr / sqrt(1 + lr²))``, then
     ``add_decayed_weights(1 / sqrt(1 + lr²) - 1)``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        min_norm: Lower bound on the parameter and update norms in the trust ratio
+            ``‖p‖ / ‖u‖``. Default ``0.0``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = fromage(0.75)
@@ -219,8 +313,28 @@ def lamb(
     eps_root: float = 1.0e-15,
     decay: float = 0.0,
     min_norm: float = 0.0,
+    mask: Any = None,
 ) -> U.Update:
     """LAMB: ``scale_by_adam``, ``add_decayed_weights``, ``scale_by_trust_ratio``, ``-learning_rate``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        b1: Decay rate of the first moment. Default ``0.9``.
+        b2: Decay rate of the second moment. Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``1e-8``.
+        eps_root: Added inside the square root. Default ``1e-15``.
+        decay: Weight-decay coefficient, applied before the trust ratio. Default ``0.0``.
+        min_norm: Lower bound on the norms in the trust ratio ``‖p‖ / ‖u‖``. Default
+            ``0.0``.
+        mask: Which parameters are decayed (a pytree of bools or a function of the
+            parameters returning one), as in ``optax.lamb``. Default ``None``: all.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = lamb(0.1)
@@ -233,7 +347,7 @@ def lamb(
         learning_rate,
         lambda lr: (
             U.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-            .pipe(U.add_decayed_weights, decay=decay)
+            .pipe(U.add_decayed_weights, decay=decay, mask=mask)
             .pipe(U.scale_by_trust_ratio, min_norm=min_norm)
             .pipe(U.scale, -lr)
         ),
@@ -253,6 +367,19 @@ def noisy_sgd(
     the learning-rate scaling, seeded from the clock): the noise is added to the gradient
     before scaling, with that variance, as published (Neelakantan et al., 2015) and in
     optax; the key comes from ``seed`` (default 0) and lives in the state.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        eta: Initial noise variance. Default ``0.01``.
+        gamma: Annealing exponent of the variance over steps ``t``. Default ``0.55``.
+        seed: Seed of the noise's PRNG key. Default ``0``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = noisy_sgd(0.1, eta=0.0)
@@ -279,6 +406,22 @@ def radam(
 
     Deviation from Polaris: ``ρ_∞ = 2 / (1 - b2) - 1`` as published (Polaris uses ``b1``);
     see ``axon.updates.scale_by_radam``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-3``.
+        b1: Decay rate of the first moment. Default ``0.9``.
+        b2: Decay rate of the second moment. Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``1e-8``.
+        eps_root: Added inside the square root. Default ``0.0``.
+        threshold: Variance-tractability threshold on ``ρ_t``; below it the update is the
+            un-adapted momentum. Default ``5.0``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = radam(0.1)
@@ -309,6 +452,24 @@ def rmsprop(
     ``eps`` goes inside the square root (``g / sqrt(v + eps)``), as in Axon; PyTorch adds it
     outside. ``nesterov`` needs ``momentum``.
 
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        centered: Divide by the standard deviation of the gradients (their second moment
+            minus their squared mean) instead of their root mean square. Default ``False``.
+        momentum: Momentum applied after scaling; ``None`` or 0 for none. Default ``None``.
+        nesterov: Nesterov momentum (needs ``momentum``). Default ``False``.
+        initial_scale: Starting value of the squared-gradient average. Default ``0.0``.
+        decay: Decay rate of the squared-gradient average. Default ``0.9``.
+        eps: Added inside the square root. Default ``1e-8``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
+        ValueError: ``nesterov=True`` without a momentum.
+
     >>> import jax.numpy as jnp
     >>> opt = rmsprop(0.1, decay=0.75, eps=0.0)
     >>> opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))[0].round(4).tolist()
@@ -334,7 +495,19 @@ def sgd(
     """Stochastic gradient descent, with optional (Nesterov) momentum: ``trace`` then ``-learning_rate``.
 
     With ``momentum`` this matches ``torch.optim.SGD(momentum=..., nesterov=...)``.
-    ``nesterov`` needs ``momentum``.
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        momentum: Momentum decay rate; ``None`` or 0 for plain SGD. Default ``None``.
+        nesterov: Nesterov momentum (needs ``momentum``). Default ``False``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
+        ValueError: ``nesterov=True`` without a momentum.
 
     >>> import jax.numpy as jnp
     >>> opt = sgd(0.1)
@@ -362,6 +535,21 @@ def yogi(
     initial_accumulator_value: float = 1.0e-6,
 ) -> U.Update:
     """Yogi: ``scale_by_yogi`` then ``-learning_rate`` (Polaris's code defaults).
+
+    Args:
+        learning_rate: The step size: a number, or a schedule (a function of the update
+            count, from 0). Default ``1e-2``.
+        b1: Decay rate of the first moment. Default ``0.9``.
+        b2: Rate of the additive second-moment update. Default ``0.999``.
+        eps: Added to the denominator outside the square root. Default ``1e-3``.
+        eps_root: Added inside the square root. Default ``0.0``.
+        initial_accumulator_value: Starting value of both moments. Default ``1e-6``.
+
+    Returns:
+        An ``optax.GradientTransformation`` (an ``axon.updates.Update``).
+
+    Raises:
+        TypeError: ``learning_rate`` is neither a number nor a schedule.
 
     >>> import jax.numpy as jnp
     >>> opt = yogi()
@@ -404,21 +592,16 @@ def get(name_or_transform: str | optax.GradientTransformation) -> optax.Gradient
     >>> get("adma")
     Traceback (most recent call last):
     ...
-    ValueError: unknown optimizer 'adma'; expected one of: adabelief, adagrad, ...
+    ValueError: unknown optimizer 'adma' (did you mean 'adam'?); expected an optax.GradientTransformation or one of: 'adabelief', ...
     """
-    if isinstance(name_or_transform, optax.GradientTransformation):
-        return name_or_transform
-    if isinstance(name_or_transform, str):
-        if name_or_transform not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {name_or_transform!r}; expected one of: "
-                f"{', '.join(sorted(OPTIMIZERS))}"
-            )
-        return OPTIMIZERS[name_or_transform]()
-    raise TypeError(
-        "expected an optimizer name or an optax.GradientTransformation, "
-        f"got {type(name_or_transform).__name__}"
+    found = lookup(
+        name_or_transform,
+        OPTIMIZERS,
+        kind="optimizer",
+        accepts="an optax.GradientTransformation",
+        is_accepted=lambda t: isinstance(t, optax.GradientTransformation),
     )
+    return found() if isinstance(name_or_transform, str) else found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -301,10 +301,14 @@ def scale_by_adam(
     b2: float = 0.999,
     eps: float = 1.0e-8,
     eps_root: float = 1.0e-15,
+    mu_dtype: Any = None,
+    nesterov: bool = False,
 ) -> Update:
     """Scale by Adam's bias-corrected moments: ``m̂ / (sqrt(v̂ + eps_root) + eps)``.
 
-    Defaults are Polaris's (``eps_root=1e-15``).
+    Defaults are Polaris's (``eps_root=1e-15``). ``mu_dtype`` (e.g. ``"bfloat16"``) is the
+    dtype of the first moment (default: the parameters' dtype); ``nesterov=True`` uses
+    Nesterov momentum (NAdam, Dozat 2016), as ``optax.scale_by_adam``.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_adam()
@@ -312,7 +316,11 @@ def scale_by_adam(
     [1.0, -1.0]
     """
     return _after(
-        combinator, optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root), "scale_by_adam"
+        combinator,
+        optax.scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+        ),
+        "scale_by_adam",
     )
 
 
@@ -548,8 +556,14 @@ def centralize(combinator: Transform | None = None) -> Update:
     return _after(combinator, optax.centralize(), "centralize")
 
 
-def add_decayed_weights(combinator: Transform | None = None, *, decay: float = 0.0) -> Update:
+def add_decayed_weights(
+    combinator: Transform | None = None, *, decay: float = 0.0, mask: Any = None
+) -> Update:
     """Add ``decay · params`` to the updates (decoupled weight decay).
+
+    ``mask`` (as in ``optax.add_decayed_weights``) limits the decay to some parameters: a
+    pytree of bools with the parameters' structure (``True`` = decayed), or a function of
+    the parameters returning one. ``None`` decays every parameter.
 
     >>> import jax.numpy as jnp
     >>> t = add_decayed_weights(decay=0.1)
@@ -557,7 +571,7 @@ def add_decayed_weights(combinator: Transform | None = None, *, decay: float = 0
     >>> t.update(jnp.array([1.0]), t.init(params), params)[0].tolist()
     [2.0]
     """
-    return _after(combinator, optax.add_decayed_weights(decay), "add_decayed_weights")
+    return _after(combinator, optax.add_decayed_weights(decay, mask), "add_decayed_weights")
 
 
 def add_noise(

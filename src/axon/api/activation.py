@@ -16,6 +16,7 @@ from typing import Any
 from axon import activations as _activations
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
+from axon.typing_aliases import Activation, LayerName
 
 __all__ = ["activation", *_activations.ACTIVATIONS]
 
@@ -56,9 +57,24 @@ def resolve_activation(act: str | Callable[..., Any], where: str) -> Callable[..
         raise type(e)(f"{where}: {e}") from None
 
 
-def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = None, **opts: Any) -> Axon:
+def activation(x: Axon, activation: Activation, *, name: LayerName = None, **opts: Any) -> Axon:
     """Apply an activation, by name (``"relu"``; the layer's op name is that name) or as a
     function (op name ``"custom"``); ``opts`` go to the function (``alpha``, ``axis``).
+
+    Args:
+        x: The input graph.
+        activation: A name from ``axon.activations`` (``"relu"``, ``"softmax"``, ...) or a
+            function of an array.
+        name: The layer name (``None``: ``"<op_name>_<count>"``; a string, in which
+            ``"{n}"`` is the count; or a function ``(op_name, op_counts) -> str``).
+        **opts: Keyword options passed to the activation function (``alpha=``, ``axis=``).
+
+    Returns:
+        The graph of the activation's output (the input's shape).
+
+    Raises:
+        ValueError: ``activation`` is an unknown name.
+        TypeError: ``x`` is not a graph, or an option is not one the function accepts.
 
     >>> import axon
     >>> axon.activation(axon.input("x"), "tanh").node.op_name
@@ -71,13 +87,19 @@ def activation(x: Axon, activation: str | Callable[..., Any], *, name: Any = Non
 
 
 def _shortcut(act_name: str) -> Callable[..., Axon]:
-    def shortcut(x: Axon, *, name: Any = None, **opts: Any) -> Axon:
+    def shortcut(x: Axon, *, name: LayerName = None, **opts: Any) -> Axon:
         return activation(x, act_name, name=name, **opts)
 
     shortcut.__name__ = shortcut.__qualname__ = act_name
     shortcut.__module__ = __name__
     shortcut.__doc__ = (
         f"Add a ``{act_name}`` activation layer (see :func:`axon.activations.{act_name}`).\n\n"
+        f"    Args:\n"
+        f"        x: The input graph.\n"
+        f"        name: The layer name (``None``: ``'{act_name}_<count>'``).\n"
+        f"        **opts: Keyword options of :func:`axon.activations.{act_name}`, if any.\n\n"
+        f"    Returns:\n"
+        f"        The graph of the activation's output (the input's shape).\n\n"
         f"    >>> import axon\n"
         f"    >>> axon.{act_name}(axon.input('x')).node.op_name\n"
         f"    '{act_name}'\n"

@@ -29,6 +29,7 @@ from axon.api.dropout import key_param
 from axon.graph import Axon
 from axon.registry import register, register_all
 from axon.types import StatefulOutput
+from axon.typing_aliases import Initializer, LayerName, RunMode
 
 __all__ = ["multi_head_attention"]
 
@@ -84,7 +85,7 @@ def multi_head_attention_op(
     layout: tuple[str, ...],
     causal: bool = False,
     dropout_rate: float = 0.0,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> Any:
     """The op of :func:`multi_head_attention`: ``arrays`` named by ``layout`` (from
     ``query``, ``key``, ``value``, ``mask``, the ``*_kernel``/``*_bias`` parameters and the
@@ -159,9 +160,9 @@ def multi_head_attention(
     mask: Axon | None = None,
     dropout_rate: float = 0.0,
     seed: int | None = None,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Multi-head scaled dot-product attention with learned projections.
@@ -188,6 +189,38 @@ def multi_head_attention(
     ``output_bias`` ``(output_size,)``. Kernels are initialized as the 2-d projection
     matrices they stand for (``(d_q, heads·key_size)`` ...), so fan-in and fan-out are those
     of the projection.
+
+    Args:
+        query: The query graph, ``(batch, T, d_q)``.
+        key: The key graph, ``(batch, S, d_k)``. Default ``None``: the query.
+        value: The value graph, ``(batch, S, d_v)``. Default ``None``: the key.
+        num_heads: The number of heads (required).
+        key_size: The size of each head's queries and keys. Default ``d_q // num_heads``.
+        value_size: The size of each head's values. Default ``key_size``.
+        output_size: The size of the output features. Default ``d_q``.
+        use_bias: Whether the four projections have biases. Default ``True``.
+        causal: Let query ``i`` attend only to keys ``j <= i``. Default ``False``.
+        mask: A boolean graph, ``True`` = attend: ``(batch, S)``, ``(batch, T, S)`` or
+            ``(batch, heads, T, S)``. Default ``None``: no mask.
+        dropout_rate: The fraction of attention weights dropped in train mode,
+            ``0 <= rate < 1``. Default ``0.0``.
+        seed: Seed of the dropout key (only with ``dropout_rate > 0``). Default ``None``:
+            derived from the build seed and the layer name.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"multi_head_attention_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the attention output, ``(batch, T, output_size)``.
+
+    Raises:
+        TypeError: An input is not a graph, or a flag is not a bool.
+        ValueError: A size is not positive, ``d_q`` is not divisible by ``num_heads``
+            without ``key_size``, ``value`` came without ``key``, or ``dropout_rate`` or
+            ``seed`` is invalid.
 
     >>> import axon
     >>> q, kv = axon.input("q", shape=(None, 3, 8)), axon.input("kv", shape=(None, 5, 6))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.registry import register
+from axon.typing_aliases import LayerName
 
 __all__ = ["stack_columns"]
 
@@ -75,7 +76,7 @@ def stack_columns_op(value: Any, *, ignore: tuple[Any, ...] = ()) -> jax.Array:
     return jnp.concatenate(parts, axis=-1)
 
 
-def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: Any = None) -> Axon:
+def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: LayerName = None) -> Axon:
     """Stack the columns of ``x``'s value (a dict of arrays, or a DataFrame when not jitted)
     into one ``(batch, n_columns)`` float array, leaving out the columns named in ``ignore``.
 
@@ -83,6 +84,19 @@ def stack_columns(x: Axon, *, ignore: Sequence[Any] = (), name: Any = None) -> A
     order); a ``(batch,)`` column gives one output column, a ``(batch, k)`` one gives ``k``.
     Integer and boolean columns are cast to float32. No parameters. As in Axon there is no
     ``meta`` option.
+
+    Args:
+        x: A graph whose value is a dict of arrays (e.g. an ``axon.container``) or a
+            DataFrame.
+        ignore: Names of columns to leave out. Default: none.
+        name: The layer name (``None``: ``"stack_columns_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+
+    Returns:
+        The graph of the stacked columns, ``(batch, n_columns)`` float32.
+
+    Raises:
+        TypeError: ``x`` is not a graph or ``ignore`` is not a list of names.
 
     >>> import axon, jax.numpy as jnp
     >>> table = axon.container({"x": axon.input("x"), "label": axon.input("label")})

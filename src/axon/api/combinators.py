@@ -22,6 +22,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.registry import register, register_all
+from axon.typing_aliases import LayerName
 
 __all__ = ["add", "concatenate", "cond", "multiply", "split", "subtract"]
 
@@ -38,7 +39,7 @@ def _collect(where: str, x: Axon | Sequence[Axon], rest: tuple[Axon, ...]) -> li
 
 
 def _elementwise(fn: Callable[..., Any], op_name: str):
-    def combinator(x: Axon | Sequence[Axon], *more: Axon, name: Any = None, meta: dict | None = None) -> Axon:
+    def combinator(x: Axon | Sequence[Axon], *more: Axon, name: LayerName = None, meta: dict | None = None) -> Axon:
         graphs = _collect(op_name, x, more)
         return layer(fn, graphs, name=check_name(name, op_name), op_name=op_name, meta=meta)
 
@@ -50,6 +51,19 @@ def _elementwise(fn: Callable[..., Any], op_name: str):
 add = _elementwise(layers.add, "add")
 add.__doc__ = """Element-wise sum of two or more graphs (with broadcasting).
 
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"add_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
+
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
     >>> axon.predict(axon.add([x, x, x]), {}, jnp.array([1.0])).tolist()
@@ -57,6 +71,19 @@ add.__doc__ = """Element-wise sum of two or more graphs (with broadcasting).
     """
 subtract = _elementwise(layers.subtract, "subtract")
 subtract.__doc__ = """Left fold of subtraction: ``x0 - x1 - ...`` (with broadcasting).
+
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"subtract_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
@@ -66,6 +93,19 @@ subtract.__doc__ = """Left fold of subtraction: ``x0 - x1 - ...`` (with broadcas
 multiply = _elementwise(layers.multiply, "multiply")
 multiply.__doc__ = """Element-wise product of two or more graphs (with broadcasting).
 
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        name: The layer name (``None``: ``"multiply_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the result (the inputs' broadcast shape).
+
+    Raises:
+        TypeError: An input is not a graph, or both a list and more graphs were given.
+        ValueError: Fewer than two inputs.
+
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
     >>> axon.predict(axon.multiply(x, x), {}, jnp.array([3.0])).tolist()
@@ -74,9 +114,23 @@ multiply.__doc__ = """Element-wise product of two or more graphs (with broadcast
 
 
 def concatenate(
-    x: Axon | Sequence[Axon], *more: Axon, axis: int = -1, name: Any = None, meta: dict | None = None
+    x: Axon | Sequence[Axon], *more: Axon, axis: int = -1, name: LayerName = None, meta: dict | None = None
 ) -> Axon:
     """Concatenate two or more graphs along ``axis`` (the last by default).
+
+    Args:
+        x: The first input graph, or a list of two or more graphs.
+        *more: The other input graphs (when ``x`` is a single graph).
+        axis: The axis to join along; negative counts from the end. Default ``-1``.
+        name: The layer name (``None``: ``"concatenate_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the concatenation.
+
+    Raises:
+        TypeError: An input is not a graph, or ``axis`` is not an int.
+        ValueError: Fewer than two inputs.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x", shape=(None, 2))
@@ -90,10 +144,23 @@ def concatenate(
 
 
 def split(
-    x: Axon, splits: int | Sequence[int], *, axis: int = -1, name: Any = None, meta: dict | None = None
+    x: Axon, splits: int | Sequence[int], *, axis: int = -1, name: LayerName = None, meta: dict | None = None
 ) -> tuple[Axon, ...]:
     """Split a graph into ``splits`` equal parts (or parts of the listed sizes) along
     ``axis``; returns a tuple of graphs. ``name`` may be a list with one name per part.
+
+    Args:
+        x: The input graph.
+        splits: The number of equal parts, or the size of each part.
+        axis: The axis to split. Default ``-1``.
+        name: The layer name for every part, or a list with one name per part.
+        meta: Free-form metadata kept on each part's node.
+
+    Returns:
+        A tuple of graphs, one per part.
+
+    Raises:
+        ValueError: ``splits`` is not positive, or the names do not match the parts.
 
     >>> import axon, jax.numpy as jnp
     >>> a, b = axon.split(axon.input("x", shape=(None, 4)), 2)
@@ -134,11 +201,26 @@ def cond(
     true_graph: Axon,
     false_graph: Axon,
     *,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Choose between two graphs at run time: ``true_graph`` where ``cond_fn(parent)`` (a
     boolean scalar) holds, else ``false_graph``. Both branches must have equal shapes.
+
+    Args:
+        parent: The graph ``cond_fn`` is applied to.
+        cond_fn: A function of ``parent``'s value returning a boolean scalar (traced; use
+            ``jax.numpy``). Register it with ``axon.register_layer`` to save the model.
+        true_graph: The graph whose value is used where the condition holds.
+        false_graph: The graph whose value is used otherwise.
+        name: The layer name (``None``: ``"cond_<count>"``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the chosen branch's value.
+
+    Raises:
+        TypeError: A branch or ``parent`` is not a graph, or ``cond_fn`` is not callable.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")

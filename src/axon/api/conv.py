@@ -22,15 +22,16 @@ from axon.api.linear import _maybe_activation, _units
 from axon.graph import Axon
 from axon.layers._utils import check_channels, normalize_tuple
 from axon.registry import register, register_all
+from axon.typing_aliases import Activation, Channels, Initializer, LayerName, Padding
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
 
 
-def _in_channels(s: tuple, channels: str) -> int:
+def _in_channels(s: tuple, channels: Channels) -> int:
     return s[-1] if channels == "last" else s[1]
 
 
-def _kernel(kernel_size: Any, spatial: tuple[int, ...], in_dim: int, out_dim: int, channels: str) -> tuple[int, ...]:
+def _kernel(kernel_size: Any, spatial: tuple[int, ...], in_dim: int, out_dim: int, channels: Channels) -> tuple[int, ...]:
     return (*spatial, in_dim, out_dim) if channels == "last" else (out_dim, in_dim, *spatial)
 
 
@@ -40,7 +41,7 @@ def _spatial(kernel_size: Any, s: tuple) -> tuple[int, ...]:
     return normalize_tuple(kernel_size, len(s) - 2, "kernel_size")
 
 
-def _check_common(where: str, x: Axon, kernel_size: Any, strides: Any, padding: Any, channels: str) -> None:
+def _check_common(where: str, x: Axon, kernel_size: Any, strides: Any, padding: Any, channels: Channels) -> None:
     check_graph(x, where)
     check_channels(channels, where)
     for name, value in (("kernel_size", kernel_size), ("strides", strides)):
@@ -76,21 +77,52 @@ def conv(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, ...] = 1,
     kernel_dilation: int | tuple[int, ...] = 1,
     feature_group_size: int = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """An N-d convolution (1-, 2-, 3-d...) with ``units`` output channels (see
     :func:`axon.layers.conv`). Parameters: ``kernel`` ``(*kernel_size, in/groups, units)``
     (channels last) and ``bias`` ``(units,)``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        units: The number of output channels.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        feature_group_size: Split the input channels into this many groups, each convolved
+            with its own filters. Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"conv_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(batch, *out_spatial, units)`` (or channels first).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 8, 3)).pipe(axon.conv, 4, kernel_size=3, padding="same")
@@ -122,18 +154,45 @@ def conv_transpose(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     kernel_dilation: int | tuple[int, ...] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A transposed (fractionally strided) convolution (see :func:`axon.layers.conv_transpose`).
     Parameters: ``kernel`` ``(*kernel_size, in, units)`` (channels last), ``bias`` ``(units,)``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        units: The number of output channels.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"conv_transpose_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(batch, *out_spatial, units)`` (or channels first).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 4, 4, 2)).pipe(axon.conv_transpose, 3, kernel_size=2, strides=2)
@@ -157,20 +216,49 @@ def depthwise_conv(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, ...] = 1,
     kernel_dilation: int | tuple[int, ...] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise convolution: each input channel gets ``channel_multiplier`` filters of
     its own (see :func:`axon.layers.depthwise_conv`). Parameters: ``kernel``
     ``(*kernel_size, 1, in * m)`` (channels last), ``bias`` ``(in * m,)``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"depthwise_conv_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 6, 6, 3)).pipe(axon.depthwise_conv, 2, kernel_size=3)
@@ -240,20 +328,49 @@ def separable_conv2d(
     *,
     kernel_size: int | tuple[int, int] = 1,
     strides: int | tuple[int, int] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, int] = 1,
     kernel_dilation: int | tuple[int, int] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise separable 2-d convolution: two depthwise convolutions, one per spatial
     axis. Parameters ``kernel_1`` ``(kh, 1, 1, in*m)``, ``kernel_2`` ``(1, kw, 1, in*m)``,
     ``bias_1``, ``bias_2`` ``(in*m,)`` (channels last).
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"separable_conv2d_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 6, 6, 2)).pipe(axon.separable_conv2d, 1, kernel_size=3)
@@ -270,19 +387,48 @@ def separable_conv3d(
     *,
     kernel_size: int | tuple[int, int, int] = 1,
     strides: int | tuple[int, int, int] = 1,
-    padding: Any = "valid",
+    padding: Padding = "valid",
     input_dilation: int | tuple[int, int, int] = 1,
     kernel_dilation: int | tuple[int, int, int] = 1,
-    channels: str = "last",
-    activation: str | Callable[..., Any] | None = None,
+    channels: Channels = "last",
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A depthwise separable 3-d convolution: three depthwise convolutions, one per spatial
     axis, with ``kernel_1..3`` and ``bias_1..3``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channel_multiplier: The number of filters per input channel.
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension (an int for all). Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        input_dilation: Spacing inserted between input elements (fractional striding).
+            Default ``1``.
+        kernel_dilation: Spacing between kernel taps (atrous convolution). Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"separable_conv3d_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, with ``in_channels · channel_multiplier`` channels.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: A size, stride, padding or channels option is invalid.
 
     >>> import axon
     >>> m = axon.input("x", shape=(None, 4, 4, 4, 1)).pipe(axon.separable_conv3d, 2, kernel_size=2)

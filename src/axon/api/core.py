@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +29,7 @@ from axon import initializers as _initializers
 from axon._dtypes import canonical_dtype
 from axon.graph import Axon, Node, Parameter, creation_site, merge_nodes, next_id
 from axon.registry import register
+from axon.typing_aliases import Initializer, LayerMode, LayerName
 
 __all__ = [
     "block",
@@ -82,6 +83,20 @@ def input(
     ``axon.NONE`` and every layer that depends on it (unless through ``axon.optional``)
     yields nothing.
 
+    Args:
+        name: The input's name: the key of its value when the model runs.
+        shape: The shape, ``None`` for a dynamic size (usually the batch); ``None`` for
+            an unknown shape. Used by ``init``/``get_output_shape`` and checked at run time.
+        optional: Whether the input may be left out (see above). Default ``False``.
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The input graph.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty string.
+        ValueError: ``shape`` is not a tuple of non-negative ints and ``None``.
+
     >>> import axon
     >>> axon.input("pixels", shape=(None, 28, 28, 1))
     <Axon inputs={'pixels': (None, 28, 28, 1)} output='pixels' nodes=1>
@@ -98,8 +113,20 @@ def input(
     )
 
 
-def constant(value: Any, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def constant(value: Any, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """A constant array in the graph (cast by the layer's output policy).
+
+    Args:
+        value: An array or a number (a Python float becomes float32).
+        name: The layer name (``None``: ``"constant_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The constant's graph.
+
+    Raises:
+        TypeError: ``value`` is not numeric.
 
     >>> import axon, numpy as np
     >>> c = axon.constant(np.arange(3.0))
@@ -133,8 +160,20 @@ def _structure(value: Any, parents: list[Axon]) -> Any:
     raise TypeError(f"container: expected nested dicts, tuples and lists of axon graphs, found {type(value).__name__}: {value!r}")
 
 
-def container(structure: Any, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def container(structure: Any, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """Join graphs in nested dicts, tuples and lists into one node (multi-output models).
+
+    Args:
+        structure: Nested dicts, tuples and lists whose leaves are graphs.
+        name: The layer name (``None``: ``"container_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        A graph whose value has the structure of ``structure`` with each graph's value.
+
+    Raises:
+        TypeError: A leaf is not a graph.
 
     >>> import axon, jax.numpy as jnp
     >>> a, b = axon.input("input_0", shape=(None, 1)), axon.input("input_1", shape=(None, 2))
@@ -161,9 +200,9 @@ def param(
     name: str,
     shape: tuple[int, ...] | Callable[..., tuple[int, ...]] | Mapping[str, Any],
     *,
-    initializer: Any = "glorot_uniform",
+    initializer: Initializer = "glorot_uniform",
     dtype: Any = "float32",
-    kind: str = "parameter",
+    kind: Literal["parameter", "state"] = "parameter",
 ) -> Parameter:
     """Declare a trainable parameter (``kind="parameter"``) or layer state (``kind="state"``)
     for :func:`layer`.
@@ -172,6 +211,23 @@ def param(
     returning a tuple, or a dict ``{child: shape or Parameter}`` for a group whose value
     reaches the layer as a dict. ``initializer`` is a name from ``axon.initializers`` or a
     function ``init(key, shape, dtype)``.
+
+    Args:
+        name: The parameter's name in the layer's state (unique within the layer).
+        shape: A tuple, a function of the layer's input shapes returning one, or a dict of
+            child shapes or parameters (a parameter group).
+        initializer: A name from ``axon.initializers`` or ``init(key, shape, dtype)``.
+            Default ``"glorot_uniform"``.
+        dtype: The parameter's dtype (before any mixed-precision policy). Default float32.
+        kind: ``"parameter"`` (trained) or ``"state"`` (updated by the layer in train
+            mode, e.g. running statistics). Default ``"parameter"``.
+
+    Returns:
+        An ``axon.Parameter`` to list in :func:`layer`'s inputs.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty string.
+        ValueError: ``kind`` or ``shape`` is invalid, or ``initializer`` is unknown.
 
     >>> import axon
     >>> axon.param("kernel", lambda s: (s[-1], 8)).kind
@@ -221,9 +277,9 @@ def layer(
     op: Callable[..., Any],
     inputs: Sequence[Axon | Parameter] | Axon,
     *,
-    name: Any = None,
+    name: LayerName = None,
     op_name: str = "custom",
-    mode: str = "both",
+    mode: LayerMode = "both",
     global_options: Sequence[str] = (),
     meta: Mapping[str, Any] | None = None,
     **opts: Any,
@@ -237,6 +293,27 @@ def layer(
     ``axon.StatefulOutput`` to update its ``kind="state"`` parameters in train mode.
     ``mode="train"`` (or ``"inference"``) makes the layer exist only in that mode; in the
     other it passes its first input through.
+
+    Args:
+        op: The function computing the layer (pure JAX).
+        inputs: Graphs and ``axon.param`` parameters, in the order ``op`` takes them (a
+            single graph may be given alone).
+        name: The layer name (``None``: ``"<op_name>_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        op_name: The op's name in layer names, displays and errors. Default ``"custom"``.
+        mode: ``"both"`` (default), or ``"train"``/``"inference"`` to make the layer exist
+            only in that mode.
+        global_options: Names of build-time global options ``op`` receives.
+        meta: Free-form metadata kept on the node.
+        **opts: Keyword options passed to ``op`` on every call.
+
+    Returns:
+        The layer's graph.
+
+    Raises:
+        TypeError: ``op`` is not callable, an input is neither a graph nor a parameter, or
+            an option is not one ``op`` accepts.
+        ValueError: ``mode`` is unknown or parameter names repeat.
 
     >>> import axon, jax.numpy as jnp
     >>> x = axon.input("x")
@@ -289,9 +366,22 @@ def layer(
     )
 
 
-def fn(x: Axon, f: Callable[[Any], Any], *, name: Any = None, op_name: str = "nx") -> Axon:
+def fn(x: Axon, f: Callable[[Any], Any], *, name: LayerName = None, op_name: str = "nx") -> Axon:
     """Apply a parameter-free JAX function to a graph's value (Axon's ``Axon.nx``).
     To save a model with such a layer, register ``f`` with ``axon.register_layer``.
+
+    Args:
+        x: The input graph.
+        f: A function of one array (or container) value, traced by JAX.
+        name: The layer name (``None``: ``"nx_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        op_name: The op's name. Default ``"nx"``.
+
+    Returns:
+        The graph of ``f(x)``.
+
+    Raises:
+        TypeError: ``x`` is not a graph or ``f`` is not callable.
 
     >>> import axon, jax.numpy as jnp
     >>> y = axon.fn(axon.input("x"), lambda v: jnp.maximum(v, 0))
@@ -316,8 +406,17 @@ def apply_fn(value: Any, *, fn: Callable[[Any], Any]) -> Any:
     return fn(value)
 
 
-def optional(x: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def optional(x: Axon, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """Let a layer receive ``axon.NONE`` when ``x`` is missing instead of being skipped.
+
+    Args:
+        x: A graph that may be missing (it depends on an optional input).
+        name: The layer name (``None``: ``"optional_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of ``x``'s value, or ``axon.NONE`` when it is missing.
 
     >>> import axon, jax.numpy as jnp
     >>> mask = axon.input("mask", optional=True)
@@ -332,8 +431,18 @@ def optional(x: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None
     )
 
 
-def or_else(a: Axon, b: Axon, *, name: Any = None, meta: Mapping[str, Any] | None = None) -> Axon:
+def or_else(a: Axon, b: Axon, *, name: LayerName = None, meta: Mapping[str, Any] | None = None) -> Axon:
     """``a`` unless it is missing (``axon.NONE``), else ``b``.
+
+    Args:
+        a: The preferred graph (it may depend on an optional input).
+        b: The fallback graph.
+        name: The layer name (``None``: ``"or_else_<count>"``; a string, in which ``"{n}"``
+            is the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of ``a``'s value, or of ``b``'s when ``a`` is missing.
 
     >>> import axon, jax.numpy as jnp
     >>> y = axon.or_else(axon.input("a", optional=True), axon.constant(jnp.zeros(2)))
@@ -353,6 +462,16 @@ def namespace(x: Axon, name: str) -> Axon:
     their parameters nest under ``state[name]``, so a sub-model keeps the same parameter
     layout in any model it is part of.
 
+    Args:
+        x: The sub-model's output graph.
+        name: The namespace: the key of the sub-model's parameters in the state.
+
+    Returns:
+        The graph of ``x``'s value, scoped.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty string.
+
     >>> import axon
     >>> base = axon.input("x", shape=(None, 2)).pipe(axon.dense, 3).pipe(axon.namespace, "encoder")
     >>> state = axon.build(base.pipe(axon.dense, 1))[0](axon.template((1, 2)))
@@ -368,7 +487,7 @@ def namespace(x: Axon, name: str) -> Axon:
 class Block:
     """A reusable sub-graph with shared parameters, returned by :func:`block`."""
 
-    def __init__(self, f: Callable[..., Any], name: Any):
+    def __init__(self, f: Callable[..., Any], name: LayerName):
         self.id = next_id()
         self.fn = f
         self.name = check_name(name, "block")
@@ -395,9 +514,19 @@ class Block:
         return f"<axon.block {getattr(self.fn, '__name__', 'fn')}>"
 
 
-def block(f: Callable[..., Any], *, name: Any = None) -> Block:
+def block(f: Callable[..., Any], *, name: LayerName = None) -> Block:
     """Turn a graph function into a block: every call applies the same layers with the
     same (shared) parameters, nested under the block's name.
+
+    Args:
+        f: A function from one or more graphs to a graph (or a container of graphs).
+        name: The block's name (``None``: ``"block_<count>"``): the key of its parameters.
+
+    Returns:
+        An ``axon.Block``; call it on graphs like ``f``.
+
+    Raises:
+        TypeError: ``f`` is not callable.
 
     >>> import axon
     >>> shared = axon.block(lambda x: axon.dense(x, 4))

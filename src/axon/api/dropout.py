@@ -24,6 +24,7 @@ from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
 from axon.layers._utils import check_channels
 from axon.registry import factory, register, register_all
+from axon.typing_aliases import LayerName
 
 __all__ = ["alpha_dropout", "dropout", "feature_alpha_dropout", "spatial_dropout"]
 
@@ -79,7 +80,7 @@ def _make(fn: Callable[..., Any], op_name: str, channel_option: bool):
         *,
         rate: float = 0.5,
         seed: int | None = None,
-        name: Any = None,
+        name: LayerName = None,
         meta: dict | None = None,
         **opts: Any,
     ) -> Axon:
@@ -103,6 +104,25 @@ dropout.__doc__ = """Randomly zero a fraction ``rate`` of the values in training
     by ``1 / (1 - rate)`` (see :func:`axon.layers.dropout`; ``noise_shape=`` shares the mask
     along axes of size 1).
 
+    Args:
+        x: The input graph.
+        rate: The fraction of values dropped, ``0 <= rate < 1``. Default ``0.5``.
+        seed: Seed of the layer's random key (kept as layer state and advanced on every
+            training step). Default ``None``: derived from the build seed and the layer name.
+        name: The layer name (``None``: ``"dropout_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+        **opts: ``noise_shape``: the mask's shape, size 1 where the mask is shared
+            (default: the input's shape). No other option is accepted.
+
+    Returns:
+        The graph of the input with dropout applied in train mode; in inference mode the
+        layer passes its input through.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
+        ValueError: ``rate`` is outside ``[0, 1)``.
+
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 1000)).pipe(axon.dropout, rate=0.5)
     >>> init_fn, predict_fn = axon.build(model, mode="train")
@@ -114,6 +134,24 @@ alpha_dropout = _make(layers.alpha_dropout, "alpha_dropout", False)
 alpha_dropout.__doc__ = """Alpha dropout, which keeps SELU activations' mean and variance (see
     :func:`axon.layers.alpha_dropout`).
 
+    Args:
+        x: The input graph.
+        rate: The fraction of values dropped, ``0 <= rate < 1``. Default ``0.5``.
+        seed: Seed of the layer's random key (kept as layer state and advanced on every
+            training step). Default ``None``: derived from the build seed and the layer name.
+        name: The layer name (``None``: ``"alpha_dropout_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+        **opts: No further option is accepted (an unknown one raises ``TypeError``).
+
+    Returns:
+        The graph of the input with dropout applied in train mode; in inference mode the
+        layer passes its input through.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
+        ValueError: ``rate`` is outside ``[0, 1)``.
+
     >>> import axon
     >>> axon.input("x").pipe(axon.alpha_dropout, rate=0.1).node.op_name
     'alpha_dropout'
@@ -122,6 +160,25 @@ feature_alpha_dropout = _make(layers.feature_alpha_dropout, "feature_alpha_dropo
 feature_alpha_dropout.__doc__ = """Alpha dropout of whole feature maps (``channels="last"|"first"``; see
     :func:`axon.layers.feature_alpha_dropout`).
 
+    Args:
+        x: The input graph.
+        rate: The fraction of values dropped, ``0 <= rate < 1``. Default ``0.5``.
+        seed: Seed of the layer's random key (kept as layer state and advanced on every
+            training step). Default ``None``: derived from the build seed and the layer name.
+        name: The layer name (``None``: ``"feature_alpha_dropout_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+        **opts: ``channels``: ``"last"`` (default) or ``"first"``, where the feature axis is.
+            No other option is accepted.
+
+    Returns:
+        The graph of the input with dropout applied in train mode; in inference mode the
+        layer passes its input through.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
+        ValueError: ``rate`` is outside ``[0, 1)``.
+
     >>> import axon
     >>> axon.input("x").pipe(axon.feature_alpha_dropout, channels="first").node.opts["channels"]
     'first'
@@ -129,6 +186,25 @@ feature_alpha_dropout.__doc__ = """Alpha dropout of whole feature maps (``channe
 spatial_dropout = _make(layers.spatial_dropout, "spatial_dropout", True)
 spatial_dropout.__doc__ = """Dropout of whole feature maps (``channels="last"|"first"``; see
     :func:`axon.layers.spatial_dropout`).
+
+    Args:
+        x: The input graph.
+        rate: The fraction of values dropped, ``0 <= rate < 1``. Default ``0.5``.
+        seed: Seed of the layer's random key (kept as layer state and advanced on every
+            training step). Default ``None``: derived from the build seed and the layer name.
+        name: The layer name (``None``: ``"spatial_dropout_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+        **opts: ``channels``: ``"last"`` (default) or ``"first"``, where the feature axis is.
+            No other option is accepted.
+
+    Returns:
+        The graph of the input with dropout applied in train mode; in inference mode the
+        layer passes its input through.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
+        ValueError: ``rate`` is outside ``[0, 1)``.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.spatial_dropout, rate=0.2).node.opts["rate"]

@@ -17,6 +17,7 @@ from axon.api.activation import layer_label, resolve_activation
 from axon.api.core import check_graph, check_name, layer, param
 from axon.graph import Axon
 from axon.registry import register_all
+from axon.typing_aliases import Activation, Initializer, LayerName
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
 
@@ -40,17 +41,37 @@ def dense(
     x: Axon,
     units: int,
     *,
-    activation: str | Callable[..., Any] | None = None,
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
 
     Parameters: ``kernel`` ``(in, units)``, ``bias`` ``(units,)``. With ``activation`` a
     separate activation layer follows (``dense_0`` then ``relu_0``), as in Axon.
+
+    Args:
+        x: The input graph, ``(..., in)``.
+        units: The number of output features.
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"dense_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(..., units)``.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: ``units`` is not a positive int.
 
     >>> import axon
     >>> state = axon.init(axon.input("x", shape=(None, 784)).pipe(axon.dense, 128), axon.template((1, 784)))
@@ -74,16 +95,37 @@ def bilinear(
     x2: Axon,
     units: int,
     *,
-    activation: str | Callable[..., Any] | None = None,
+    activation: Activation | None = None,
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    name: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A bilinear layer: ``y[..., k] = x1 · kernel[k] · x2 + bias[k]``.
 
     Parameters: ``kernel`` ``(units, in1, in2)``, ``bias`` ``(units,)``.
+
+    Args:
+        x1: The first input graph, ``(..., in1)``.
+        x2: The second input graph, ``(..., in2)``.
+        units: The number of output features.
+        activation: An activation applied after the layer, as a separate layer (a name
+            from ``axon.activations`` or a function). Default ``None``: none.
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"bilinear_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the output, ``(..., units)``.
+
+    Raises:
+        TypeError: An input is not a graph.
+        ValueError: ``units`` is not a positive int.
 
     >>> import axon
     >>> model = axon.bilinear(axon.input("a", shape=(None, 2)), axon.input("b", shape=(None, 4)), 1)
@@ -107,14 +149,30 @@ def embedding(
     vocab_size: int,
     embedding_size: int,
     *,
-    kernel_initializer: Any = "uniform",
-    name: Any = None,
+    kernel_initializer: Initializer = "uniform",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """A lookup table of ``vocab_size`` vectors of size ``embedding_size`` for integer ids.
 
     Parameter: ``kernel`` ``(vocab_size, embedding_size)``; the output has the input's
     shape plus ``(embedding_size,)``.
+
+    Args:
+        x: The graph of integer ids in ``[0, vocab_size)``.
+        vocab_size: The number of ids (rows of the table).
+        embedding_size: The size of each vector.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"uniform"``.
+        name: The layer name (``None``: ``"embedding_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the vectors, ``(*x.shape, embedding_size)``.
+
+    Raises:
+        ValueError: A size is not a positive int.
 
     >>> import axon
     >>> model = axon.input("ids", shape=(None, 5)).pipe(axon.embedding, 100, 8)
@@ -128,8 +186,18 @@ def embedding(
     return layer(layers.embedding, [x, kernel], name=name, op_name="embedding", meta=meta)
 
 
-def bias(x: Axon, *, bias_initializer: Any = "zeros", name: Any = None, meta: dict | None = None) -> Axon:
+def bias(x: Axon, *, bias_initializer: Initializer = "zeros", name: LayerName = None, meta: dict | None = None) -> Axon:
     """Add a trainable ``bias`` of the size of the last axis.
+
+    Args:
+        x: The input graph.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        name: The layer name (``None``: ``"bias_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of ``x + bias`` (the input's shape).
 
     >>> import axon
     >>> axon.init(axon.input("x", shape=(None, 3)).pipe(axon.bias), axon.template((1, 3)))["bias_0"]["bias"].shape

@@ -15,12 +15,13 @@ default ``momentum=0.1``) and used in inference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from axon import layers
 from axon.api.core import check_graph, layer, param
 from axon.graph import Axon
 from axon.registry import register_all
+from axon.typing_aliases import Initializer, LayerName
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
@@ -69,16 +70,35 @@ def _running_norm(fn, op_name, x, gamma_initializer, beta_initializer, channel_i
 def batch_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
     momentum: float = 0.1,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Batch normalization over every axis but ``channel_index`` (see
     :func:`axon.layers.batch_norm`). Parameters ``gamma``, ``beta``; state ``mean``, ``var``.
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        momentum: Weight of the batch statistics in the running ones:
+            ``new = (1 - momentum) · old + momentum · batch`` (PyTorch's convention). Default ``0.1``.
+        name: The layer name (``None``: ``"batch_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.batch_norm, momentum=0.01).node.opts["momentum"]
@@ -91,15 +111,34 @@ def batch_norm(
 def instance_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
     momentum: float = 0.1,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Instance normalization over the spatial axes (see :func:`axon.layers.instance_norm`).
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        momentum: Weight of the batch statistics in the running ones:
+            ``new = (1 - momentum) · old + momentum · batch`` (PyTorch's convention). Default ``0.1``.
+        name: The layer name (``None``: ``"instance_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.instance_norm).node.op_name
@@ -112,14 +151,31 @@ def instance_norm(
 def layer_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Layer normalization over the ``channel_index`` axis (see :func:`axon.layers.layer_norm`).
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        name: The layer name (``None``: ``"layer_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> state = axon.init(axon.input("x", shape=(None, 5)).pipe(axon.layer_norm), axon.template((1, 5)))
@@ -138,15 +194,33 @@ def group_norm(
     x: Axon,
     num_groups: int,
     *,
-    gamma_initializer: Any = "ones",
-    beta_initializer: Any = "zeros",
+    gamma_initializer: Initializer = "ones",
+    beta_initializer: Initializer = "zeros",
     channel_index: int = -1,
     epsilon: float = 1e-5,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Group normalization with ``num_groups`` groups of channels (see
     :func:`axon.layers.group_norm`).
+
+    Args:
+        x: The input graph.
+        num_groups: The number of channel groups (must divide the channels).
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        beta_initializer: The offset ``beta``'s initializer. Default ``"zeros"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the variance for numerical stability. Default ``1e-5``.
+        name: The layer name (``None``: ``"group_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.group_norm, 2).node.opts["num_groups"]
@@ -165,15 +239,34 @@ def group_norm(
 def rms_norm(
     x: Axon,
     *,
-    gamma_initializer: Any = "ones",
+    gamma_initializer: Initializer = "ones",
     channel_index: int = -1,
     epsilon: float = 1e-6,
     shift: float = 0.0,
-    upcast: str = "normalization",
-    name: Any = None,
+    upcast: Literal["normalization", "all"] = "normalization",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Root-mean-square normalization (see :func:`axon.layers.rms_norm`); parameter ``gamma``.
+
+    Args:
+        x: The input graph.
+        gamma_initializer: The scale ``gamma``'s initializer. Default ``"ones"``.
+        channel_index: The feature axis (``gamma``/``beta`` have its size). Default ``-1``.
+        epsilon: Added to the mean square for numerical stability. Default ``1e-6``.
+        shift: Added to ``gamma`` before scaling (Gemma uses ``1.0``). Default ``0.0``.
+        upcast: ``"normalization"`` (default) computes the normalization in float32, then
+            scales in the input dtype (Llama); ``"all"`` also scales in float32 (Gemma).
+        name: The layer name (``None``: ``"rms_norm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the normalized input (the input's shape).
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: An option is out of range.
 
     >>> import axon
     >>> axon.input("x").pipe(axon.rms_norm, upcast="all").node.opts["upcast"]

@@ -17,6 +17,7 @@ from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
 from axon.registry import register_all
+from axon.typing_aliases import Channels, LayerName, Padding
 
 __all__ = [
     "adaptive_avg_pool",
@@ -46,16 +47,21 @@ def _norm_options(op_name: str, extra: dict[str, Any], has_norm: bool) -> dict[s
     return {"norm": _check_norm(extra.get("norm", 2), op_name)} if has_norm else {}
 
 
+_NORM_DOC = """        **extra: ``norm``: the power ``p`` of the Lp norm (a positive number; default 2).
+            No other option is accepted."""
+_NO_EXTRA_DOC = """        **extra: No further option is accepted (an unknown one raises ``TypeError``)."""
+
+
 def _window(fn, op_name: str, has_norm: bool):
     def pool(
         x: Axon,
         *,
         kernel_size: int | tuple[int, ...] = 1,
         strides: int | tuple[int, ...] | None = None,
-        padding: Any = "valid",
+        padding: Padding = "valid",
         dilations: int | tuple[int, ...] = 1,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:
@@ -71,6 +77,27 @@ def _window(fn, op_name: str, has_norm: bool):
     pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} over the spatial axes (see :func:`axon.layers.{op_name}`);
     ``strides`` default to ``kernel_size``; ``dilations`` dilate the window.{' ``norm`` is the power (2).' if has_norm else ''}
 
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        kernel_size: The window size per spatial dimension (an int for all). Default ``1``.
+        strides: The step per spatial dimension. Default ``None``: ``kernel_size``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"valid"``.
+        dilations: Spacing between window taps. Default ``1``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"{op_name}_<count>"``; a string, in which ``"{{n}}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+{_NORM_DOC if has_norm else _NO_EXTRA_DOC}
+
+    Returns:
+        The graph of the pooled input.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
+        ValueError: An option is out of range.
+
     >>> import axon
     >>> m = axon.{op_name}(axon.input("x", shape=(None, 4, 4, 1)), kernel_size=2)
     >>> axon.get_output_shape(m, axon.template((1, 4, 4, 1)))
@@ -84,8 +111,19 @@ avg_pool = _window(layers.avg_pool, "avg_pool", False)
 lp_pool = _window(layers.lp_pool, "lp_pool", True)
 
 
-def blur_pool(x: Axon, *, channels: str = "last", name: Any = None, meta: dict | None = None) -> Axon:
+def blur_pool(x: Axon, *, channels: Channels = "last", name: LayerName = None, meta: dict | None = None) -> Axon:
     """A fixed 3×3 binomial low-pass filter per channel (see :func:`axon.layers.blur_pool`).
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"blur_pool_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the filtered input (the input's shape).
 
     >>> import axon
     >>> axon.get_output_shape(axon.blur_pool(axon.input("x")), axon.template((1, 5, 5, 2)))
@@ -101,8 +139,8 @@ def _adaptive(fn, op_name: str, has_norm: bool):
         x: Axon,
         *,
         output_size: int | tuple[int, ...] | None = None,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:
@@ -116,6 +154,23 @@ def _adaptive(fn, op_name: str, has_norm: bool):
     pool.__module__ = __name__
     pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} to ``output_size`` spatial sizes (see
     :func:`axon.layers.{op_name}`; Axon's rule: stride = in // out, window = in - (out - 1) * stride).
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        output_size: The output's spatial size (an int for all dimensions). Default
+            ``None``: the input's spatial size.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"{op_name}_<count>"``; a string, in which ``"{{n}}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+{_NORM_DOC if has_norm else _NO_EXTRA_DOC}
+
+    Returns:
+        The graph of the pooled input, ``(batch, *output_size, channels)``.
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
 
     >>> import axon
     >>> m = axon.{op_name}(axon.input("x"), output_size=(2, 2))
@@ -135,8 +190,8 @@ def _global(fn, op_name: str, has_norm: bool):
         x: Axon,
         *,
         keep_axes: bool = False,
-        channels: str = "last",
-        name: Any = None,
+        channels: Channels = "last",
+        name: LayerName = None,
         meta: dict | None = None,
         **extra: Any,
     ) -> Axon:
@@ -150,6 +205,22 @@ def _global(fn, op_name: str, has_norm: bool):
     pool.__module__ = __name__
     pool.__doc__ = f"""{op_name.replace('_', ' ').capitalize()} over all spatial axes: ``(batch, ..., c) -> (batch, c)``
     (``keep_axes=True`` keeps them with size 1; see :func:`axon.layers.{op_name}`).
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        keep_axes: Keep the spatial axes, with size 1. Default ``False``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"{op_name}_<count>"``; a string, in which ``"{{n}}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+{_NORM_DOC if has_norm else _NO_EXTRA_DOC}
+
+    Returns:
+        The graph of the pooled input, ``(batch, channels)`` (or with size-1 spatial axes).
+
+    Raises:
+        TypeError: ``x`` is not a graph, or an unknown option was given.
 
     >>> import axon
     >>> axon.get_output_shape(axon.{op_name}(axon.input("x")), axon.template((2, 5, 5, 3)))

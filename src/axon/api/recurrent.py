@@ -46,7 +46,7 @@ Differences from Axon, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, overload
 
 import jax
@@ -55,30 +55,43 @@ import jax.numpy as jnp
 from axon import initializers as _initializers
 from axon import layers
 from axon.activations import get as _get_activation
-from axon.api.core import block, check_graph, check_name, layer, param
+from axon.api.bidirectional import bidirectional, leaf_op, reverse_op, unreverse_op  # noqa: F401 (moved there)
+from axon.api.core import check_graph, check_name, layer, param
 from axon.api.dropout import key_param
 from axon.graph import Axon
 from axon.layers._utils import normalize_padding, normalize_tuple
+from axon.layers.recurrent import GATED_CELLS
 from axon.registry import register, register_all
 from axon.types import StatefulOutput
+from axon.typing_aliases import Activation, Initializer, LayerName, Padding, RunMode, Unroll
 
 __all__ = ["bidirectional", "conv_lstm", "gru", "lstm", "mask"]
 
 _UNROLLS = ("dynamic", "static")
-_GATES = {
-    "lstm": (("wii", "wif", "wig", "wio"), ("whi", "whf", "whg", "who"), ("bi", "bf", "bg", "bo")),
-    "gru": (("wir", "wiz", "win"), ("whr", "whz", "whn"), ("br", "bz", "bin", "bhn")),
-}
-_STATE_NAMES = {"lstm": ("c", "h"), "gru": ("h",), "conv_lstm": ("c", "h")}
+_STATE_NAMES = {**{kind: cell.carry for kind, cell in GATED_CELLS.items()}, "conv_lstm": ("c", "h")}
+_GATED_LAYERS = {"lstm": layers.lstm, "gru": layers.gru}
 
 
 # --------------------------------------------------------------------------------------
 # mask
 
 
-def mask(x: Axon, eos_token: int | float, *, name: Any = None, meta: dict | None = None) -> Axon:
+def mask(x: Axon, eos_token: int | float, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """A ``(batch, time)`` int32 mask that is 1 where ``x == eos_token`` (steps a recurrent
     layer skips) and 0 elsewhere (see :func:`axon.layers.mask_from_tokens`).
+
+    Args:
+        x: The graph of token ids, ``(batch, time)``.
+        eos_token: The id that marks steps to skip (e.g. padding).
+        name: The layer name (``None``: ``"mask_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The mask graph, int32 of ``x``'s shape.
+
+    Raises:
+        TypeError: ``eos_token`` is not a number.
 
     >>> import axon, jax.numpy as jnp
     >>> ids = axon.input("ids", shape=(None, 4))
@@ -128,12 +141,12 @@ def recurrent_op(
     kind: str,
     layout: tuple[str, ...],
     units: int,
-    unroll: str = "dynamic",
+    unroll: Unroll = "dynamic",
     activation: Any = "tanh",
     gate: Any = "sigmoid",
-    recurrent_initializer: Any = None,
+    recurrent_initializer: Initializer | None = None,
     conv: Mapping[str, Any] | None = None,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> Any:
     """The op of :func:`lstm`, :func:`gru` and :func:`conv_lstm` graph layers.
 
@@ -174,9 +187,10 @@ def recurrent_op(
             strides=conv["strides"], padding=conv["padding"],
         )
     else:
-        fn = layers.lstm if kind == "lstm" else layers.gru
-        out = fn(x, state, mask_value, a["input_kernel"], a["hidden_kernel"], a.get("bias"), unroll=unroll,
-                 activation=activation, gate=gate)
+        out = _GATED_LAYERS[kind](
+            x, state, mask_value, a["input_kernel"], a["hidden_kernel"], a.get("bias"), unroll=unroll,
+            activation=activation, gate=gate,
+        )
     out = (out[0], tuple(out[1]))
     if new_key is not None:
         return StatefulOutput(out, {"key": new_key})
@@ -315,7 +329,7 @@ def _gated(
     _check_common(kind, x, state, unroll, use_bias, mask_graph, recurrent_initializer, seed)
     activation = _check_activation(activation, kind, "activation")
     gate = _check_activation(gate, kind, "gate")
-    ikeys, hkeys, bkeys = _GATES[kind]
+    ikeys, hkeys, bkeys = GATED_CELLS[kind].keys
 
     def input_shape(s, *_):
         if len(s) != 3:
@@ -345,16 +359,16 @@ def lstm(
     hidden_state: tuple[Axon, Axon] | int | None = None,
     units: int | None = None,
     *,
-    activation: str | Callable[..., Any] = "tanh",
-    gate: str | Callable[..., Any] = "sigmoid",
-    unroll: str = "dynamic",
+    activation: Activation = "tanh",
+    gate: Activation = "sigmoid",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon, Axon]]:
     """A long short-term memory layer: ``lstm(x, units)`` or ``lstm(x, (c, h), units)``.
@@ -369,6 +383,40 @@ def lstm(
     Parameters ``input_kernel {wii, wif, wig, wio}`` ``(features, units)``,
     ``hidden_kernel {whi, whf, whg, who}`` ``(units, units)``, ``bias {bi, bf, bg, bo}``
     ``(units,)``.
+
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(c, h)`` of graphs, or ``units`` when it is left
+            out (``lstm(x, units)``).
+        units: The number of hidden units (the state's size).
+        activation: The candidate's and output's activation (name or function). Default
+            ``"tanh"``.
+        gate: The gates' activation. Default ``"sigmoid"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"lstm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(c, h)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
 
     >>> import axon, jax.numpy as jnp
     >>> seq, (c, h) = axon.lstm(axon.input("x", shape=(None, 5, 3)), 4, kernel_initializer="ones")
@@ -395,16 +443,16 @@ def gru(
     hidden_state: tuple[Axon] | int | None = None,
     units: int | None = None,
     *,
-    activation: str | Callable[..., Any] = "tanh",
-    gate: str | Callable[..., Any] = "sigmoid",
-    unroll: str = "dynamic",
+    activation: Activation = "tanh",
+    gate: Activation = "sigmoid",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon]]:
     """A gated recurrent unit layer: ``gru(x, units)`` or ``gru(x, (h,), units)``.
@@ -415,6 +463,40 @@ def gru(
     :func:`axon.layers.gru_cell`; PyTorch's GRU). Options as in :func:`lstm`. Parameters
     ``input_kernel {wir, wiz, win}`` ``(features, units)``, ``hidden_kernel {whr, whz, whn}``
     ``(units, units)``, ``bias {br, bz, bin, bhn}`` ``(units,)``.
+
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(h,)`` of graphs, or ``units`` when it is left
+            out (``gru(x, units)``).
+        units: The number of hidden units (the state's size).
+        activation: The candidate's and output's activation (name or function). Default
+            ``"tanh"``.
+        gate: The gates' activation. Default ``"sigmoid"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"gru_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(h,)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
 
     >>> import axon
     >>> seq, (h,) = axon.gru(axon.input("x", shape=(None, 5, 3)), 4, name="enc")
@@ -435,15 +517,15 @@ def conv_lstm(
     *,
     kernel_size: int | tuple[int, ...] = 1,
     strides: int | tuple[int, ...] = 1,
-    padding: Any = "same",
-    unroll: str = "dynamic",
+    padding: Padding = "same",
+    unroll: Unroll = "dynamic",
     use_bias: bool = True,
-    kernel_initializer: Any = "glorot_uniform",
-    bias_initializer: Any = "zeros",
-    recurrent_initializer: Any = None,
+    kernel_initializer: Initializer = "glorot_uniform",
+    bias_initializer: Initializer = "zeros",
+    recurrent_initializer: Initializer | None = None,
     seed: int | None = None,
     mask: Axon | None = None,
-    name: Any = None,
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> tuple[Axon, tuple[Axon, Axon]]:
     """A convolutional LSTM layer: ``conv_lstm(x, units)`` or ``conv_lstm(x, (c, h), units)``.
@@ -456,6 +538,41 @@ def conv_lstm(
     :func:`axon.layers.conv_lstm_cell`). Parameters ``input_kernel``
     ``(4·units, channels, *kernel_size)``, ``hidden_kernel`` ``(4·units, units, *kernel_size)``,
     ``bias`` ``(4·units,)``. Other options as in :func:`lstm`.
+
+    Args:
+        x: The input sequence graph (see above).
+        hidden_state: The initial state ``(c, h)`` of graphs, or ``units`` when it is left
+            out (``conv_lstm(x, units)``).
+        units: The number of hidden units (the state's size).
+        kernel_size: The convolution window per spatial dimension. Default ``1``.
+        strides: The input convolution's step per spatial dimension. Default ``1``.
+        padding: ``"valid"`` (none), ``"same"`` (output size ``ceil(input / stride)``) or one
+            ``(low, high)`` pair per spatial dimension. Default ``"same"``.
+        unroll: ``"dynamic"`` (default; ``lax.scan``, compiled once for any length) or
+            ``"static"`` (every step inlined).
+        use_bias: Whether to add a trainable bias. Default ``True``.
+        kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
+            or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
+        bias_initializer: The bias's initializer. Default ``"zeros"``.
+        recurrent_initializer: Draw the initial state with this initializer instead of
+            zeros (only without ``hidden_state``; see the module notes). Default ``None``.
+        seed: Seed of the key the initial state is drawn from (with
+            ``recurrent_initializer``). Default ``None``: the build seed and layer name.
+        mask: A ``(batch, time)`` graph, 1 = skip the step (keep the previous state), such
+            as :func:`mask` makes. Default ``None``: no masking.
+        name: The layer name (``None``: ``"conv_lstm_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        ``(output_sequence, hidden_state)``: graphs of the outputs at every step and of the
+        final state ``(c, h)``.
+
+    Raises:
+        TypeError: An input is not a graph, ``units`` is missing, or an option has the
+            wrong type.
+        ValueError: ``units``, ``unroll`` or an activation name is invalid, or
+            ``recurrent_initializer``/``seed`` are combined with a given state.
 
     >>> import axon
     >>> seq, (c, h) = axon.conv_lstm(axon.input("x", shape=(None, 4, 2, 6, 6)), 3, kernel_size=3)
@@ -496,134 +613,6 @@ def conv_lstm(
         kind, x, state, units, params, mask_graph=mask, recurrent_initializer=recurrent_initializer, seed=seed,
         name=name, meta=meta, unroll=unroll, conv=conv,
     )
-
-
-# --------------------------------------------------------------------------------------
-# bidirectional
-
-
-@register("op", "axon.reverse")
-def reverse_op(x: jax.Array, *, axis: int) -> jax.Array:
-    """Reverse ``x`` along ``axis`` (the backward input of :func:`bidirectional`).
-
-    >>> import jax.numpy as jnp
-    >>> reverse_op(jnp.array([[1, 2, 3]]), axis=1).tolist()
-    [[3, 2, 1]]
-    """
-    return jnp.flip(x, axis)
-
-
-def _is_sequence(leaf: Any, reference: jax.Array, axis: int) -> bool:
-    ax = axis % reference.ndim
-    return hasattr(leaf, "ndim") and leaf.ndim > ax + 1 and leaf.shape[ax] == reference.shape[ax]
-
-
-@register("op", "axon.unreverse")
-def unreverse_op(value: Any, reference: jax.Array, *, axis: int) -> Any:
-    """Reverse back, along ``axis``, the leaves of ``value`` that are sequences: leaves with
-    an axis after ``axis`` and the length of ``reference`` (the layer input) along ``axis``.
-    Other leaves (final states) are returned as they are.
-
-    >>> import jax.numpy as jnp
-    >>> seq, h = unreverse_op((jnp.array([[[1], [2]]]), jnp.array([[5, 6]])), jnp.zeros((1, 2, 1)), axis=1)
-    >>> seq[0, :, 0].tolist(), h.tolist()
-    ([2, 1], [[5, 6]])
-    """
-    return jax.tree_util.tree_map(lambda v: jnp.flip(v, axis) if _is_sequence(v, reference, axis) else v, value)
-
-
-@register("op", "axon.leaf")
-def leaf_op(value: Any, *, path: tuple[Any, ...]) -> Any:
-    """The entry of a nested value at ``path`` (a tuple of keys and indices).
-
-    >>> leaf_op(("seq", ("c", "h")), path=(1, 0))
-    'c'
-    """
-    for k in path:
-        value = value[k]
-    return value
-
-
-def _leaf_paths(struct: Any, where: str, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if isinstance(struct, Axon):
-        return [prefix]
-    if isinstance(struct, Mapping):
-        return [p for k, v in struct.items() for p in _leaf_paths(v, where, (*prefix, k))]
-    if isinstance(struct, (tuple, list)):
-        return [p for i, v in enumerate(struct) for p in _leaf_paths(v, where, (*prefix, i))]
-    raise TypeError(f"{where}: forward_fn must return a graph or nested tuples, lists and dicts of graphs, found {struct!r}")
-
-
-def _rebuild(struct: Any, merged: dict[tuple[Any, ...], Axon], prefix: tuple[Any, ...] = ()) -> Any:
-    if isinstance(struct, Axon):
-        return merged[prefix]
-    if isinstance(struct, Mapping):
-        return {k: _rebuild(v, merged, (*prefix, k)) for k, v in struct.items()}
-    return type(struct)(_rebuild(v, merged, (*prefix, i)) for i, v in enumerate(struct))
-
-
-def bidirectional(
-    x: Axon,
-    forward_fn: Callable[[Axon], Any],
-    merge_fn: Callable[[Axon, Axon], Axon],
-    *,
-    axis: int = 1,
-    name: Any = None,
-) -> Any:
-    """Run ``forward_fn`` over ``x`` and over ``x`` reversed along ``axis``, and merge the two
-    results leaf by leaf with ``merge_fn(forward, backward)`` (e.g. ``axon.concatenate`` or
-    ``axon.add``).
-
-    ``forward_fn`` maps a graph to a graph or to nested tuples/lists/dicts of graphs (such as
-    ``lstm``'s ``(output_sequence, (c, h))``); the result has the same structure. As in
-    Axon, ``forward_fn`` is wrapped in one :func:`axon.block`, so **both directions share
-    their parameters** (nested under the block's name, ``block_<k>`` or ``name``); a
-    PyTorch/Keras bidirectional RNN has separate weights per direction. The backward
-    results that are sequences (an axis after ``axis``, with the input's length along it)
-    are reversed back, so that step ``t`` of both directions lines up; final states are
-    merged as they are (Axon reverses every leaf back, which is harmless there because its
-    states carry a size-1 time axis).
-
-    >>> import axon
-    >>> x = axon.input("x", shape=(None, 6, 3))
-    >>> seq, (c, h) = axon.bidirectional(x, lambda v: axon.lstm(v, 4), axon.concatenate)
-    >>> model = axon.container((seq, h))
-    >>> axon.get_output_shape(model, axon.template((2, 6, 3)))
-    ((2, 6, 8), (2, 8))
-    >>> [name for name, op in axon.properties(model).items() if op == "block"]  # one block: shared parameters
-    ['block_0']
-    """
-    where = "bidirectional"
-    check_graph(x, where)
-    if not callable(forward_fn):
-        raise TypeError(f"{where}: expected forward_fn to be a function from a graph to graphs, got {forward_fn!r}")
-    if not callable(merge_fn):
-        raise TypeError(f"{where}: expected merge_fn to be a function of two graphs, got {merge_fn!r}")
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"{where}: expected axis to be an int, got {axis!r}")
-    check_name(name, where)
-    captured: list[Any] = []
-
-    def body(inp: Axon) -> Any:
-        out = forward_fn(inp)
-        captured.append(out)
-        return out
-
-    shared = block(body, name=name)
-    fwd = shared(x)
-    struct = captured[0]
-    paths = _leaf_paths(struct, where)
-    bwd = shared(layer(reverse_op, [x], axis=axis, op_name="reverse"))
-    bwd = layer(unreverse_op, [bwd, x], axis=axis, op_name="reverse")
-    merged = {}
-    for path in paths:
-        f = fwd if not path else layer(leaf_op, [fwd], path=path, op_name="elem")
-        b = bwd if not path else layer(leaf_op, [bwd], path=path, op_name="elem")
-        out = merge_fn(f, b)
-        if not isinstance(out, Axon):
-            raise TypeError(f"{where}: merge_fn must return a graph, got {out!r}")
-        merged[path] = out
-    return _rebuild(struct, merged)
 
 
 # functional layers (axon.layers) as ops with permanent names "axon.<name>" (see axon.registry)

@@ -15,6 +15,7 @@ from axon.api.core import check_graph, check_name, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
 from axon.registry import register_all
+from axon.typing_aliases import Channels, LayerName, ResizeMethod
 
 __all__ = ["resize"]
 
@@ -39,10 +40,10 @@ def resize(
     x: Axon,
     size: int | tuple[int, int],
     *,
-    method: str = "nearest",
+    method: ResizeMethod = "nearest",
     antialias: bool = True,
-    channels: str = "last",
-    name: Any = None,
+    channels: Channels = "last",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Resize the two spatial axes of a rank-4 input to ``size = (height, width)`` (an int
@@ -52,6 +53,25 @@ def resize(
     ``"lanczos5"``; ``antialias=True`` widens the kernel when downsampling. Input
     ``(batch, h, w, c)`` (``channels="last"``) or ``(batch, c, h, w)`` (``"first"``); output
     ``(batch, height, width, c)`` or ``(batch, c, height, width)``. No parameters.
+
+    Args:
+        x: The input graph, rank 4.
+        size: The output ``(height, width)``, or an int for a square.
+        method: The interpolation: ``"nearest"`` (default), ``"bilinear"``, ``"bicubic"``,
+            ``"lanczos3"`` or ``"lanczos5"``.
+        antialias: Widen the kernel when downsampling. Default ``True``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"resize_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the resized input.
+
+    Raises:
+        TypeError: ``x`` is not a graph.
+        ValueError: ``size`` or ``method`` is invalid.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 1, 2, 1)).pipe(axon.resize, (1, 4), method="bilinear")

@@ -8,19 +8,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from axon import layers
 from axon.api.core import check_graph, layer
 from axon.graph import Axon
 from axon.layers._utils import check_channels
 from axon.registry import register_all
+from axon.typing_aliases import Channels, LayerName
 
 __all__ = ["flatten", "pad", "reshape", "transpose"]
 
 
-def flatten(x: Axon, *, name: Any = None, meta: dict | None = None) -> Axon:
+def flatten(x: Axon, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Fold all axes but the batch axis: ``(batch, ...) -> (batch, prod(...))``.
+
+    Args:
+        x: The input graph, ``(batch, ...)``.
+        name: The layer name (``None``: ``"flatten_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the flattened input, ``(batch, prod(...))``.
 
     >>> import axon, jax.numpy as jnp
     >>> axon.predict(axon.flatten(axon.input("x")), {}, jnp.arange(4.0).reshape(1, 2, 2)).tolist()
@@ -30,10 +39,24 @@ def flatten(x: Axon, *, name: Any = None, meta: dict | None = None) -> Axon:
     return layer(layers.flatten, [x], name=name, op_name="flatten", meta=meta)
 
 
-def reshape(x: Axon, new_shape: Sequence[int | str], *, name: Any = None, meta: dict | None = None) -> Axon:
+def reshape(x: Axon, new_shape: Sequence[int | str], *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Reshape to ``new_shape``, the batch axis included: ``"batch"`` stands for the run-time
     batch size and ``"auto"`` for the one inferred dimension (as in Axon; the batch axis is
     not kept implicitly).
+
+    Args:
+        x: The input graph.
+        new_shape: The new shape, batch axis included: ints, ``"batch"`` and at most one
+            ``"auto"`` (or ``-1``).
+        name: The layer name (``None``: ``"reshape_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the reshaped input.
+
+    Raises:
+        ValueError: A dimension is not an int, ``"batch"`` or ``"auto"``.
 
     >>> import axon, jax.numpy as jnp
     >>> y = axon.reshape(axon.input("x"), ("batch", 2, "auto"))
@@ -48,8 +71,19 @@ def reshape(x: Axon, new_shape: Sequence[int | str], *, name: Any = None, meta: 
     return layer(layers.reshape, [x], shape=new_shape, name=name, op_name="reshape", meta=meta)
 
 
-def transpose(x: Axon, permutation: Sequence[int] | None = None, *, name: Any = None, meta: dict | None = None) -> Axon:
+def transpose(x: Axon, permutation: Sequence[int] | None = None, *, name: LayerName = None, meta: dict | None = None) -> Axon:
     """Permute the axes, the batch axis included (as in Axon); ``None`` reverses them all.
+
+    Args:
+        x: The input graph.
+        permutation: The new order of the axes, batch axis included. Default ``None``: all
+            axes reversed.
+        name: The layer name (``None``: ``"transpose_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the transposed input.
 
     >>> import axon, jax.numpy as jnp
     >>> axon.predict(axon.transpose(axon.input("x"), (0, 2, 1)), {}, jnp.zeros((1, 2, 3))).shape
@@ -65,11 +99,27 @@ def pad(
     config: Sequence[tuple[int, int]],
     value: float = 0.0,
     *,
-    channels: str = "last",
-    name: Any = None,
+    channels: Channels = "last",
+    name: LayerName = None,
     meta: dict | None = None,
 ) -> Axon:
     """Pad the spatial axes with one ``(lo, hi)`` pair each, filling with ``value``.
+
+    Args:
+        x: The input graph, ``(batch, *spatial, channels)`` (or channels first).
+        config: One ``(low, high)`` pair of sizes per spatial axis.
+        value: The fill value. Default ``0.0``.
+        channels: ``"last"`` (default; ``(batch, *spatial, channels)``) or ``"first"``
+            (``(batch, channels, *spatial)``).
+        name: The layer name (``None``: ``"pad_<count>"``; a string, in which ``"{n}"`` is
+            the count; or a function ``(op_name, op_counts) -> str``).
+        meta: Free-form metadata kept on the node.
+
+    Returns:
+        The graph of the padded input.
+
+    Raises:
+        ValueError: ``channels`` is invalid.
 
     >>> import axon, jax.numpy as jnp
     >>> y = axon.pad(axon.input("x"), [(1, 1)])

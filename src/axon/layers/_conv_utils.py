@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from axon.layers._utils import check_channels, normalize_padding, normalize_tuple
+from axon.typing_aliases import Channels
 
 __all__ = [
     "as_inexact",
@@ -34,7 +35,6 @@ __all__ = [
     "same_padding",
 ]
 
-Padding = str | Sequence[tuple[int, int]]
 
 
 def positive_tuple(value: Any, n: int, name: str, where: str) -> tuple[int, ...]:
@@ -101,7 +101,7 @@ def conv_transpose_padding(
     return tuple(pads)
 
 
-def kernel_layout(kernel: jax.Array, channels: str) -> tuple[tuple[int, ...], int, int]:
+def kernel_layout(kernel: jax.Array, channels: Channels) -> tuple[tuple[int, ...], int, int]:
     """``(spatial sizes, in, out)`` of a kernel in Axon's layout for ``channels``."""
     shape = tuple(kernel.shape)
     if channels == "last":
@@ -109,7 +109,7 @@ def kernel_layout(kernel: jax.Array, channels: str) -> tuple[tuple[int, ...], in
     return shape[2:], shape[1], shape[0]
 
 
-def conv_dimension_numbers(ndim: int, channels: str) -> lax.ConvDimensionNumbers:
+def conv_dimension_numbers(ndim: int, channels: Channels) -> lax.ConvDimensionNumbers:
     """Dimension numbers for NC... / OI... (first) or N...C / ...IO (last), any rank."""
     check_channels(channels)
     spatial = tuple(range(1, ndim - 1)) if channels == "last" else tuple(range(2, ndim))

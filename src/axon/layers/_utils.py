@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from axon.typing_aliases import Channels
+
 __all__ = [
     "channel_axis",
     "check_batched",
@@ -23,20 +25,20 @@ __all__ = [
 ]
 
 
-def check_channels(channels: str, where: str = "layer") -> str:
+def check_channels(channels: Channels, where: str = "layer") -> str:
     """Validate a ``channels`` option (``"last"`` or ``"first"``)."""
     if channels not in ("last", "first"):
         raise ValueError(f"{where}: expected channels to be 'last' or 'first', got {channels!r}")
     return channels
 
 
-def spatial_axes(rank: int, channels: str = "last") -> tuple[int, ...]:
+def spatial_axes(rank: int, channels: Channels = "last") -> tuple[int, ...]:
     """Axes of the spatial dimensions of a rank-``rank`` input (batch first)."""
     check_channels(channels)
     return tuple(range(1, rank - 1)) if channels == "last" else tuple(range(2, rank))
 
 
-def channel_axis(rank: int, channels: str = "last") -> int:
+def channel_axis(rank: int, channels: Channels = "last") -> int:
     """Axis of the feature channels of a rank-``rank`` input."""
     check_channels(channels)
     return rank - 1 if channels == "last" else 1

@@ -41,11 +41,11 @@ from axon.layers._utils import (
     check_rank,
     spatial_axes,
 )
+from axon.typing_aliases import Channels, Padding
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
 
 IntOrSeq = int | Sequence[int]
-Padding = str | Sequence[tuple[int, int]]
 
 
 def _positive_int(value: Any, name: str, where: str) -> int:
@@ -65,7 +65,7 @@ def _conv(
     kernel_dilation: IntOrSeq,
     feature_group_size: int,
     batch_group_size: int,
-    channels: str,
+    channels: Channels,
     where: str,
 ) -> jax.Array:
     """The one convolution behind every public function; ``where`` names it in errors."""
@@ -169,7 +169,7 @@ def _conv_core(
     kernel_dilation: tuple[int, ...],
     feature_group_size: int,
     batch_group_size: int,
-    channels: str,
+    channels: Channels,
 ) -> jax.Array:
     """Validated options -> one compiled program (conv and bias), also when called eagerly."""
     dtype = jnp.result_type(x, kernel)
@@ -206,7 +206,7 @@ def conv(
     kernel_dilation: IntOrSeq = 1,
     feature_group_size: int = 1,
     batch_group_size: int = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """General N-d convolution (cross-correlation, as in every deep-learning library).
 
@@ -258,7 +258,7 @@ def conv_transpose(
     strides: IntOrSeq = 1,
     padding: Padding = "valid",
     kernel_dilation: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Transposed ("fractionally strided") N-d convolution, with Axon's semantics.
 
@@ -328,7 +328,7 @@ def _depthwise(
     padding: Padding,
     input_dilation: IntOrSeq,
     kernel_dilation: IntOrSeq,
-    channels: str,
+    channels: Channels,
     where: str,
     what: str = "kernel",
 ) -> jax.Array:
@@ -374,7 +374,7 @@ def depthwise_conv(
     padding: Padding = "valid",
     input_dilation: IntOrSeq = 1,
     kernel_dilation: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Depthwise N-d convolution: each input channel is convolved with its own ``m`` filters
     (``feature_group_size`` = number of input channels).
@@ -415,7 +415,7 @@ def _separable(
     padding: Padding,
     input_dilation: IntOrSeq,
     kernel_dilation: IntOrSeq,
-    channels: str,
+    channels: Channels,
     where: str,
 ) -> jax.Array:
     check_channels(channels, where)
@@ -487,7 +487,7 @@ def separable_conv2d(
     padding: Padding = "valid",
     input_dilation: IntOrSeq = 1,
     kernel_dilation: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Spatially separable 2-d depthwise convolution: a depthwise conv over the first spatial
     axis (``k1``, ``b1``), then one over the second (``k2``, ``b2``).
@@ -533,7 +533,7 @@ def separable_conv3d(
     padding: Padding = "valid",
     input_dilation: IntOrSeq = 1,
     kernel_dilation: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Spatially separable 3-d depthwise convolution: three depthwise convs, over the first,
     second and third spatial axis in turn.

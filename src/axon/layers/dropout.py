@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from axon.layers._utils import check_channels, check_min_rank
 from axon.types import StatefulOutput
+from axon.typing_aliases import Channels, RunMode
 
 __all__ = [
     "alpha_dropout",
@@ -92,7 +93,7 @@ def _split_key(key: jax.Array | None, where: str) -> tuple[jax.Array, jax.Array]
     return new_key, sub
 
 
-def _feature_noise_shape(x: jax.Array, channels: str, where: str) -> tuple[int, ...]:
+def _feature_noise_shape(x: jax.Array, channels: Channels, where: str) -> tuple[int, ...]:
     check_channels(channels, where)
     check_min_rank(x, 3, where)
     c_axis = x.ndim - 1 if channels == "last" else 1
@@ -129,7 +130,7 @@ def dropout(
     *,
     rate: float,
     noise_shape: Sequence[int | None] | None = None,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Zero each element with probability ``rate`` and scale the kept ones by ``1 / (1 - rate)``.
 
@@ -173,8 +174,8 @@ def spatial_dropout(
     key: jax.Array | None,
     *,
     rate: float = 0.5,
-    channels: str = "last",
-    mode: str = "inference",
+    channels: Channels = "last",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Drop whole feature maps (each channel of each sample) with probability ``rate``.
 
@@ -204,7 +205,7 @@ def alpha_dropout(
     key: jax.Array | None,
     *,
     rate: float = 0.5,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Alpha dropout (Klambauer et al., 2017), keeping SELU's zero mean and unit variance.
 
@@ -232,8 +233,8 @@ def feature_alpha_dropout(
     key: jax.Array | None,
     *,
     rate: float = 0.5,
-    channels: str = "last",
-    mode: str = "inference",
+    channels: Channels = "last",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Alpha dropout of whole feature maps (``torch.nn.FeatureAlphaDropout``).
 

@@ -26,6 +26,7 @@ Differences from Axon 0.8, chosen for what users of other frameworks expect:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,7 @@ from jax import lax
 
 from axon.layers._utils import check_min_rank
 from axon.types import StatefulOutput
+from axon.typing_aliases import RunMode
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
@@ -180,7 +182,7 @@ def batch_norm(
     epsilon: float = 1e-5,
     channel_index: int = -1,
     momentum: float = 0.1,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Batch normalization: statistics over every axis except ``channel_index``.
 
@@ -228,7 +230,7 @@ def instance_norm(
     epsilon: float = 1e-5,
     channel_index: int = -1,
     momentum: float = 0.1,
-    mode: str = "inference",
+    mode: RunMode = "inference",
 ) -> jax.Array | StatefulOutput:
     """Instance normalization: statistics over the spatial axes of each sample and channel.
 
@@ -342,7 +344,7 @@ def rms_norm(
     epsilon: float = 1e-6,
     channel_index: int = -1,
     shift: float = 0.0,
-    upcast: str = "normalization",
+    upcast: Literal["normalization", "all"] = "normalization",
 ) -> jax.Array:
     """Root-mean-square normalization: ``x / sqrt(mean(x**2) + epsilon) * (shift + gamma)``.
 

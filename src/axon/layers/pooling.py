@@ -32,6 +32,7 @@ from axon.layers._utils import (
     spatial_axes,
 )
 from axon.layers.conv import _conv
+from axon.typing_aliases import Channels, Padding
 
 __all__ = [
     "adaptive_avg_pool",
@@ -47,12 +48,11 @@ __all__ = [
 ]
 
 IntOrSeq = int | Sequence[int]
-Padding = str | Sequence[tuple[int, int]]
 
 _Window = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]
 
 
-def _full(values: Sequence[Any], fill: Any, ndim: int, channels: str) -> tuple[Any, ...]:
+def _full(values: Sequence[Any], fill: Any, ndim: int, channels: Channels) -> tuple[Any, ...]:
     """Spread per-spatial-axis values over all axes, ``fill`` on batch and channel axes."""
     out = [fill] * ndim
     for axis, v in zip(spatial_axes(ndim, channels), values, strict=True):
@@ -66,7 +66,7 @@ def _window(
     strides: IntOrSeq | None,
     padding: Padding,
     window_dilations: IntOrSeq,
-    channels: str,
+    channels: Channels,
     where: str,
 ) -> _Window:
     """Full-rank window dims, strides, dilations and padding for ``lax.reduce_window``."""
@@ -137,7 +137,7 @@ def max_pool(
     strides: IntOrSeq | None = None,
     padding: Padding = "valid",
     window_dilations: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Maximum over each window of the spatial axes (padding counts as ``-inf``).
 
@@ -167,7 +167,7 @@ def avg_pool(
     strides: IntOrSeq | None = None,
     padding: Padding = "valid",
     window_dilations: IntOrSeq = 1,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Mean over each window of the spatial axes.
 
@@ -195,7 +195,7 @@ def lp_pool(
     padding: Padding = "valid",
     window_dilations: IntOrSeq = 1,
     norm: int | float = 2,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Power-average pooling: ``(sum over the window of x ** norm) ** (1 / norm)``.
 
@@ -218,7 +218,7 @@ def lp_pool(
 _BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
 
 
-def blur_pool(x: jax.Array, *, channels: str = "last") -> jax.Array:
+def blur_pool(x: jax.Array, *, channels: Channels = "last") -> jax.Array:
     """2-d blur pooling: a fixed 3×3 binomial low-pass filter (``[1, 2, 1] ⊗ [1, 2, 1] / 16``)
     applied to every channel separately, ``"same"`` zero padding, stride 1 (as in Axon, it
     never downsamples).
@@ -254,7 +254,7 @@ def blur_pool(x: jax.Array, *, channels: str = "last") -> jax.Array:
 
 
 def _adaptive_window(
-    x: jax.Array, output_size: IntOrSeq | None, channels: str, where: str
+    x: jax.Array, output_size: IntOrSeq | None, channels: Channels, where: str
 ) -> _Window:
     check_channels(channels, where)
     check_min_rank(x, 3, where)
@@ -290,7 +290,7 @@ _ADAPTIVE_DOC = """
 
 
 def adaptive_avg_pool(
-    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: str = "last"
+    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: Channels = "last"
 ) -> jax.Array:
     """Average pooling with the window and stride chosen to give ``output_size``.
     {doc}
@@ -304,7 +304,7 @@ def adaptive_avg_pool(
 
 
 def adaptive_max_pool(
-    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: str = "last"
+    x: jax.Array, *, output_size: IntOrSeq | None = None, channels: Channels = "last"
 ) -> jax.Array:
     """Max pooling with the window and stride chosen to give ``output_size``.
     {doc}
@@ -322,7 +322,7 @@ def adaptive_lp_pool(
     *,
     output_size: IntOrSeq | None = None,
     norm: int | float = 2,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Power-average pooling (``(sum x ** norm) ** (1 / norm)``, no absolute value, as in
     ``lp_pool``) with the window and stride chosen to give ``output_size``.
@@ -345,7 +345,7 @@ for _f in (adaptive_avg_pool, adaptive_max_pool, adaptive_lp_pool):
 del _f
 
 
-def _global_axes(x: jax.Array, channels: str, where: str) -> tuple[int, ...]:
+def _global_axes(x: jax.Array, channels: Channels, where: str) -> tuple[int, ...]:
     check_channels(channels, where)
     check_min_rank(x, 3, where)
     return spatial_axes(x.ndim, channels)
@@ -362,7 +362,7 @@ def _global(
     return _lp_finish(jnp.sum(x**norm, axis=axes, keepdims=keep_axes), norm)
 
 
-def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
+def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: Channels = "last") -> jax.Array:
     """Mean over all spatial axes.
 
     Parameter shapes: ``x`` ``(batch, s1, ..., sN, c)`` (``channels="last"``) or
@@ -380,7 +380,7 @@ def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "l
     return _global(x, kind="avg", axes=axes, keep_axes=bool(keep_axes))
 
 
-def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "last") -> jax.Array:
+def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: Channels = "last") -> jax.Array:
     """Maximum over all spatial axes. Shapes as in ``global_avg_pool``.
 
     >>> import jax.numpy as jnp
@@ -393,7 +393,7 @@ def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: str = "l
 
 
 def global_lp_pool(
-    x: jax.Array, *, keep_axes: bool = False, norm: int | float = 2, channels: str = "last"
+    x: jax.Array, *, keep_axes: bool = False, norm: int | float = 2, channels: Channels = "last"
 ) -> jax.Array:
     """``(sum of x ** norm over all spatial axes) ** (1 / norm)`` (no absolute value, as in
     Axon). Shapes as in ``global_avg_pool``.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 
 from axon.activations import get as get_activation
 from axon.layers._utils import normalize_padding, normalize_tuple
+from axon.typing_aliases import Activation, Padding, Unroll
 
 __all__ = [
     "conv_lstm",
@@ -44,15 +46,7 @@ __all__ = [
 ]
 
 Carry = tuple[jax.Array, ...]
-Activation = str | Callable[[jax.Array], jax.Array]
 CellFn = Callable[..., tuple[Any, Any]]
-
-_LSTM_INPUT_KEYS = ("wii", "wif", "wig", "wio")
-_LSTM_HIDDEN_KEYS = ("whi", "whf", "whg", "who")
-_LSTM_BIAS_KEYS = ("bi", "bf", "bg", "bo")
-_GRU_INPUT_KEYS = ("wir", "wiz", "win")
-_GRU_HIDDEN_KEYS = ("whr", "whz", "whn")
-_GRU_BIAS_KEYS = ("br", "bz", "bin", "bhn")
 
 
 def _resolve_activation(fn: Activation, where: str, what: str) -> Callable[[jax.Array], jax.Array]:
@@ -166,6 +160,114 @@ def _gate_bias(bias: Mapping[str, jax.Array], keys: Sequence[str], units: int) -
 # Cells
 
 
+@dataclass(frozen=True)
+class GatedCell:
+    """The declarative description of a gated recurrent cell (one row of :data:`GATED_CELLS`).
+
+    A step projects the input and the hidden state once per gate (``x·W_ik`` and
+    ``h·W_hk`` for the gates ``k`` in order), adds the per-gate biases on the input side
+    (``input_bias``) or the hidden side (``hidden_bias``, ``None`` = no bias there), and
+    hands the per-gate projections to ``step(xs, hs, carry, gate_fn, activation_fn)``,
+    which returns the new carry; the output is the carry's last entry (``h``).
+    """
+
+    name: str
+    carry: tuple[str, ...]
+    input_keys: tuple[str, ...]
+    hidden_keys: tuple[str, ...]
+    input_bias: tuple[str, ...]
+    hidden_bias: tuple[str | None, ...]
+    step: Callable[..., tuple[jax.Array, ...]]
+
+    @property
+    def bias_keys(self) -> tuple[str, ...]:
+        return self.input_bias + tuple(k for k in self.hidden_bias if k is not None)
+
+    @property
+    def keys(self) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+        return self.input_keys, self.hidden_keys, self.bias_keys
+
+    @property
+    def carry_text(self) -> str:
+        return f"({', '.join(self.carry)}{',' if len(self.carry) == 1 else ''})"
+
+
+def _lstm_step(xs, hs, carry, gate_fn, activation_fn):
+    """``i, f, o = gate(x·Wi* + h·Wh* + b*)``, ``g = act(...)``, ``c' = f·c + i·g``, ``h' = o·act(c')``."""
+    cell, _ = carry
+    zi, zf, zg, zo = (xk + hk for xk, hk in zip(xs, hs, strict=True))
+    i, f, g, o = gate_fn(zi), gate_fn(zf), activation_fn(zg), gate_fn(zo)
+    new_c = f * cell + i * g
+    return new_c, o * activation_fn(new_c)
+
+
+def _gru_step(xs, hs, carry, gate_fn, activation_fn):
+    """``r, z = gate(x·W* + b* + h·Wh*)``, ``n = act(x·Win + bin + r·(h·Whn + bhn))``, ``h' = (1 − z)·n + z·h``."""
+    (hidden,) = carry
+    (xr, xz, xn), (hr, hz, hn) = xs, hs
+    r = gate_fn(xr + hr)
+    z = gate_fn(xz + hz)
+    n = activation_fn(xn + r * hn)
+    return ((1.0 - z) * n + z * hidden,)
+
+
+GATED_CELLS: dict[str, GatedCell] = {
+    "lstm": GatedCell(
+        name="lstm",
+        carry=("c", "h"),
+        input_keys=("wii", "wif", "wig", "wio"),
+        hidden_keys=("whi", "whf", "whg", "who"),
+        input_bias=("bi", "bf", "bg", "bo"),
+        hidden_bias=(None, None, None, None),
+        step=_lstm_step,
+    ),
+    "gru": GatedCell(
+        name="gru",
+        carry=("h",),
+        input_keys=("wir", "wiz", "win"),
+        hidden_keys=("whr", "whz", "whn"),
+        input_bias=("br", "bz", "bin"),
+        hidden_bias=(None, None, "bhn"),
+        step=_gru_step,
+    ),
+}
+"""The gated cells by name: their parameter keys (Axon's layout) and gate arithmetic."""
+
+
+def _gated_cell(
+    spec: GatedCell,
+    x: jax.Array,
+    carry: Any,
+    mask: jax.Array | int | None,
+    input_kernel: Mapping[str, jax.Array],
+    hidden_kernel: Mapping[str, jax.Array],
+    bias: Mapping[str, jax.Array] | None,
+    gate_fn: Activation,
+    activation_fn: Activation,
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """One step of the cell ``spec`` describes (the body of :func:`lstm_cell` and :func:`gru_cell`)."""
+    where = f"{spec.name}_cell"
+    carry = _as_carry(where, carry, len(spec.carry), spec.carry_text)
+    hidden = carry[-1]
+    _check_gated(where, x, hidden, input_kernel, hidden_kernel, bias, spec.keys)
+    gate_fn = _resolve_activation(gate_fn, where, "gate_fn")
+    activation_fn = _resolve_activation(activation_fn, where, "activation_fn")
+    units = hidden.shape[-1]
+    n = len(spec.input_keys)
+
+    zx = x @ _gate_kernels(input_kernel, spec.input_keys)
+    zh = hidden @ _gate_kernels(hidden_kernel, spec.hidden_keys)
+    if bias is not None:
+        zx = zx + _gate_bias(bias, spec.input_bias, units)
+    xs = jnp.split(zx, n, axis=-1)
+    hs = jnp.split(zh, n, axis=-1)
+    if bias is not None:
+        hs = [h if k is None else h + bias[k] for h, k in zip(hs, spec.hidden_bias, strict=True)]
+    new = spec.step(xs, hs, carry, gate_fn, activation_fn)
+    new = tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
+    return new[-1], new
+
+
 def lstm_cell(
     x: jax.Array,
     carry: tuple[jax.Array, jax.Array],
@@ -183,11 +285,22 @@ def lstm_cell(
     ``c' = f·c + i·g``, ``h' = o·act(c')``. Where ``mask`` is nonzero the previous ``(c, h)``
     is kept.
 
-    Shapes: ``x`` ``(batch, features)``; ``carry = (c, h)`` each ``(batch, units)``; ``mask``
-    ``(batch, 1)``, a scalar, or ``None``; ``input_kernel = {"wii", "wif", "wig", "wio"}`` each
-    ``(features, units)``; ``hidden_kernel = {"whi", "whf", "whg", "who"}`` each
-    ``(units, units)``; ``bias = {"bi", "bf", "bg", "bo"}`` each ``(units,)`` or ``None``.
-    Returns ``(h', (c', h'))``.
+    Args:
+        x: The step's input, ``(batch, features)``.
+        carry: ``(c, h)``, each ``(batch, units)``.
+        mask: ``(batch, 1)``, a scalar, or ``None``/``0``: nonzero keeps the previous state.
+        input_kernel: ``{"wii", "wif", "wig", "wio"}``, each ``(features, units)``.
+        hidden_kernel: ``{"whi", "whf", "whg", "who"}``, each ``(units, units)``.
+        bias: ``{"bi", "bf", "bg", "bo"}``, each ``(units,)``, or ``None`` for no bias.
+        gate_fn: The gates' activation (name or function). Default sigmoid.
+        activation_fn: The candidate's and output's activation. Default tanh.
+
+    Returns:
+        ``(h', (c', h'))``.
+
+    Raises:
+        ValueError: A parameter dict lacks a key or has a wrongly shaped entry, the carry
+            is not ``(c, h)``, or an activation name is unknown.
 
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.zeros((3, 2)) for k in ("wii", "wif", "wig", "wio")}
@@ -196,34 +309,9 @@ def lstm_cell(
     >>> c.tolist(), jnp.round(h, 4).tolist()  # c' = 0.5·1, h' = 0.5·tanh(0.5)
     ([[0.5, 0.5]], [[0.2311, 0.2311]])
     """
-    where = "lstm_cell"
-    cell, hidden = _as_carry(where, carry, 2, "(c, h)")
-    _check_gated(
-        where,
-        x,
-        hidden,
-        input_kernel,
-        hidden_kernel,
-        bias,
-        (_LSTM_INPUT_KEYS, _LSTM_HIDDEN_KEYS, _LSTM_BIAS_KEYS),
+    return _gated_cell(
+        GATED_CELLS["lstm"], x, carry, mask, input_kernel, hidden_kernel, bias, gate_fn, activation_fn
     )
-    gate_fn = _resolve_activation(gate_fn, where, "gate_fn")
-    activation_fn = _resolve_activation(activation_fn, where, "activation_fn")
-    units = hidden.shape[-1]
-
-    z = x @ _gate_kernels(input_kernel, _LSTM_INPUT_KEYS) + hidden @ _gate_kernels(
-        hidden_kernel, _LSTM_HIDDEN_KEYS
-    )
-    if bias is not None:
-        z = z + _gate_bias(bias, _LSTM_BIAS_KEYS, units)
-    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
-    i, f, g, o = gate_fn(zi), gate_fn(zf), activation_fn(zg), gate_fn(zo)
-
-    new_c = f * cell + i * g
-    new_h = o * activation_fn(new_c)
-    new_c = _keep_masked(mask, cell, new_c)
-    new_h = _keep_masked(mask, hidden, new_h)
-    return new_h, (new_c, new_h)
 
 
 def gru_cell(
@@ -244,11 +332,22 @@ def gru_cell(
     nonzero the previous ``h`` is kept. (This is PyTorch's GRU with ``br = b_ir + b_hr``,
     ``bz = b_iz + b_hz``, ``bin = b_in``, ``bhn = b_hn``.)
 
-    Shapes: ``x`` ``(batch, features)``; ``carry = (h,)`` with ``h`` ``(batch, units)``;
-    ``mask`` ``(batch, 1)``, a scalar, or ``None``; ``input_kernel = {"wir", "wiz", "win"}``
-    each ``(features, units)``; ``hidden_kernel = {"whr", "whz", "whn"}`` each
-    ``(units, units)``; ``bias = {"br", "bz", "bin", "bhn"}`` each ``(units,)`` or ``None``.
-    Returns ``(h', (h',))``.
+    Args:
+        x: The step's input, ``(batch, features)``.
+        carry: ``(h,)`` with ``h`` ``(batch, units)``.
+        mask: ``(batch, 1)``, a scalar, or ``None``/``0``: nonzero keeps the previous state.
+        input_kernel: ``{"wir", "wiz", "win"}``, each ``(features, units)``.
+        hidden_kernel: ``{"whr", "whz", "whn"}``, each ``(units, units)``.
+        bias: ``{"br", "bz", "bin", "bhn"}``, each ``(units,)``, or ``None`` for no bias.
+        gate_fn: The gates' activation (name or function). Default sigmoid.
+        activation_fn: The candidate's activation. Default tanh.
+
+    Returns:
+        ``(h', (h',))``.
+
+    Raises:
+        ValueError: A parameter dict lacks a key or has a wrongly shaped entry, the carry
+            is not ``(h,)``, or an activation name is unknown.
 
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.zeros((3, 2)) for k in ("wir", "wiz", "win")}
@@ -257,36 +356,9 @@ def gru_cell(
     >>> h.tolist()  # z = 0.5, n = 0: h' = 0.5·h
     [[0.5, 0.5]]
     """
-    where = "gru_cell"
-    (hidden,) = _as_carry(where, carry, 1, "(h,)")
-    _check_gated(
-        where,
-        x,
-        hidden,
-        input_kernel,
-        hidden_kernel,
-        bias,
-        (_GRU_INPUT_KEYS, _GRU_HIDDEN_KEYS, _GRU_BIAS_KEYS),
+    return _gated_cell(
+        GATED_CELLS["gru"], x, carry, mask, input_kernel, hidden_kernel, bias, gate_fn, activation_fn
     )
-    gate_fn = _resolve_activation(gate_fn, where, "gate_fn")
-    activation_fn = _resolve_activation(activation_fn, where, "activation_fn")
-    units = hidden.shape[-1]
-
-    xw = x @ _gate_kernels(input_kernel, _GRU_INPUT_KEYS)
-    hw = hidden @ _gate_kernels(hidden_kernel, _GRU_HIDDEN_KEYS)
-    if bias is not None:
-        xw = xw + _gate_bias(bias, ("br", "bz", "bin"), units)
-    xr, xz, xn = jnp.split(xw, 3, axis=-1)
-    hr, hz, hn = jnp.split(hw, 3, axis=-1)
-    if bias is not None:
-        hn = hn + bias["bhn"]
-    r = gate_fn(xr + hr)
-    z = gate_fn(xz + hz)
-    n = activation_fn(xn + r * hn)
-
-    new_h = (1.0 - z) * n + z * hidden
-    new_h = _keep_masked(mask, hidden, new_h)
-    return new_h, (new_h,)
 
 
 def _conv_options(
@@ -311,7 +383,7 @@ def conv_lstm_cell(
     bias: jax.Array | None = None,
     *,
     strides: int | Sequence[int] = 1,
-    padding: str | Sequence[tuple[int, int]] = "same",
+    padding: Padding = "same",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """One ConvLSTM step (Axon's ``conv_lstm_cell``), channels first.
 
@@ -542,6 +614,34 @@ def _check_rank3(where: str, x: jax.Array) -> jax.Array:
     return x
 
 
+def _gated_layer(
+    spec: GatedCell,
+    cell_fn: CellFn,
+    x: jax.Array,
+    hidden_state: Any,
+    mask: jax.Array | int | None,
+    input_kernel: Mapping[str, jax.Array],
+    hidden_kernel: Mapping[str, jax.Array],
+    bias: Mapping[str, jax.Array] | None,
+    unroll: Unroll,
+    activation: Activation,
+    gate: Activation,
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """Check a whole-sequence call once, then unroll ``cell_fn`` (the body of :func:`lstm` and :func:`gru`)."""
+    where = spec.name
+    run = _unroll_fn(where, unroll)
+    x = _check_rank3(where, x)
+    carry = _as_carry(where, hidden_state, len(spec.carry), spec.carry_text)
+    _check_gated(where, x, carry[-1], input_kernel, hidden_kernel, bias, spec.keys)
+    cell = functools.partial(
+        cell_fn,
+        gate_fn=_resolve_activation(gate, where, "gate"),
+        activation_fn=_resolve_activation(activation, where, "activation"),
+    )
+    _sequence_mask(where, mask, x)
+    return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
+
+
 def lstm(
     x: jax.Array,
     hidden_state: tuple[jax.Array, jax.Array],
@@ -550,7 +650,7 @@ def lstm(
     hidden_kernel: Mapping[str, jax.Array],
     bias: Mapping[str, jax.Array] | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     activation: Activation = "tanh",
     gate: Activation = "sigmoid",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
@@ -573,26 +673,10 @@ def lstm(
     >>> out.shape, bool((out[:, -1] == h).all())
     ((2, 5, 4), True)
     """
-    where = "lstm"
-    run = _unroll_fn(where, unroll)
-    x = _check_rank3(where, x)
-    carry = _as_carry(where, hidden_state, 2, "(c, h)")
-    _check_gated(
-        where,
-        x,
-        carry[1],
-        input_kernel,
-        hidden_kernel,
-        bias,
-        (_LSTM_INPUT_KEYS, _LSTM_HIDDEN_KEYS, _LSTM_BIAS_KEYS),
+    return _gated_layer(
+        GATED_CELLS["lstm"], lstm_cell, x, hidden_state, mask, input_kernel, hidden_kernel, bias,
+        unroll, activation, gate,
     )
-    cell = functools.partial(
-        lstm_cell,
-        gate_fn=_resolve_activation(gate, where, "gate"),
-        activation_fn=_resolve_activation(activation, where, "activation"),
-    )
-    _sequence_mask(where, mask, x)
-    return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
 
 
 def gru(
@@ -603,7 +687,7 @@ def gru(
     hidden_kernel: Mapping[str, jax.Array],
     bias: Mapping[str, jax.Array] | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     activation: Activation = "tanh",
     gate: Activation = "sigmoid",
 ) -> tuple[jax.Array, tuple[jax.Array]]:
@@ -622,26 +706,10 @@ def gru(
     >>> out[:, :, 0].tolist()  # masked steps keep the state
     [[0.5, 0.5, 0.5, 0.25, 0.125], [0.5, 0.25, 0.125, 0.0625, 0.03125]]
     """
-    where = "gru"
-    run = _unroll_fn(where, unroll)
-    x = _check_rank3(where, x)
-    carry = _as_carry(where, hidden_state, 1, "(h,)")
-    _check_gated(
-        where,
-        x,
-        carry[0],
-        input_kernel,
-        hidden_kernel,
-        bias,
-        (_GRU_INPUT_KEYS, _GRU_HIDDEN_KEYS, _GRU_BIAS_KEYS),
+    return _gated_layer(
+        GATED_CELLS["gru"], gru_cell, x, hidden_state, mask, input_kernel, hidden_kernel, bias,
+        unroll, activation, gate,
     )
-    cell = functools.partial(
-        gru_cell,
-        gate_fn=_resolve_activation(gate, where, "gate"),
-        activation_fn=_resolve_activation(activation, where, "activation"),
-    )
-    _sequence_mask(where, mask, x)
-    return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
 
 
 def conv_lstm(
@@ -652,9 +720,9 @@ def conv_lstm(
     hidden_kernel: jax.Array,
     bias: jax.Array | None = None,
     *,
-    unroll: str = "static",
+    unroll: Unroll = "static",
     strides: int | Sequence[int] = 1,
-    padding: str | Sequence[tuple[int, int]] = "same",
+    padding: Padding = "same",
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """ConvLSTM over a whole sequence: :func:`conv_lstm_cell` unrolled along the time axis.
 

@@ -15,6 +15,7 @@ from jax import lax
 
 from axon.layers._conv_utils import positive_tuple
 from axon.layers._utils import check_channels, check_rank, spatial_axes
+from axon.typing_aliases import Channels, ResizeMethod
 
 __all__ = ["resize"]
 
@@ -32,9 +33,9 @@ def resize(
     x: jax.Array,
     *,
     size: int | Sequence[int],
-    method: str = "nearest",
+    method: ResizeMethod = "nearest",
     antialias: bool = True,
-    channels: str = "last",
+    channels: Channels = "last",
 ) -> jax.Array:
     """Resize the two spatial axes of a batch of images to ``size = (height, width)``.
 

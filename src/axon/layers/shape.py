@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from axon.layers._utils import check_batched, check_channels
+from axon.typing_aliases import Channels
 
 __all__ = [
     "add",
@@ -80,7 +81,7 @@ def transpose(x: jax.Array, permutation: Sequence[int] | None = None) -> jax.Arr
 
 
 def pad(
-    x: jax.Array, config: Sequence[tuple[int, int]], value: float = 0.0, *, channels: str = "last"
+    x: jax.Array, config: Sequence[tuple[int, int]], value: float = 0.0, *, channels: Channels = "last"
 ) -> jax.Array:
     """Pad the spatial axes with ``(lo, hi)`` pairs (batch and channels are not padded).
 
