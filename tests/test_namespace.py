@@ -36,6 +36,8 @@ PUBLIC_MODULES = {
     "loss_scale",
     "quantization",
     "serialization",
+    "distributed",
+    "registry",
 }
 
 

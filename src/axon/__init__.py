@@ -27,6 +27,7 @@ import sys as _sys
 from axon import (
     activations,
     display,
+    distributed,
     initializers,
     layers,
     loop,
@@ -36,6 +37,7 @@ from axon import (
     mixed_precision,
     optimizers,
     quantization,
+    registry,
     schedules,
     serialization,
     updates,
@@ -91,6 +93,7 @@ from axon.types import NONE, NoneValue, StatefulOutput, is_none
 _PUBLIC_MODULES = (
     "activations",
     "display",
+    "distributed",
     "initializers",
     "layers",
     "loop",
@@ -100,6 +103,7 @@ _PUBLIC_MODULES = (
     "mixed_precision",
     "optimizers",
     "quantization",
+    "registry",
     "schedules",
     "serialization",
     "updates",

@@ -89,6 +89,6 @@ def lookup(
         return value
     names = ", ".join(repr(n) for n in sorted(table))
     raise TypeError(
-        f"expected a {kind} name or {accepts}, got {type(value).__name__} {value!r}; "
+        f"expected {'an' if kind[:1] in 'aeiou' else 'a'} {kind} name or {accepts}, got {type(value).__name__} {value!r}; "
         f"accepted names: {names}"
     )

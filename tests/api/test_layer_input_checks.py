@@ -52,5 +52,5 @@ def test_an_unknown_activation_names_the_layer(build, label):
 
 
 def test_an_activation_that_is_not_a_name_or_function_names_the_layer():
-    with pytest.raises(TypeError, match=r"^dense: activation must be a name or a callable, got int 3"):
+    with pytest.raises(TypeError, match=r"^dense: expected an activation name or a callable, got int 3"):
         axon.dense(axon.input("x"), 2, activation=3)
