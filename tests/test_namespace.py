@@ -16,6 +16,7 @@ INTERNAL_MODULES = {
     "graph_rewrite",
     "_dtypes",
     "types",
+    "values",
     "errors",
     "hooks",
     "model_state",

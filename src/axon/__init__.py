@@ -85,7 +85,7 @@ from axon.serialization import (
     serialize,
 )
 from axon.tracing import trace_backward, trace_forward, trace_init
-from axon.types import NONE, NoneValue, StatefulOutput, is_none
+from axon.values import NONE, NoneValue, StatefulOutput, is_none
 
 # The public namespace: the public submodules, the names the graph API modules export
 # with ``*``, and the names imported explicitly above. Internal modules (``api``,

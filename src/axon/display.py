@@ -40,7 +40,7 @@ from axon._dtypes import dtype_short_name
 from axon.compiler import template, trace_values
 from axon.graph import Axon, Node, Parameter, declared_inputs, layer_names, topological_order
 from axon.model_state import get_path, leaf_paths
-from axon.types import NoneValue
+from axon.values import NoneValue
 
 __all__ = ["ModelTable", "as_graph", "as_table", "as_table_str", "graph_html"]
 

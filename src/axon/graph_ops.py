@@ -16,7 +16,7 @@ import jax
 
 from axon.compiler import Mode, trace_values
 from axon.graph import Axon, Parameter, declared_inputs, layer_names, topological_order
-from axon.types import NONE, NoneValue
+from axon.values import NONE, NoneValue
 
 __all__ = [
     "get_inputs",

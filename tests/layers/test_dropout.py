@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from axon.layers import alpha_dropout, dropout, dropout_key, feature_alpha_dropout, spatial_dropout
-from axon.types import StatefulOutput
+from axon.values import StatefulOutput
 
 # SELU constants from Klambauer et al. (2017), and the alpha-dropout affine from the paper.
 ALPHA = 1.6732632423543772848170429916717

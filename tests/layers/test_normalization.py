@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from axon.layers import batch_norm, group_norm, instance_norm, layer_norm, rms_norm
-from axon.types import StatefulOutput
+from axon.values import StatefulOutput
 
 RTOL = 1e-5
 ATOL = 1e-5

@@ -28,8 +28,8 @@ from axon.api.core import check_graph, check_name, layer, param
 from axon.api.dropout import key_param
 from axon.graph import Axon
 from axon.registry import register, register_all
-from axon.types import StatefulOutput
 from axon.typing_aliases import Initializer, LayerName, RunMode
+from axon.values import StatefulOutput
 
 __all__ = ["multi_head_attention"]
 

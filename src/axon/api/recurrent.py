@@ -62,8 +62,8 @@ from axon.graph import Axon
 from axon.layers._utils import normalize_padding, normalize_tuple
 from axon.layers.recurrent import GATED_CELLS
 from axon.registry import register, register_all
-from axon.types import StatefulOutput
 from axon.typing_aliases import Activation, Initializer, LayerName, Padding, RunMode, Unroll
+from axon.values import StatefulOutput
 
 __all__ = ["bidirectional", "conv_lstm", "gru", "lstm", "mask"]
 

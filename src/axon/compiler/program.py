@@ -33,7 +33,7 @@ from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
 from axon.model_state import get_path, set_path
-from axon.types import NONE, NoneValue, StatefulOutput
+from axon.values import NONE, NoneValue, StatefulOutput
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 

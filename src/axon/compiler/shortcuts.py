@@ -23,7 +23,7 @@ from axon.compiler.functions import Mode, build, check_build_options
 from axon.compiler.program import Context, Program
 from axon.graph import Axon
 from axon.model_state import ModelState
-from axon.types import NoneValue
+from axon.values import NoneValue
 
 __all__ = ["compile", "init", "predict", "trace_values"]
 

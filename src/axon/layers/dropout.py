@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 
 from axon.layers._utils import check_channels, check_min_rank
-from axon.types import StatefulOutput
 from axon.typing_aliases import Channels, RunMode
+from axon.values import StatefulOutput
 
 __all__ = [
     "alpha_dropout",

@@ -33,8 +33,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from axon.layers._utils import check_min_rank
-from axon.types import StatefulOutput
 from axon.typing_aliases import RunMode
+from axon.values import StatefulOutput
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
