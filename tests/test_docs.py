@@ -1,0 +1,192 @@
+"""Every guide and cheatsheet under docs/ runs: its ```python blocks are executed in order.
+
+One test per Markdown file. The file's ``python`` blocks run one after another in one fresh
+namespace, in a fresh temporary working directory (guides may write files). A ``text`` block
+that directly follows a ``python`` block (only blank lines between) is that block's expected
+printed output, compared like a doctest (whitespace normalized, ``...`` matches anything).
+A block preceded by the line ``<!-- docs: no-run -->`` is illustrative and skipped (it needs
+data the guide does not make, several processes or a GPU). The rules are in docs/README.md.
+
+The mkdocs site is built with ``mkdocs build --strict`` when mkdocs is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+NO_RUN = "<!-- docs: no-run -->"
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
+
+
+@dataclass
+class Block:
+    """A fenced code block: its language, source, first line (1-based) and expected output."""
+
+    lang: str
+    source: str
+    line: int
+    run: bool = True
+    expected: str | None = None
+
+
+def parse_blocks(text: str) -> list[Block]:
+    """The fenced blocks of a Markdown text, with ``text`` outputs attached to their ``python`` block.
+
+    >>> md = "```python\\nprint(1)\\n```\\n\\n```text\\n1\\n```\\n"
+    >>> [(b.lang, b.source, b.expected) for b in parse_blocks(md)]
+    [('python', 'print(1)\\n', '1\\n')]
+    """
+    lines = text.splitlines(keepends=True)
+    blocks: list[Block] = []
+    gaps: list[str] = []  # the lines between the previous block and this one
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i].rstrip("\n"))
+        if not m:
+            gaps.append(lines[i])
+            i += 1
+            continue
+        fence, indent = m["fence"], len(m["indent"])
+        lang = m["info"].strip().split(" ")[0].lower()
+        start = i
+        i += 1
+        body: list[str] = []
+        while i < len(lines) and not lines[i].strip().startswith(fence):
+            body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i])
+            i += 1
+        if i >= len(lines):
+            raise ValueError(f"unclosed code fence opened at line {start + 1}")
+        i += 1
+        source = "".join(body)
+        previous = [g.strip() for g in gaps if g.strip()]
+        between_blank = not previous
+        run = not (previous and previous[-1] == NO_RUN)
+        if lang == "text" and between_blank and blocks and blocks[-1].lang == "python" and blocks[-1].expected is None:
+            blocks[-1].expected = source
+        else:
+            blocks.append(Block(lang, source, start + 1, run))
+        gaps = []
+    return [b for b in blocks if b.lang == "python"]
+
+
+_CHECKER = doctest.OutputChecker()
+_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def output_matches(expected: str, got: str) -> bool:
+    """Doctest's comparison: whitespace normalized, ``...`` matches any text.
+
+    >>> output_matches("loss: ...\\n[1, 2]", "loss: 0.25\\n[1,\\n 2]\\n")
+    True
+    >>> output_matches("3", "4")
+    False
+    """
+    return _CHECKER.check_output(expected.strip() + "\n", got.strip() + "\n", _FLAGS)
+
+
+def run_markdown(path: Path, workdir: Path) -> int:
+    """Run the ``python`` blocks of ``path`` in order in one namespace; return how many ran.
+
+    Raises:
+        AssertionError: a block raised, or printed something other than its ``text`` block.
+    """
+    namespace: dict = {"__name__": "__docs__"}
+    ran = 0
+    previous_cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        for block in parse_blocks(path.read_text()):
+            if not block.run:
+                continue
+            where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
+            out = io.StringIO()
+            try:
+                code = compile(textwrap.dedent(block.source), where, "exec")
+                with contextlib.redirect_stdout(out):
+                    exec(code, namespace)
+            except Exception as e:
+                raise AssertionError(
+                    f"{where}: the block raised {type(e).__name__}: {e}\n--- block ---\n{block.source}"
+                    f"--- printed before the error ---\n{out.getvalue()}"
+                ) from e
+            if block.expected is not None and not output_matches(block.expected, out.getvalue()):
+                raise AssertionError(
+                    f"{where}: printed output differs from the text block\n--- expected ---\n"
+                    f"{block.expected}--- got ---\n{out.getvalue()}"
+                )
+            ran += 1
+    finally:
+        os.chdir(previous_cwd)
+    return ran
+
+
+MARKDOWN = sorted(DOCS.rglob("*.md"))
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=[str(p.relative_to(DOCS)) for p in MARKDOWN])
+def test_markdown_runs(path: Path, tmp_path: Path) -> None:
+    run_markdown(path, tmp_path)
+
+
+def test_every_guide_and_cheatsheet_has_running_code() -> None:
+    """A guide whose blocks are all marked no-run would be tested by nothing.
+
+    The distributed guide is the exception: its blocks need several devices or processes
+    (tests/test_distributed*.py run the same calls).
+    """
+    exempt = ("README.md", "index.md", "distributed.md")
+    for path in MARKDOWN:
+        if path.parent.name in ("guides", "cheatsheets") and path.name not in exempt:
+            blocks = parse_blocks(path.read_text())
+            assert any(b.run for b in blocks), f"{path}: no runnable python block"
+
+
+def test_a_broken_example_fails(tmp_path: Path) -> None:
+    md = tmp_path / "broken.md"
+    md.write_text("```python\nimport axon\naxon.dense_that_does_not_exist\n```\n")
+    with pytest.raises(AssertionError, match=r"broken.md:1: the block raised AttributeError"):
+        run_markdown(md, tmp_path)
+
+
+def test_a_wrong_output_fails(tmp_path: Path) -> None:
+    md = tmp_path / "wrong.md"
+    md.write_text("```python\nprint(1 + 1)\n```\n\n```text\n3\n```\n")
+    with pytest.raises(AssertionError, match="printed output differs"):
+        run_markdown(md, tmp_path)
+
+
+def test_output_and_no_run_markers(tmp_path: Path) -> None:
+    md = tmp_path / "ok.md"
+    md.write_text(
+        "Intro.\n\n```python\nx = [1.0, 2.5]\nprint(x)\n```\n\n```text\n[1.0, ...]\n```\n\n"
+        f"{NO_RUN}\n```python\nraise SystemExit('never runs')\n```\n\n"
+        "A text block after prose is not an output:\n\n```text\nanything\n```\n"
+        "```python\nprint(len(x))\n```\n\n```text\n2\n```\n"
+    )
+    assert [(b.run, b.expected) for b in parse_blocks(md.read_text())] == [
+        (True, "[1.0, ...]\n"), (False, None), (True, "2\n")
+    ]
+    assert run_markdown(md, tmp_path) == 2
+
+
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
