@@ -182,11 +182,58 @@ def test_output_and_no_run_markers(tmp_path: Path) -> None:
     assert run_markdown(md, tmp_path) == 2
 
 
+def _reference_pages() -> dict[str, object]:
+    import importlib
+
+    import axon
+
+    return {"axon": axon, **{m: importlib.import_module(f"axon.{m}") for m in axon._PUBLIC_MODULES}}
+
+
+def test_reference_has_a_page_per_public_module() -> None:
+    """One page per public module in docs/reference/ and in mkdocs.yml's nav."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in _reference_pages():
+        assert (DOCS / "reference" / f"{page}.md").exists(), f"docs/reference/{page}.md is missing"
+        assert f"reference/{page}.md" in nav, f"mkdocs.yml's nav lacks reference/{page}.md"
+
+
+def test_reference_axon_page_lists_all_of_axon_all() -> None:
+    """The axon page names its members explicitly (griffe cannot read the computed
+    ``axon.__all__``, and the activation layers are generated): it must list them all."""
+    import axon
+    from axon import activations
+
+    text = (DOCS / "reference" / "axon.md").read_text()
+    members = set(re.findall(r"^ {8}- (\w+)$", text, re.M))
+    table = set(re.findall(r'<a id="axon\.(\w+)"></a>', text))
+    expected = set(axon.__all__) - set(axon._PUBLIC_MODULES)
+    assert table == set(activations.ACTIVATIONS)
+    assert members | table == expected, (
+        f"missing: {sorted(expected - members - table)}; unknown: {sorted((members | table) - expected)}"
+    )
+
+
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    """``mkdocs build --strict`` passes, and every public name of ``axon.__all__`` and of
+    each public submodule's ``__all__`` has an anchor in the reference."""
+    import inspect
+
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
+    site = tmp_path / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    for page, module in _reference_pages().items():
+        ids = set(re.findall(r'id="([^"]+)"', (site / "reference" / page / "index.html").read_text()))
+        prefix = "axon" if page == "axon" else f"axon.{page}"
+        names = getattr(module, "__all__", [])
+        missing = [
+            n for n in names
+            if not inspect.ismodule(getattr(module, n))
+            and f"{prefix}.{n}" not in ids and f"{prefix}.{n}.{n}" not in ids
+        ]
+        assert not missing, f"reference/{page}: no entry for {missing}"
