@@ -19,15 +19,8 @@ __all__ = ["FenceDoctests", "fence_doctests"]
 def fence_doctests(text: str) -> str:
     """Wrap the doctest runs of a docstring in pycon fences (already fenced text is kept).
 
-    >>> print(fence_doctests("Adds.\\n\\n>>> 1 + 1\\n2\\n\\nMore."))
-    Adds.
-    <BLANKLINE>
-    ```pycon
-    >>> 1 + 1
-    2
-    ```
-    <BLANKLINE>
-    More.
+    >>> fence_doctests("Adds.\n\n>>> 1 + 1\n2\n\nMore.").splitlines()
+    ['Adds.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'More.']
     """
     out: list[str] = []
     in_fence = in_doctest = False
