@@ -19,7 +19,7 @@ __all__ = ["FenceDoctests", "fence_doctests"]
 def fence_doctests(text: str) -> str:
     """Wrap the doctest runs of a docstring in pycon fences (already fenced text is kept).
 
-    >>> fence_doctests("Adds.\n\n>>> 1 + 1\n2\n\nMore.").splitlines()
+    >>> fence_doctests("Adds.\\n\\n>>> 1 + 1\\n2\\n\\nMore.").splitlines()
     ['Adds.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'More.']
     """
     out: list[str] = []
