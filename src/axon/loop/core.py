@@ -16,6 +16,7 @@ compiled calls (see :mod:`axon.loop.runner`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ from axon.loop.handlers import (
     reduce_lr_action,
     validate_handler,
 )
+from axon.loop.loggers import FileLogger
 from axon.loop.metric_spec import Accumulate, MetricSpec, metric_spec
 from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
@@ -492,6 +494,80 @@ class Loop:
             loop_ = dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
         return loop_.handle_event(event, monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience), filter)
 
+    # -- experiment logs ------------------------------------------------------------------
+    def log_to_csv(self, path: str | os.PathLike, *, every: int | None = None) -> Loop:
+        """Write one CSV row per epoch (and, with ``every=n``, one per ``n`` iterations).
+
+        Columns: ``event`` (``"epoch"`` or ``"iteration"``), ``epoch``, ``iteration``, every
+        metric, every validation metric, ``learning_rate`` when the optimizer exposes one
+        (see :mod:`axon.loop.loggers`) and ``wall_time`` (Unix seconds). The header is fixed
+        by the first row; a column that appears later (a metric first computed on a later
+        epoch) widens the file once, earlier rows leaving it empty.
+
+        A run that starts at epoch 0 starts the file over; a resumed run
+        (:meth:`from_state`, e.g. from a checkpoint) appends, skipping rows of epochs (and
+        iterations) the file already holds, so a log has one row per epoch however often the
+        run was resumed. In multi-process runs only process 0 writes. Validation metrics
+        are in the epoch's row when :meth:`validate` is attached *before* this logger
+        (handlers run in the order they were attached).
+
+        Args:
+            path: the CSV file (its directory must exist).
+            every: also write a row every this many iterations (``None``: epoch rows only).
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ValueError: ``every`` is not a positive int; (when run) the directory is missing.
+            PermissionError: (when run) the file cannot be written.
+
+        >>> import axon, csv, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.1), log=0).log_to_csv(path)
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> rows = list(csv.DictReader(open(path)))
+        >>> [(r["epoch"], r["learning_rate"]) for r in rows], list(rows[0])
+        ([('0', '0.1'), ('1', '0.1')], ['event', 'epoch', 'iteration', 'loss', 'learning_rate', 'wall_time'])
+        """
+        return self._file_logger(path, "csv", every, "log_to_csv")
+
+    def log_to_jsonl(self, path: str | os.PathLike, *, every: int | None = None) -> Loop:
+        """Write one JSON object per line per epoch (and, with ``every=n``, per ``n``
+        iterations); the fields, resume and multi-process behaviour are :meth:`log_to_csv`'s
+        (non-scalar metrics are lists; rows need not share their fields).
+
+        Args:
+            path: the JSON Lines file (its directory must exist).
+            every: also write a row every this many iterations (``None``: epoch rows only).
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ValueError: ``every`` is not a positive int; (when run) the directory is missing.
+            PermissionError: (when run) the file cannot be written.
+
+        >>> import json, os, tempfile, jax.numpy as jnp
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.jsonl")
+        >>> l = loop(lambda s, b: s + 1, lambda b, i: jnp.zeros(())).log_to_jsonl(path, every=2)
+        >>> _ = l.run([0] * 4, epochs=1, progress=False)
+        >>> [(r["event"], r["iteration"]) for r in map(json.loads, open(path))]
+        [('iteration', 2), ('iteration', 4), ('epoch', 4)]
+        """
+        return self._file_logger(path, "jsonl", every, "log_to_jsonl")
+
+    def _file_logger(self, path: Any, fmt: Literal["csv", "jsonl"], every: int | None, where: str) -> Loop:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"{where}: expected path to be a file path, got {path!r}")
+        _check_every(every, where)
+        logger = FileLogger(path, fmt, where, every)
+        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        if every is not None:
+            loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
+        return loop_
+
     # -- running --------------------------------------------------------------------------
     def run(
         self,
@@ -570,6 +646,11 @@ def _log_stream(device: Any) -> Callable[[], TextIO]:
     if not callable(getattr(device, "write", None)):
         raise ValueError(f"log: expected device to be 'stdio', 'stderr' or a text stream, got {device!r}")
     return lambda: device
+
+
+def _check_every(every: Any, where: str) -> None:
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"{where}: expected every to be a positive int or None, got {every!r}")
 
 
 def _halt_loop(state: LoopState) -> tuple[Literal["halt_loop"], LoopState]:

@@ -1,0 +1,212 @@
+"""Experiment logs as loop handlers: the rows behind ``Loop.log_to_csv`` and
+``Loop.log_to_jsonl``, and the scalar values behind ``Loop.tensorboard``.
+
+A row holds ``event`` (``"epoch"`` or ``"iteration"``), ``epoch``, ``iteration`` (the
+iterations done in the epoch so far), every metric
+and validation metric, ``learning_rate`` when the optimizer state carries one (an
+``axon.optimizers`` optimizer, or any ``optax.inject_hyperparams`` optimizer with a
+``learning_rate``; times the ``reduce_lr_on_plateau`` scale), and ``wall_time`` (Unix
+seconds when the row was made).
+
+>>> from axon.loop.state import LoopState
+>>> row = log_row(LoopState(step_state={}, metrics={"loss": 0.5}), "epoch")
+>>> {k: row[k] for k in ("event", "epoch", "iteration", "loss")}
+{'event': 'epoch', 'epoch': 0, 'iteration': 0, 'loss': 0.5}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from axon import optimizers as _optimizers
+from axon._host import writes_files
+from axon.loop.handlers import Action, learning_rate_scale
+from axon.loop.state import LoopState
+
+__all__ = ["FileLogger", "RowKind", "current_learning_rate", "log_row", "metric_values"]
+
+RowKind = Literal["epoch", "iteration"]
+
+
+def metric_values(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Metric values as Python floats (a non-scalar metric as a nested list).
+
+    >>> import jax.numpy as jnp
+    >>> metric_values({"loss": jnp.asarray(0.25)})
+    {'loss': 0.25}
+    """
+    out = {}
+    for name, value in metrics.items():
+        arr = np.asarray(value)
+        out[name] = float(arr) if arr.shape == () else arr.tolist()
+    return out
+
+
+def current_learning_rate(state: LoopState) -> float | None:
+    """The learning rate in effect, or ``None`` when the optimizer state exposes none.
+
+    Args:
+        state: a loop state; a trainer's step state has ``"optimizer_state"``.
+
+    Returns:
+        The rate of the latest update (times the ``reduce_lr_on_plateau`` scale), or ``None``.
+
+    >>> import axon, jax.numpy as jnp
+    >>> s = LoopState(step_state={"optimizer_state": axon.optimizers.adam(0.01).init(jnp.zeros(2))})
+    >>> round(current_learning_rate(s), 6)
+    0.01
+    >>> current_learning_rate(LoopState(step_state={})) is None
+    True
+    """
+    step_state = state.step_state
+    if not isinstance(step_state, Mapping) or "optimizer_state" not in step_state:
+        return None
+    try:
+        rate = float(np.asarray(_optimizers.learning_rate(step_state["optimizer_state"])))
+    except ValueError:
+        return None
+    return rate * learning_rate_scale(state)
+
+
+def log_row(state: LoopState, kind: RowKind) -> dict[str, Any]:
+    """One log row from the loop state (see the module's documentation for the columns).
+
+    Args:
+        state: the loop state at ``epoch_completed`` or ``iteration_completed``.
+        kind: ``"epoch"`` or ``"iteration"``.
+
+    Returns:
+        The row, a dict of plain Python values.
+    """
+    row: dict[str, Any] = {"event": kind, "epoch": state.epoch, "iteration": state.iteration}
+    row.update(metric_values(state.metrics))
+    rate = current_learning_rate(state)
+    if rate is not None:
+        row["learning_rate"] = rate
+    row["wall_time"] = time.time()
+    return row
+
+
+def _position(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Where a row stands: ``(epoch, 0 for an iteration row / 1 for an epoch row, iteration)``."""
+    return int(row["epoch"]), 1 if row["event"] == "epoch" else 0, int(row["iteration"])
+
+
+class FileLogger:
+    """Writes log rows to a CSV or JSON Lines file; its methods are the loop handlers.
+
+    On ``started``: a run that starts at epoch 0 starts the file over; a resumed run
+    (``Loop.from_state``) keeps it and skips every row at or before the last one in the
+    file (its last epoch row, or its last iteration row of a later epoch), so a log has one
+    row per epoch however often the run was interrupted and resumed. Only the main process
+    (``jax.process_index() == 0``) writes.
+
+    CSV columns are fixed by the first row; when a later row has a column the file lacks
+    (a metric that appears later, e.g. validation on some epochs only), the file is
+    rewritten once with the widened header, earlier rows leaving the new column empty.
+
+    Args:
+        path: the file.
+        fmt: ``"csv"`` or ``"jsonl"``.
+        where: the name used in error messages.
+        every: with ``iteration_completed``, write a row each time the epoch's iteration
+            count reaches a multiple of ``every`` (or passes one, when a compiled call runs
+            several steps); ``None``: epoch rows only.
+    """
+
+    def __init__(self, path: str | os.PathLike, fmt: Literal["csv", "jsonl"], where: str, every: int | None = None) -> None:
+        self.path = os.fspath(path)
+        self.fmt = fmt
+        self.where = where
+        self.every = every
+        self.previous_iteration = (-1, 0)
+        self.columns: list[str] | None = None
+        self.last: tuple[int, int, int] | None = None
+
+    # -- handlers -------------------------------------------------------------------------
+    def started(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Open the log: check the directory, start over or read the last logged row."""
+        if not writes_files():
+            return "continue", state
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ValueError(f"{self.where}: the directory {directory!r} of the log file does not exist")
+        if not os.access(directory, os.W_OK) or (os.path.exists(self.path) and not os.access(self.path, os.W_OK)):
+            raise PermissionError(f"{self.where}: cannot write the log file {self.path!r}")
+        self.columns, self.last, self.previous_iteration = None, None, (-1, 0)
+        if state.epoch == 0 or not os.path.exists(self.path):
+            open(self.path, "w").close()
+            return "continue", state
+        rows = self._read()
+        if rows:
+            self.last = max(_position(r) for r in rows)
+            if self.fmt == "csv":
+                with open(self.path, newline="") as f:
+                    self.columns = next(csv.reader(f))
+        return "continue", state
+
+    def epoch_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Write the epoch's row."""
+        return self._write(state, "epoch")
+
+    def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Write an iteration row when the iteration count reaches a multiple of ``every``."""
+        epoch, previous = self.previous_iteration
+        previous = previous if epoch == state.epoch else 0
+        self.previous_iteration = (state.epoch, state.iteration)
+        if not self.every or state.iteration // self.every == previous // self.every:
+            return "continue", state
+        return self._write(state, "iteration")
+
+    # -- files ----------------------------------------------------------------------------
+    def _write(self, state: LoopState, kind: RowKind) -> tuple[Action, LoopState]:
+        if not writes_files():
+            return "continue", state
+        row = log_row(state, kind)
+        position = _position(row)
+        if self.last is not None and position <= self.last:
+            return "continue", state
+        self.last = position
+        if self.fmt == "jsonl":
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            return "continue", state
+        cells = {k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()}
+        if self.columns is None:
+            self.columns = list(row)
+            with open(self.path, "w", newline="") as f:
+                writer = csv.DictWriter(f, self.columns)
+                writer.writeheader()
+                writer.writerow(cells)
+            return "continue", state
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self._widen(new)
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns, restval="").writerow(cells)
+        return "continue", state
+
+    def _widen(self, new: list[str]) -> None:
+        """Rewrite the CSV file with ``new`` columns added before ``wall_time``."""
+        rows = self._read()
+        end = self.columns.index("wall_time") if "wall_time" in self.columns else len(self.columns)
+        self.columns = [*self.columns[:end], *new, *self.columns[end:]]
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, self.columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+    def _read(self) -> list[dict[str, Any]]:
+        with open(self.path, newline="") as f:
+            if self.fmt == "jsonl":
+                return [json.loads(line) for line in f if line.strip()]
+            return list(csv.DictReader(f))
