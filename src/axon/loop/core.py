@@ -16,12 +16,16 @@ compiled calls (see :mod:`axon.loop.runner`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
+from axon.compiler import build
+from axon.display import as_table_str
+from axon.graph import Axon
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.filters import Filter, check_filter
 from axon.loop.handlers import (
@@ -35,7 +39,7 @@ from axon.loop.handlers import (
     reduce_lr_action,
     validate_handler,
 )
-from axon.loop.loggers import FileLogger
+from axon.loop.loggers import FileLogger, TensorBoardLogger
 from axon.loop.metric_spec import Accumulate, MetricSpec, metric_spec
 from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
@@ -558,6 +562,73 @@ class Loop:
         """
         return self._file_logger(path, "jsonl", every, "log_to_jsonl")
 
+    def tensorboard(
+        self,
+        log_dir: str | os.PathLike,
+        *,
+        every: int | None = None,
+        histograms: bool = False,
+        model: Axon | None = None,
+    ) -> Loop:
+        """Write a TensorBoard event file (with ``tensorboardX``, the ``tensorboard`` extra;
+        no TensorFlow).
+
+        Scalars ``epoch/<metric>`` for every metric and validation metric and
+        ``epoch/learning_rate`` (when the optimizer exposes one) at each epoch's end, the
+        epoch as the step; with ``every=n`` also ``iteration/<metric>`` every ``n``
+        iterations, the global step as the step. ``histograms=True`` adds
+        ``parameters/<layer>/<name>`` histograms of the trainable parameters at each
+        epoch's end. Given the ``model`` graph, the model table
+        (:func:`axon.display.as_table_str`, for the shapes its inputs declare) is written
+        once as the text ``model/table``; it is skipped when an input declares no shape. In
+        multi-process runs only process 0 writes. Validation metrics are logged when
+        :meth:`validate` is attached before this logger.
+
+        Args:
+            log_dir: the directory for the event files (made if missing).
+            every: also write iteration scalars every this many iterations (``None``:
+                epoch scalars only).
+            histograms: write parameter histograms every epoch.
+            model: the graph, for the model table.
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ImportError: ``tensorboardX`` is not installed (``pip install "axon-jax[tensorboard]"``).
+            ValueError: bad ``every``; (when run) ``log_dir`` is a file.
+            PermissionError: (when run) ``log_dir`` cannot be written.
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0)
+        >>> log_dir = tempfile.mkdtemp()
+        >>> t = t.tensorboard(log_dir, histograms=True, model=model)  # doctest: +SKIP
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> os.listdir(log_dir)[0].startswith("events.out.tfevents")  # doctest: +SKIP
+        True
+        """
+        _check_every(every, "tensorboard")
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"tensorboard: expected log_dir to be a directory path, got {log_dir!r}")
+        if not isinstance(histograms, bool):
+            raise TypeError(f"tensorboard: expected histograms to be a bool, got {histograms!r}")
+        if model is not None and not isinstance(model, Axon):
+            raise TypeError(f"tensorboard: expected model to be an axon graph, got {type(model).__name__}")
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError(
+                'tensorboard: needs tensorboardX; install it with pip install "axon-jax[tensorboard]" '
+                "(or pip install tensorboardX)"
+            ) from e
+        table = None if model is None else functools.partial(_model_table, model)
+        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table)
+        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        if every is not None:
+            loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
+        return loop_.handle_event(["completed", "halted"], logger.closed)
+
     def _file_logger(self, path: Any, fmt: Literal["csv", "jsonl"], every: int | None, where: str) -> Loop:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"{where}: expected path to be a file path, got {path!r}")
@@ -646,6 +717,13 @@ def _log_stream(device: Any) -> Callable[[], TextIO]:
     if not callable(getattr(device, "write", None)):
         raise ValueError(f"log: expected device to be 'stdio', 'stderr' or a text stream, got {device!r}")
     return lambda: device
+
+
+def _model_table(model: Axon) -> str:
+    """The model table for the shapes the model's inputs declare (``ValueError`` when one
+    declares none)."""
+    templates = build(model)[0].declared_templates()
+    return as_table_str(model, templates)
 
 
 def _check_every(every: Any, where: str) -> None:

@@ -24,13 +24,22 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
+from jax.tree_util import tree_leaves_with_path as jax_leaves_with_path
 
 from axon import optimizers as _optimizers
 from axon._host import writes_files
 from axon.loop.handlers import Action, learning_rate_scale
 from axon.loop.state import LoopState
 
-__all__ = ["FileLogger", "RowKind", "current_learning_rate", "log_row", "metric_values"]
+__all__ = [
+    "FileLogger",
+    "RowKind",
+    "TensorBoardLogger",
+    "current_learning_rate",
+    "global_step",
+    "log_row",
+    "metric_values",
+]
 
 RowKind = Literal["epoch", "iteration"]
 
@@ -210,3 +219,108 @@ class FileLogger:
             if self.fmt == "jsonl":
                 return [json.loads(line) for line in f if line.strip()]
             return list(csv.DictReader(f))
+
+
+def global_step(state: LoopState) -> int:
+    """Steps done in the whole run: a trainer's step counter ``step_state["i"]``, else the
+    count of ``iteration_completed`` events.
+
+    >>> global_step(LoopState(step_state={"i": 7}))
+    7
+    """
+    step_state = state.step_state
+    if isinstance(step_state, Mapping) and "i" in step_state:
+        return int(np.asarray(step_state["i"]))
+    return int(state.event_counts["iteration_completed"]["total"])
+
+
+def _path_name(path: tuple[Any, ...]) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+class TensorBoardLogger:
+    """Writes a TensorBoard event file with a ``tensorboardX.SummaryWriter``; its methods
+    are the loop handlers.
+
+    Scalars: ``epoch/<metric>`` (every metric and validation metric, and
+    ``epoch/learning_rate``) at each epoch's end with the epoch as the step; with
+    ``every=n``, ``iteration/<metric>`` and ``iteration/learning_rate`` every ``n``
+    iterations with the global step. With ``histograms``, ``parameters/<layer>/<name>`` at
+    each epoch's end. With ``table`` (the model table's text), ``model/table`` once at the
+    start. Only the main process writes.
+
+    Args:
+        writer_class: ``tensorboardX.SummaryWriter``.
+        log_dir: the directory for the event files.
+        every: iteration scalars every this many iterations (``None``: epoch scalars only).
+        histograms: write parameter histograms.
+        table: a function returning the model table as text, or ``None`` (it may raise
+            ``ValueError`` when the table cannot be made: then none is written).
+    """
+
+    def __init__(self, writer_class: Any, log_dir: str, every: int | None, histograms: bool,
+                 table: Any = None) -> None:
+        self.writer_class = writer_class
+        self.log_dir = log_dir
+        self.every = every
+        self.histograms = histograms
+        self.table = table
+        self.writer: Any = None
+        self.previous_iteration = (-1, 0)
+
+    def started(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Open the writer (the directory is made if missing); write the model table."""
+        self.previous_iteration = (-1, 0)
+        if not writes_files():
+            return "continue", state
+        parent = os.path.dirname(os.path.abspath(self.log_dir))
+        if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
+            raise ValueError(f"tensorboard: log_dir {self.log_dir!r} is a file, not a directory")
+        if not os.access(self.log_dir if os.path.isdir(self.log_dir) else parent, os.W_OK):
+            raise PermissionError(f"tensorboard: cannot write to log_dir {self.log_dir!r}")
+        self.writer = self.writer_class(self.log_dir)
+        if self.table is not None:
+            try:
+                text = self.table()
+            except ValueError:
+                text = None
+            if text:
+                self.writer.add_text("model/table", "```\n" + text + "\n```", 0)
+        return "continue", state
+
+    def epoch_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Write the epoch's scalars (and histograms) and flush."""
+        if self.writer is None:
+            return "continue", state
+        self._scalars(state, "epoch", state.epoch)
+        if self.histograms and isinstance(state.step_state, Mapping) and "model_state" in state.step_state:
+            params = state.step_state["model_state"].trainable_parameters()
+            for path, leaf in jax_leaves_with_path(params):
+                self.writer.add_histogram(f"parameters/{_path_name(path)}", np.asarray(leaf, np.float64), state.epoch)
+        self.writer.flush()
+        return "continue", state
+
+    def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Write the iteration scalars when the iteration count reaches a multiple of ``every``."""
+        epoch, previous = self.previous_iteration
+        previous = previous if epoch == state.epoch else 0
+        self.previous_iteration = (state.epoch, state.iteration)
+        if self.writer is None or not self.every or state.iteration // self.every == previous // self.every:
+            return "continue", state
+        self._scalars(state, "iteration", global_step(state))
+        return "continue", state
+
+    def closed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Close the writer at the end of the run."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        return "continue", state
+
+    def _scalars(self, state: LoopState, prefix: str, step: int) -> None:
+        for name, value in metric_values(state.metrics).items():
+            if isinstance(value, float):
+                self.writer.add_scalar(f"{prefix}/{name}", value, step)
+        rate = current_learning_rate(state)
+        if rate is not None:
+            self.writer.add_scalar(f"{prefix}/learning_rate", rate, step)
