@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
+from axon import plot as plot_module
 from axon.compiler import build
 from axon.display import as_table_str
 from axon.graph import Axon
@@ -39,7 +40,7 @@ from axon.loop.handlers import (
     reduce_lr_action,
     validate_handler,
 )
-from axon.loop.loggers import FileLogger, TensorBoardLogger
+from axon.loop.loggers import FileLogger, LivePlot, TensorBoardLogger
 from axon.loop.metric_spec import Accumulate, MetricSpec, metric_spec
 from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
@@ -628,6 +629,61 @@ class Loop:
         if every is not None:
             loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
         return loop_.handle_event(["completed", "halted"], logger.closed)
+
+    def plot(
+        self,
+        metrics: str | Sequence[str] | None = None,
+        *,
+        every: Literal["epoch"] | int = "epoch",
+        path: str | os.PathLike | None = None,
+    ) -> Loop:
+        """Plot the metrics while the loop runs (Axon's ``kino_vega_lite_plot``, with
+        matplotlib: the ``plot`` extra).
+
+        In Jupyter (IPython importable and a kernel running) one chart, drawn by
+        :func:`axon.plot.history`, updates in place (an ``IPython.display`` handle) after each
+        epoch, or every ``every`` iterations with the current epoch's running values as its
+        last point. With ``path`` a PNG of the final history is written when the run ends
+        (for terminals and scripts). Only the main process draws.
+
+        Args:
+            metrics: a metric name or names (each also draws its ``validation_`` curve);
+                ``None``: every metric.
+            every: ``"epoch"``, or redraw every this many iterations.
+            path: a PNG file to write at the end (its directory must exist), or ``None``.
+
+        Returns:
+            A new loop with the plot.
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install "axon-jax[plot]"``).
+            ValueError: a metric the loop does not track, or a bad ``every``.
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> png = os.path.join(tempfile.mkdtemp(), "history.png")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0)
+        >>> t = t.plot("loss", path=png)  # doctest: +SKIP
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> open(png, "rb").read(4) == b"\\x89PNG"  # doctest: +SKIP
+        True
+        """
+        names = None if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+        tracked = [m.name for m in self.metrics]
+        for name in names or ():
+            base = name[len("validation_"):] if isinstance(name, str) and name.startswith("validation_") else name
+            if base not in tracked:
+                raise ValueError(f"plot: metric {name!r} is not tracked by this loop; its metrics are {tracked}")
+        if not (every == "epoch" or (isinstance(every, int) and not isinstance(every, bool) and every > 0)):
+            raise ValueError(f"plot: expected every to be 'epoch' or a positive int, got {every!r}")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"plot: expected path to be a file path, got {path!r}")
+        plot_module.require_matplotlib()
+        live = LivePlot(names, None if path is None else os.fspath(path), None if every == "epoch" else every)
+        loop_ = self.handle_event("started", live.started).handle_event("epoch_completed", live.epoch_completed)
+        if every != "epoch":
+            loop_ = loop_.handle_event("iteration_completed", live.iteration_completed)
+        return loop_.handle_event(["completed", "halted"], live.finished)
 
     def _file_logger(self, path: Any, fmt: Literal["csv", "jsonl"], every: int | None, where: str) -> Loop:
         if not isinstance(path, (str, os.PathLike)):

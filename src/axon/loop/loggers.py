@@ -27,12 +27,14 @@ import numpy as np
 from jax.tree_util import tree_leaves_with_path as jax_leaves_with_path
 
 from axon import optimizers as _optimizers
+from axon import plot as _plot
 from axon._host import writes_files
 from axon.loop.handlers import Action, learning_rate_scale
 from axon.loop.state import LoopState
 
 __all__ = [
     "FileLogger",
+    "LivePlot",
     "RowKind",
     "TensorBoardLogger",
     "current_learning_rate",
@@ -324,3 +326,76 @@ class TensorBoardLogger:
         rate = current_learning_rate(state)
         if rate is not None:
             self.writer.add_scalar(f"{prefix}/learning_rate", rate, step)
+
+
+def _notebook_display() -> Any:
+    """IPython's ``display`` when a Jupyter kernel is running, else ``None``."""
+    try:
+        import IPython
+        from IPython.display import display
+    except ImportError:
+        return None
+    shell = IPython.get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    return display
+
+
+class LivePlot:
+    """The handlers behind ``Loop.plot``: redraw :func:`axon.plot.history` in a Jupyter
+    output (one display handle, updated in place) and write a PNG at the end.
+
+    Args:
+        metrics: the metrics to plot (``None``: all).
+        path: the PNG file written when the run ends, or ``None``.
+        every: with ``iteration_completed``, redraw every this many iterations (the current
+            epoch's running values as its point); ``None``: at each epoch's end only.
+    """
+
+    def __init__(self, metrics: list[str] | None, path: str | None, every: int | None) -> None:
+        self.metrics = metrics
+        self.path = path
+        self.every = every
+        self.display: Any = None
+        self.handle: Any = None
+        self.previous_iteration = (-1, 0)
+
+    def started(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Find the notebook (if any); check the PNG's directory."""
+        self.handle, self.previous_iteration = None, (-1, 0)
+        self.display = _notebook_display() if writes_files() else None
+        if self.path is not None and writes_files():
+            directory = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+                raise ValueError(f"plot: cannot write the picture {self.path!r}: its directory is missing or not writable")
+        return "continue", state
+
+    def epoch_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Redraw with the finished epoch."""
+        return self._redraw(state)
+
+    def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Redraw when the iteration count reaches a multiple of ``every``."""
+        epoch, previous = self.previous_iteration
+        previous = previous if epoch == state.epoch else 0
+        self.previous_iteration = (state.epoch, state.iteration)
+        if not self.every or state.iteration // self.every == previous // self.every:
+            return "continue", state
+        return self._redraw(state)
+
+    def finished(self, state: LoopState) -> tuple[Action, LoopState]:
+        """Write the PNG (when asked) from the final history."""
+        if self.path is not None and writes_files() and state.history:
+            _plot.history(state.history, self.metrics).savefig(self.path, format="png")
+        return "continue", state
+
+    def _redraw(self, state: LoopState) -> tuple[Action, LoopState]:
+        if self.display is None:
+            return "continue", state
+        current = {**state.history.get(state.epoch, {}), **metric_values(state.metrics)}
+        fig = _plot.history({**state.history, state.epoch: current}, self.metrics)
+        if self.handle is None:
+            self.handle = self.display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        return "continue", state
