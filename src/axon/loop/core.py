@@ -28,6 +28,7 @@ from axon.compiler import build
 from axon.display import as_table_str
 from axon.graph import Axon
 from axon.loop.config import EvaluatorConfig, TrainerConfig
+from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
 from axon.loop.handlers import (
     Handler,
@@ -498,6 +499,59 @@ class Loop:
             )
             loop_ = dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
         return loop_.handle_event(event, monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience), filter)
+
+    def ema(self, decay: float = 0.999, *, every: int = 1) -> Loop:
+        """Keep an exponential moving average of the trainable parameters, inside the
+        compiled step (no extra host work or dispatch per step).
+
+        The average starts at the initial parameters; after every ``every``-th step it
+        becomes ``decay * average + (1 - decay) * parameters`` (``optax.incremental_update``,
+        in float32 at least). It is ``state.step_state["ema_model_state"]``: a
+        :class:`axon.ModelState` with the averaged parameters and the current layer state
+        (batch-norm statistics), checkpointed and resumed with the rest of the state.
+        Evaluate with it like with any model state, e.g.
+        ``axon.predict(model, final.step_state["ema_model_state"], x)`` or
+        ``axon.loop.evaluator(model).run(data, final.step_state["ema_model_state"])``
+        (``run(..., return_state=True)`` gives ``final``; ``run`` alone still returns the
+        trained, not the averaged, state).
+
+        Args:
+            decay: the decay, in [0, 1) (0.999: about the last 1000 updates).
+            every: update the average after every this many steps.
+
+        Returns:
+            A new trainer that keeps the average.
+
+        Raises:
+            ValueError: not a trainer, a bad ``decay`` or ``every``, or an average already kept.
+
+        >>> import axon, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1, kernel_initializer="zeros")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.5), log=0).ema(0.5)
+        >>> final = t.run([(np.ones((1, 1)), np.ones((1, 1)))], return_state=True)
+        >>> w = final.step_state["model_state"]["dense_0"]["kernel"]
+        >>> ema_w = final.step_state["ema_model_state"]["dense_0"]["kernel"]
+        >>> float(w[0, 0]), float(ema_w[0, 0])  # one step: w = 0 - 0.5 * 2 * (0 - 1); average 0.5 * 0 + 0.5 * 1
+        (1.0, 0.5)
+        """
+        config = self.settings
+        if not isinstance(config, TrainerConfig):
+            raise ValueError("ema: needs a loop made by axon.loop.trainer")
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+            raise ValueError(f"ema: expected 0 <= decay < 1, got {decay!r}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"ema: expected every to be a positive int, got {every!r}")
+        if is_ema_step(self.step_fn):
+            raise ValueError("ema: this trainer already keeps a moving average")
+        # built with the learning-rate scale reduce_lr_on_plateau adds (a multiplication by
+        # 1.0, exact), so that attaching reduce_lr_on_plateau later keeps this step function
+        config = dataclasses.replace(config, lr_scale=True)
+        init_fn, step_fn = train_step(
+            config.built, config.loss, config.optimizer, seed=config.seed, loss_scale=config.loss_scale,
+            gradient_accumulation_steps=config.gradient_accumulation_steps, lr_scale=True,
+        )
+        init_fn, step_fn = with_ema(init_fn, step_fn, float(decay), every)
+        return dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
 
     # -- experiment logs ------------------------------------------------------------------
     def log_to_csv(self, path: str | os.PathLike, *, every: int | None = None) -> Loop:
