@@ -164,3 +164,12 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="log_to_jsonl: the directory .*missing.* does not exist"):
         lp.log_to_jsonl(tmp_path / "missing" / "x.jsonl").run([0], jit=False, progress=False)
     assert steps == []  # the error comes before the first step
+
+
+def test_a_logger_attached_before_validate_warns_naming_the_missing_metrics(tmp_path):
+    path = tmp_path / "log.csv"
+    model = linear_model()
+    t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0).log_to_csv(path).validate(model, BATCHES[:1])
+    with pytest.warns(RuntimeWarning, match=r"log_to_csv: \['validation_loss'\] were added to epoch 0's metrics"):
+        t.run(BATCHES, epochs=2)
+    assert "validation_loss" not in read_csv(path)[0]

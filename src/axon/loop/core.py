@@ -568,7 +568,8 @@ class Loop:
         iterations) the file already holds, so a log has one row per epoch however often the
         run was resumed. In multi-process runs only process 0 writes. Validation metrics
         are in the epoch's row when :meth:`validate` is attached *before* this logger
-        (handlers run in the order they were attached).
+        (handlers run in the order they were attached); otherwise a ``RuntimeWarning``
+        names the metrics left out.
 
         Args:
             path: the CSV file (its directory must exist).
@@ -637,7 +638,8 @@ class Loop:
         (:func:`axon.display.as_table_str`, for the shapes its inputs declare) is written
         once as the text ``model/table``; it is skipped when an input declares no shape. In
         multi-process runs only process 0 writes. Validation metrics are logged when
-        :meth:`validate` is attached before this logger.
+        :meth:`validate` is attached before this logger (otherwise a ``RuntimeWarning``
+        names the metrics left out).
 
         Args:
             log_dir: the directory for the event files (made if missing).
@@ -682,6 +684,7 @@ class Loop:
         loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
         if every is not None:
             loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
+        loop_ = loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
         return loop_.handle_event(["completed", "halted"], logger.closed)
 
     def plot(
@@ -747,7 +750,7 @@ class Loop:
         loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
         if every is not None:
             loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
-        return loop_
+        return loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
 
     # -- running --------------------------------------------------------------------------
     def run(

@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ from axon.loop.state import LoopState
 
 __all__ = [
     "FileLogger",
+    "LateMetrics",
     "LivePlot",
     "RowKind",
     "TensorBoardLogger",
@@ -110,6 +112,55 @@ def _position(row: Mapping[str, Any]) -> tuple[int, int, int]:
     return int(row["epoch"]), 1 if row["event"] == "epoch" else 0, int(row["iteration"])
 
 
+class LateMetrics:
+    """Notices metrics added to an epoch after a logger wrote it (a ``validate`` attached
+    after the logger: handlers of one event run in the order they were attached) and warns
+    once per run, naming them.
+
+    Args:
+        where: the logger's name, for the warning.
+
+    >>> import warnings
+    >>> late = LateMetrics("log_to_csv")
+    >>> late.written(LoopState(step_state={}, metrics={"loss": 1.0}))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = late.check(LoopState(step_state={}, history={0: {"loss": 1.0, "validation_loss": 2.0}}))
+    >>> "validation_loss" in str(caught[0].message)
+    True
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.logged: tuple[int, set[str]] | None = None
+        self.warned = False
+
+    def reset(self) -> None:
+        """Forget the last epoch (a new run)."""
+        self.logged, self.warned = None, False
+
+    def written(self, state: LoopState) -> None:
+        """Remember the metrics the epoch's row had."""
+        self.logged = (state.epoch, set(state.metrics))
+
+    def check(self, state: LoopState) -> tuple[Action, LoopState]:
+        """The handler: compare the last logged epoch's history with what was logged."""
+        if self.logged is None or self.warned:
+            return "continue", state
+        epoch, names = self.logged
+        late = sorted(set(state.history.get(epoch, {})) - names)
+        if late:
+            self.warned = True
+            warnings.warn(
+                f"{self.where}: {late} were added to epoch {epoch}'s metrics after this logger wrote them, so "
+                f"they are not logged; attach {self.where} after validate (handlers run in the order they were "
+                "attached)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return "continue", state
+
+
 class FileLogger:
     """Writes log rows to a CSV or JSON Lines file; its methods are the loop handlers.
 
@@ -138,12 +189,14 @@ class FileLogger:
         self.where = where
         self.every = every
         self.previous_iteration = (-1, 0)
+        self.late = LateMetrics(where)
         self.columns: list[str] | None = None
         self.last: tuple[int, int, int] | None = None
 
     # -- handlers -------------------------------------------------------------------------
     def started(self, state: LoopState) -> tuple[Action, LoopState]:
         """Open the log: check the directory, start over or read the last logged row."""
+        self.late.reset()
         if not writes_files():
             return "continue", state
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -165,6 +218,7 @@ class FileLogger:
 
     def epoch_completed(self, state: LoopState) -> tuple[Action, LoopState]:
         """Write the epoch's row."""
+        self.late.written(state)
         return self._write(state, "epoch")
 
     def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
@@ -269,10 +323,12 @@ class TensorBoardLogger:
         self.table = table
         self.writer: Any = None
         self.previous_iteration = (-1, 0)
+        self.late = LateMetrics("tensorboard")
 
     def started(self, state: LoopState) -> tuple[Action, LoopState]:
         """Open the writer (the directory is made if missing); write the model table."""
         self.previous_iteration = (-1, 0)
+        self.late.reset()
         if not writes_files():
             return "continue", state
         parent = os.path.dirname(os.path.abspath(self.log_dir))
@@ -294,6 +350,7 @@ class TensorBoardLogger:
         """Write the epoch's scalars (and histograms) and flush."""
         if self.writer is None:
             return "continue", state
+        self.late.written(state)
         self._scalars(state, "epoch", state.epoch)
         if self.histograms and isinstance(state.step_state, Mapping) and "model_state" in state.step_state:
             params = state.step_state["model_state"].trainable_parameters()
