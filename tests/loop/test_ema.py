@@ -109,3 +109,28 @@ def test_ema_bad_input():
         t.ema().ema()
     with pytest.raises(ValueError, match="ema: needs a loop made by axon.loop.trainer"):
         axon.loop.loop(lambda s, b: s).ema()
+
+
+def test_ema_under_data_parallel_and_fsdp_equals_one_device():
+    from tests.distributed.multidevice import run_on_devices
+
+    result = run_on_devices(
+        """
+        import numpy as np, axon, axon.distributed as dist
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(32, 8)).astype(np.float32); y = rng.normal(size=(32, 4)).astype(np.float32)
+        data = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)]
+        net = axon.input("x", shape=(None, 8)).pipe(axon.dense, 16).pipe(axon.dense, 4)
+
+        def ema(distribution):
+            t = axon.loop.trainer(net, "mean_squared_error", "adam", log=0, distribution=distribution).ema(0.9)
+            s = t.run(data, epochs=2, return_state=True).step_state["ema_model_state"]
+            return {f"{l}/{n}": np.asarray(v) for l, d in s.trainable_parameters().items() for n, v in d.items()}
+
+        ref = ema(None)
+        result = {type(s).__name__: max(float(np.max(np.abs(ema(s)[k] - ref[k]))) for k in ref)
+                  for s in (dist.DataParallel(), dist.FSDP())}
+        """,
+        n=2,
+    )
+    assert result["DataParallel"] < 1e-5 and result["FSDP"] < 1e-5
