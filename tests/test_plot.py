@@ -94,6 +94,10 @@ def fake_ipython(monkeypatch, with_kernel=True):
     """A stand-in for IPython with a running kernel: records what is displayed."""
     shown = []
 
+    class Image:
+        def __init__(self, data, format):
+            self.data, self.format = data, format
+
     class Handle:
         def update(self, obj):
             shown.append(("update", obj))
@@ -108,24 +112,35 @@ def fake_ipython(monkeypatch, with_kernel=True):
     ipython.get_ipython = lambda: shell
     display_module = types.ModuleType("IPython.display")
     display_module.display = display
+    display_module.Image = Image
     ipython.display = display_module
     monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", display_module)
     return shown
 
 
+def live_plot_of(loop_):
+    """The LivePlot behind a loop's plot handlers (its last drawn figure is ``.figure``)."""
+    return loop_.handlers["epoch_completed"][-1][0].__self__
+
+
 def test_loop_plot_updates_one_chart_live_in_a_kernel(monkeypatch):
     pytest.importorskip("matplotlib")
     shown = fake_ipython(monkeypatch)
     t, data = trainer_and_data()
-    state = t.plot("loss").run(data, epochs=3, return_state=True)
+    t = t.plot("loss")
+    state = t.run(data, epochs=3, return_state=True)
     assert [kind for kind, _ in shown] == ["display", "update", "update"]
-    final = lines_of(shown[-1][1].axes[0])
+    assert all(obj.format == "png" and obj.data[:4] == b"\x89PNG" for _, obj in shown)
+    final = lines_of(live_plot_of(t).figure.axes[0])
     assert final["train"] == ([0, 1, 2], [state.history[e]["loss"] for e in range(3)])
+    # validate is attached before plot: each redraw has its epoch's validation point
     assert final["validation"] == ([0, 1, 2], [state.history[e]["validation_loss"] for e in range(3)])
     # every=1: a redraw after each of the 2 iterations, the epoch's running loss as its point
     shown.clear()
-    t.plot("loss", every=1).run(data, epochs=1)
+    t, data = trainer_and_data()
+    t = t.plot("loss", every=1)
+    t.run(data, epochs=1)
     assert [kind for kind, _ in shown] == ["display", "update", "update"]
 
 

@@ -17,6 +17,7 @@ seconds when the row was made).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import time
@@ -386,16 +387,28 @@ class TensorBoardLogger:
 
 
 def _notebook_display() -> Any:
-    """IPython's ``display`` when a Jupyter kernel is running, else ``None``."""
+    """``show(figure, handle) -> handle`` drawing into one Jupyter output when a kernel is
+    running (the figure as a PNG ``IPython.display.Image``, which every frontend renders
+    whatever matplotlib backend is set), else ``None``."""
     try:
         import IPython
-        from IPython.display import display
+        from IPython.display import Image, display
     except ImportError:
         return None
     shell = IPython.get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:
         return None
-    return display
+
+    def show(figure: Any, handle: Any) -> Any:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        image = Image(data=buffer.getvalue(), format="png")
+        if handle is None:
+            return display(image, display_id=True)
+        handle.update(image)
+        return handle
+
+    return show
 
 
 class LivePlot:
@@ -415,6 +428,7 @@ class LivePlot:
         self.every = every
         self.display: Any = None
         self.handle: Any = None
+        self.figure: Any = None
         self.previous_iteration = (-1, 0)
 
     def started(self, state: LoopState) -> tuple[Action, LoopState]:
@@ -450,9 +464,6 @@ class LivePlot:
         if self.display is None:
             return "continue", state
         current = {**state.history.get(state.epoch, {}), **metric_values(state.metrics)}
-        fig = _plot.history({**state.history, state.epoch: current}, self.metrics)
-        if self.handle is None:
-            self.handle = self.display(fig, display_id=True)
-        else:
-            self.handle.update(fig)
+        self.figure = _plot.history({**state.history, state.epoch: current}, self.metrics)
+        self.handle = self.display(self.figure, self.handle)
         return "continue", state
