@@ -39,6 +39,7 @@ PUBLIC_MODULES = {
     "serialization",
     "distributed",
     "registry",
+    "plot",
 }
 
 

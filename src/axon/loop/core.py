@@ -16,12 +16,19 @@ compiled calls (see :mod:`axon.loop.runner`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
+from axon import plot as plot_module
+from axon.compiler import build
+from axon.display import as_table_str
+from axon.graph import Axon
 from axon.loop.config import EvaluatorConfig, TrainerConfig
+from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
 from axon.loop.handlers import (
     Handler,
@@ -34,6 +41,7 @@ from axon.loop.handlers import (
     reduce_lr_action,
     validate_handler,
 )
+from axon.loop.loggers import FileLogger, LivePlot, TensorBoardLogger
 from axon.loop.metric_spec import Accumulate, MetricSpec, metric_spec
 from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
@@ -492,6 +500,258 @@ class Loop:
             loop_ = dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
         return loop_.handle_event(event, monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience), filter)
 
+    def ema(self, decay: float = 0.999, *, every: int = 1) -> Loop:
+        """Keep an exponential moving average of the trainable parameters, inside the
+        compiled step (no extra host work or dispatch per step).
+
+        The average starts at the initial parameters; after every ``every``-th step it
+        becomes ``decay * average + (1 - decay) * parameters`` (``optax.incremental_update``,
+        in float32 at least). It is ``state.step_state["ema_model_state"]``: a
+        :class:`axon.ModelState` with the averaged parameters and the current layer state
+        (batch-norm statistics), checkpointed and resumed with the rest of the state.
+        Evaluate with it like with any model state, e.g.
+        ``axon.predict(model, final.step_state["ema_model_state"], x)`` or
+        ``axon.loop.evaluator(model).run(data, final.step_state["ema_model_state"])``
+        (``run(..., return_state=True)`` gives ``final``; ``run`` alone still returns the
+        trained, not the averaged, state).
+
+        Args:
+            decay: the decay, in [0, 1) (0.999: about the last 1000 updates).
+            every: update the average after every this many steps.
+
+        Returns:
+            A new trainer that keeps the average.
+
+        Raises:
+            ValueError: not a trainer, a bad ``decay`` or ``every``, or an average already kept.
+
+        >>> import axon, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1, kernel_initializer="zeros")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.5), log=0).ema(0.5)
+        >>> final = t.run([(np.ones((1, 1)), np.ones((1, 1)))], return_state=True)
+        >>> w = final.step_state["model_state"]["dense_0"]["kernel"]
+        >>> ema_w = final.step_state["ema_model_state"]["dense_0"]["kernel"]
+        >>> float(w[0, 0]), float(ema_w[0, 0])  # one step: w = 0 - 0.5 * 2 * (0 - 1); average 0.5 * 0 + 0.5 * 1
+        (1.0, 0.5)
+        """
+        config = self.settings
+        if not isinstance(config, TrainerConfig):
+            raise ValueError("ema: needs a loop made by axon.loop.trainer")
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+            raise ValueError(f"ema: expected 0 <= decay < 1, got {decay!r}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"ema: expected every to be a positive int, got {every!r}")
+        if is_ema_step(self.step_fn):
+            raise ValueError("ema: this trainer already keeps a moving average")
+        # built with the learning-rate scale reduce_lr_on_plateau adds (a multiplication by
+        # 1.0, exact), so that attaching reduce_lr_on_plateau later keeps this step function
+        config = dataclasses.replace(config, lr_scale=True)
+        init_fn, step_fn = train_step(
+            config.built, config.loss, config.optimizer, seed=config.seed, loss_scale=config.loss_scale,
+            gradient_accumulation_steps=config.gradient_accumulation_steps, lr_scale=True,
+        )
+        init_fn, step_fn = with_ema(init_fn, step_fn, float(decay), every)
+        return dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
+
+    # -- experiment logs ------------------------------------------------------------------
+    def log_to_csv(self, path: str | os.PathLike, *, every: int | None = None) -> Loop:
+        """Write one CSV row per epoch (and, with ``every=n``, one per ``n`` iterations).
+
+        Columns: ``event`` (``"epoch"`` or ``"iteration"``), ``epoch``, ``iteration``, every
+        metric, every validation metric, ``learning_rate`` when the optimizer exposes one
+        (see :mod:`axon.loop.loggers`) and ``wall_time`` (Unix seconds). The header is fixed
+        by the first row; a column that appears later (a metric first computed on a later
+        epoch) widens the file once, earlier rows leaving it empty.
+
+        A run that starts at epoch 0 starts the file over; a resumed run
+        (:meth:`from_state`, e.g. from a checkpoint) appends, skipping rows of epochs (and
+        iterations) the file already holds, so a log has one row per epoch however often the
+        run was resumed. In multi-process runs only process 0 writes. Validation metrics
+        are in the epoch's row when :meth:`validate` is attached *before* this logger
+        (handlers run in the order they were attached); otherwise a ``RuntimeWarning``
+        names the metrics left out.
+
+        Args:
+            path: the CSV file (its directory must exist).
+            every: also write a row every this many iterations (``None``: epoch rows only).
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ValueError: ``every`` is not a positive int; (when run) the directory is missing.
+            PermissionError: (when run) the file cannot be written.
+
+        >>> import axon, csv, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", axon.optimizers.sgd(0.1), log=0).log_to_csv(path)
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> rows = list(csv.DictReader(open(path)))
+        >>> [(r["epoch"], r["learning_rate"]) for r in rows], list(rows[0])
+        ([('0', '0.1'), ('1', '0.1')], ['event', 'epoch', 'iteration', 'loss', 'learning_rate', 'wall_time'])
+        """
+        return self._file_logger(path, "csv", every, "log_to_csv")
+
+    def log_to_jsonl(self, path: str | os.PathLike, *, every: int | None = None) -> Loop:
+        """Write one JSON object per line per epoch (and, with ``every=n``, per ``n``
+        iterations); the fields, resume and multi-process behaviour are :meth:`log_to_csv`'s
+        (non-scalar metrics are lists; rows need not share their fields).
+
+        Args:
+            path: the JSON Lines file (its directory must exist).
+            every: also write a row every this many iterations (``None``: epoch rows only).
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ValueError: ``every`` is not a positive int; (when run) the directory is missing.
+            PermissionError: (when run) the file cannot be written.
+
+        >>> import json, os, tempfile, jax.numpy as jnp
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.jsonl")
+        >>> l = loop(lambda s, b: s + 1, lambda b, i: jnp.zeros(())).log_to_jsonl(path, every=2)
+        >>> _ = l.run([0] * 4, epochs=1, progress=False)
+        >>> [(r["event"], r["iteration"]) for r in map(json.loads, open(path))]
+        [('iteration', 2), ('iteration', 4), ('epoch', 4)]
+        """
+        return self._file_logger(path, "jsonl", every, "log_to_jsonl")
+
+    def tensorboard(
+        self,
+        log_dir: str | os.PathLike,
+        *,
+        every: int | None = None,
+        histograms: bool = False,
+        model: Axon | None = None,
+    ) -> Loop:
+        """Write a TensorBoard event file (with ``tensorboardX``, the ``tensorboard`` extra;
+        no TensorFlow).
+
+        Scalars ``epoch/<metric>`` for every metric and validation metric and
+        ``epoch/learning_rate`` (when the optimizer exposes one) at each epoch's end, the
+        epoch as the step; with ``every=n`` also ``iteration/<metric>`` every ``n``
+        iterations, the global step as the step. ``histograms=True`` adds
+        ``parameters/<layer>/<name>`` histograms of the trainable parameters at each
+        epoch's end. Given the ``model`` graph, the model table
+        (:func:`axon.display.as_table_str`, for the shapes its inputs declare) is written
+        once as the text ``model/table``; it is skipped when an input declares no shape. In
+        multi-process runs only process 0 writes. Validation metrics are logged when
+        :meth:`validate` is attached before this logger (otherwise a ``RuntimeWarning``
+        names the metrics left out).
+
+        Args:
+            log_dir: the directory for the event files (made if missing).
+            every: also write iteration scalars every this many iterations (``None``:
+                epoch scalars only).
+            histograms: write parameter histograms every epoch.
+            model: the graph, for the model table.
+
+        Returns:
+            A new loop with the logger.
+
+        Raises:
+            ImportError: ``tensorboardX`` is not installed (``pip install "axon-jax[tensorboard]"``).
+            ValueError: bad ``every``; (when run) ``log_dir`` is a file.
+            PermissionError: (when run) ``log_dir`` cannot be written.
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0)
+        >>> log_dir = tempfile.mkdtemp()
+        >>> t = t.tensorboard(log_dir, histograms=True, model=model)  # doctest: +SKIP
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> os.listdir(log_dir)[0].startswith("events.out.tfevents")  # doctest: +SKIP
+        True
+        """
+        _check_every(every, "tensorboard")
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"tensorboard: expected log_dir to be a directory path, got {log_dir!r}")
+        if not isinstance(histograms, bool):
+            raise TypeError(f"tensorboard: expected histograms to be a bool, got {histograms!r}")
+        if model is not None and not isinstance(model, Axon):
+            raise TypeError(f"tensorboard: expected model to be an axon graph, got {type(model).__name__}")
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError(
+                'tensorboard: needs tensorboardX; install it with pip install "axon-jax[tensorboard]" '
+                "(or pip install tensorboardX)"
+            ) from e
+        table = None if model is None else functools.partial(_model_table, model)
+        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table)
+        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        if every is not None:
+            loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
+        loop_ = loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
+        return loop_.handle_event(["completed", "halted"], logger.closed)
+
+    def plot(
+        self,
+        metrics: str | Sequence[str] | None = None,
+        *,
+        every: Literal["epoch"] | int = "epoch",
+        path: str | os.PathLike | None = None,
+    ) -> Loop:
+        """Plot the metrics while the loop runs (Axon's ``kino_vega_lite_plot``, with
+        matplotlib: the ``plot`` extra).
+
+        In Jupyter (IPython importable and a kernel running) one chart, drawn by
+        :func:`axon.plot.history`, updates in place (an ``IPython.display`` handle) after each
+        epoch, or every ``every`` iterations with the current epoch's running values as its
+        last point. With ``path`` a PNG of the final history is written when the run ends
+        (for terminals and scripts). Only the main process draws.
+
+        Args:
+            metrics: a metric name or names (each also draws its ``validation_`` curve);
+                ``None``: every metric.
+            every: ``"epoch"``, or redraw every this many iterations.
+            path: a PNG file to write at the end (its directory must exist), or ``None``.
+
+        Returns:
+            A new loop with the plot.
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install "axon-jax[plot]"``).
+            ValueError: a metric the loop does not track, or a bad ``every``.
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> png = os.path.join(tempfile.mkdtemp(), "history.png")
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "sgd", log=0)
+        >>> t = t.plot("loss", path=png)  # doctest: +SKIP
+        >>> _ = t.run([(np.ones((2, 1)), np.ones((2, 1)))], epochs=2)
+        >>> open(png, "rb").read(4) == b"\\x89PNG"  # doctest: +SKIP
+        True
+        """
+        names = None if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+        tracked = [m.name for m in self.metrics]
+        for name in names or ():
+            base = name[len("validation_"):] if isinstance(name, str) and name.startswith("validation_") else name
+            if base not in tracked:
+                raise ValueError(f"plot: metric {name!r} is not tracked by this loop; its metrics are {tracked}")
+        if not (every == "epoch" or (isinstance(every, int) and not isinstance(every, bool) and every > 0)):
+            raise ValueError(f"plot: expected every to be 'epoch' or a positive int, got {every!r}")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"plot: expected path to be a file path, got {path!r}")
+        plot_module.require_matplotlib()
+        live = LivePlot(names, None if path is None else os.fspath(path), None if every == "epoch" else every)
+        loop_ = self.handle_event("started", live.started).handle_event("epoch_completed", live.epoch_completed)
+        if every != "epoch":
+            loop_ = loop_.handle_event("iteration_completed", live.iteration_completed)
+        return loop_.handle_event(["completed", "halted"], live.finished)
+
+    def _file_logger(self, path: Any, fmt: Literal["csv", "jsonl"], every: int | None, where: str) -> Loop:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"{where}: expected path to be a file path, got {path!r}")
+        _check_every(every, where)
+        logger = FileLogger(path, fmt, where, every)
+        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        if every is not None:
+            loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
+        return loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
+
     # -- running --------------------------------------------------------------------------
     def run(
         self,
@@ -570,6 +830,18 @@ def _log_stream(device: Any) -> Callable[[], TextIO]:
     if not callable(getattr(device, "write", None)):
         raise ValueError(f"log: expected device to be 'stdio', 'stderr' or a text stream, got {device!r}")
     return lambda: device
+
+
+def _model_table(model: Axon) -> str:
+    """The model table for the shapes the model's inputs declare (``ValueError`` when one
+    declares none)."""
+    templates = build(model)[0].declared_templates()
+    return as_table_str(model, templates)
+
+
+def _check_every(every: Any, where: str) -> None:
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"{where}: expected every to be a positive int or None, got {every!r}")
 
 
 def _halt_loop(state: LoopState) -> tuple[Literal["halt_loop"], LoopState]:
