@@ -156,7 +156,16 @@ def _shifted(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]
 def celu(x: jax.Array, *, alpha: float = 1.0) -> jax.Array:
     """Continuously-differentiable ELU: ``x`` if ``x > 0`` else ``alpha * (exp(x / alpha) - 1)``.
 
-    ``alpha`` must be non-zero (``ValueError`` otherwise).
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: scale of the negative branch and of its exponent; must be non-zero. Defaults
+            to ``1.0``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
+
+    Raises:
+        ValueError: if ``alpha`` is zero (checked when its value is concrete, not traced).
 
     >>> import jax.numpy as jnp
     >>> celu(jnp.array([-1.0, 0.0, 2.0])).tolist()
@@ -175,6 +184,13 @@ def celu(x: jax.Array, *, alpha: float = 1.0) -> jax.Array:
 def elu(x: jax.Array, *, alpha: float = 1.0) -> jax.Array:
     """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: value the negative branch saturates to (as ``-alpha``). Defaults to ``1.0``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
+
     >>> import jax.numpy as jnp
     >>> elu(jnp.array([-1.0, 0.0, 2.0])).tolist()
     [-0.6321, 0.0, 2.0]
@@ -190,6 +206,12 @@ def elu(x: jax.Array, *, alpha: float = 1.0) -> jax.Array:
 def exp(x: jax.Array) -> jax.Array:
     """Exponential, ``e ** x``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
+
     >>> import jax.numpy as jnp
     >>> exp(jnp.array([0.0, 1.0])).tolist()
     [1.0, 2.7183]
@@ -199,6 +221,12 @@ def exp(x: jax.Array) -> jax.Array:
 
 def gelu(x: jax.Array) -> jax.Array:
     """Gaussian error linear unit, exact form: ``x * (1 + erf(x / sqrt(2))) / 2``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
 
     >>> import jax.numpy as jnp
     >>> gelu(jnp.array([-1.0, 0.0, 1.0])).tolist()
@@ -215,6 +243,14 @@ def hard_sigmoid(x: jax.Array, *, alpha: float = 0.2, beta: float = 0.5) -> jax.
     Axon defaults to ``beta=0.2``, a defect that shifts the function off centre; pass
     ``beta=0.2`` to reproduce it. ``alpha=1/6`` gives PyTorch's ``hardsigmoid``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: slope of the linear part. Defaults to ``0.2``.
+        beta: offset of the linear part (the value at ``x == 0``). Defaults to ``0.5``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``[0, 1]``.
+
     >>> import jax.numpy as jnp
     >>> hard_sigmoid(jnp.array([-3.0, 0.0, 1.0, 3.0])).tolist()
     [0.0, 0.5, 0.7, 1.0]
@@ -229,6 +265,14 @@ def hard_silu(x: jax.Array, *, alpha: float = 0.2, beta: float = 0.5) -> jax.Arr
     Same defaults as :func:`hard_sigmoid` (Keras's; Axon uses ``beta=0.2``).
     ``alpha=1/6`` gives PyTorch's ``hardswish``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: slope of the inner hard sigmoid. Defaults to ``0.2``.
+        beta: offset of the inner hard sigmoid. Defaults to ``0.5``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
+
     >>> import jax.numpy as jnp
     >>> hard_silu(jnp.array([-3.0, 0.0, 1.0, 3.0])).tolist()
     [-0.0, 0.0, 0.7, 3.0]
@@ -240,6 +284,12 @@ def hard_silu(x: jax.Array, *, alpha: float = 0.2, beta: float = 0.5) -> jax.Arr
 def hard_tanh(x: jax.Array) -> jax.Array:
     """Piecewise-linear tanh: ``clip(x, -1, 1)``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``[-1, 1]``.
+
     >>> import jax.numpy as jnp
     >>> hard_tanh(jnp.array([-2.0, 0.5, 2.0])).tolist()
     [-1.0, 0.5, 1.0]
@@ -250,6 +300,13 @@ def hard_tanh(x: jax.Array) -> jax.Array:
 
 def leaky_relu(x: jax.Array, *, alpha: float = 0.01) -> jax.Array:
     """Leaky ReLU: ``x`` if ``x > 0`` else ``alpha * x``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: slope for negative inputs. Defaults to ``0.01``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
 
     >>> import jax.numpy as jnp
     >>> leaky_relu(jnp.array([-2.0, 0.0, 3.0])).tolist()
@@ -264,6 +321,12 @@ def leaky_relu(x: jax.Array, *, alpha: float = 0.01) -> jax.Array:
 def linear(x: jax.Array) -> jax.Array:
     """Identity: returns ``x`` unchanged.
 
+    Args:
+        x: input array of any shape.
+
+    Returns:
+        ``x`` itself (no copy, no dtype change).
+
     >>> import jax.numpy as jnp
     >>> linear(jnp.array([-1.0, 2.0])).tolist()
     [-1.0, 2.0]
@@ -274,6 +337,12 @@ def linear(x: jax.Array) -> jax.Array:
 def log_sigmoid(x: jax.Array) -> jax.Array:
     """Log of the sigmoid, computed stably as ``-softplus(-x)``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values ``<= 0``.
+
     >>> import jax.numpy as jnp
     >>> log_sigmoid(jnp.array([0.0, -1000.0])).tolist()
     [-0.6931, -1000.0]
@@ -283,6 +352,12 @@ def log_sigmoid(x: jax.Array) -> jax.Array:
 
 def mish(x: jax.Array) -> jax.Array:
     """Mish: ``x * tanh(softplus(x))``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
 
     >>> import jax.numpy as jnp
     >>> mish(jnp.array([-1.0, 0.0, 1.0])).tolist()
@@ -305,6 +380,12 @@ def _relu_jvp(primals, tangents):
 
 def relu(x: jax.Array) -> jax.Array:
     """Rectified linear unit ``max(x, 0)``; its gradient is 1 for ``x > 0`` and 0 for ``x <= 0``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
 
     >>> import jax
     >>> import jax.numpy as jnp
@@ -330,6 +411,12 @@ def _relu6_jvp(primals, tangents):
 def relu6(x: jax.Array) -> jax.Array:
     """ReLU capped at 6: ``min(max(x, 0), 6)`` (gradient 0 at both kinks).
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``[0, 6]``.
+
     >>> import jax.numpy as jnp
     >>> relu6(jnp.array([-1.0, 3.0, 9.0])).tolist()
     [0.0, 3.0, 6.0]
@@ -342,6 +429,14 @@ def selu(x: jax.Array, *, alpha: float = _SELU_ALPHA, gamma: float = _SELU_GAMMA
 
     Defaults are the self-normalizing constants ``alpha ≈ 1.6733``, ``gamma ≈ 1.0507``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        alpha: scale of the inner ELU's negative branch. Defaults to ``1.6732632...``.
+        gamma: overall output scale. Defaults to ``1.0507009...``.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
+
     >>> import jax.numpy as jnp
     >>> selu(jnp.array([-1.0, 0.0, 1.0])).tolist()
     [-1.1113, 0.0, 1.0507]
@@ -353,6 +448,12 @@ def selu(x: jax.Array, *, alpha: float = _SELU_ALPHA, gamma: float = _SELU_GAMMA
 def sigmoid(x: jax.Array) -> jax.Array:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, stable for large ``|x|``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``[0, 1]``.
+
     >>> import jax.numpy as jnp
     >>> sigmoid(jnp.array([0.0, 2.0, -1000.0])).tolist()
     [0.5, 0.8808, 0.0]
@@ -362,6 +463,12 @@ def sigmoid(x: jax.Array) -> jax.Array:
 
 def silu(x: jax.Array) -> jax.Array:
     """Sigmoid linear unit (swish): ``x * sigmoid(x)``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype.
 
     >>> import jax.numpy as jnp
     >>> silu(jnp.array([-1.0, 0.0, 1.0])).tolist()
@@ -374,6 +481,12 @@ def silu(x: jax.Array) -> jax.Array:
 def softplus(x: jax.Array) -> jax.Array:
     """Softplus ``log(1 + exp(x))``, stable: ``max(x, 0) + log1p(exp(-|x|))``.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values ``>= 0``.
+
     >>> import jax.numpy as jnp
     >>> softplus(jnp.array([0.0, 1000.0, -1000.0])).tolist()
     [0.6931, 1000.0, 0.0]
@@ -383,6 +496,12 @@ def softplus(x: jax.Array) -> jax.Array:
 
 def softsign(x: jax.Array) -> jax.Array:
     """Softsign: ``x / (|x| + 1)``.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``(-1, 1)``.
 
     >>> import jax.numpy as jnp
     >>> softsign(jnp.array([-3.0, 0.0, 1.0])).tolist()
@@ -394,6 +513,12 @@ def softsign(x: jax.Array) -> jax.Array:
 
 def tanh(x: jax.Array) -> jax.Array:
     """Hyperbolic tangent.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+
+    Returns:
+        Array of ``x``'s shape and floating dtype, with values in ``[-1, 1]``.
 
     >>> import jax.numpy as jnp
     >>> tanh(jnp.array([0.0, 1.0])).tolist()
@@ -409,6 +534,17 @@ def tanh(x: jax.Array) -> jax.Array:
 def softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """Softmax over ``axis`` (an int or a tuple of ints), max-shifted for stability.
     Half-precision inputs are computed in float32 and returned in their own dtype.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        axis: axis or non-empty tuple of axes to normalize over (negative values count from
+            the end). Defaults to ``-1``, the last axis.
+
+    Returns:
+        Array of ``x``'s shape and dtype; it sums to 1 over ``axis``.
+
+    Raises:
+        ValueError: if ``axis`` is not an int or a non-empty tuple of distinct ints within ``x``'s rank.
 
     >>> import jax.numpy as jnp
     >>> softmax(jnp.array([1.0, 2.0, 3.0])).tolist()
@@ -427,6 +563,17 @@ def log_softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """Log of the softmax over ``axis``: ``x - log_sumexp(x, axis=axis)``, max-shifted.
     Half-precision inputs are computed in float32 and returned in their own dtype.
 
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        axis: axis or non-empty tuple of axes to normalize over (negative values count from
+            the end). Defaults to ``-1``, the last axis.
+
+    Returns:
+        Array of ``x``'s shape and dtype; its ``exp`` sums to 1 over ``axis``.
+
+    Raises:
+        ValueError: if ``axis`` is not an int or a non-empty tuple of distinct ints within ``x``'s rank.
+
     >>> import jax.numpy as jnp
     >>> log_softmax(jnp.array([1.0, 2.0, 3.0])).tolist()
     [-2.4076, -1.4076, -0.4076]
@@ -442,6 +589,17 @@ def log_softmax(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
 def log_sumexp(x: jax.Array, *, axis: Axis = -1) -> jax.Array:
     """``log(sum(exp(x)))`` over ``axis``, max-shifted; the reduced axes are kept (size 1).
     Half-precision inputs are computed in float32 and returned in their own dtype.
+
+    Args:
+        x: input array of any shape; integer inputs are promoted to the default float dtype.
+        axis: axis or non-empty tuple of axes to reduce (negative values count from
+            the end). Defaults to ``-1``, the last axis.
+
+    Returns:
+        Array of ``x``'s dtype and rank, with the reduced axes kept at size 1.
+
+    Raises:
+        ValueError: if ``axis`` is not an int or a non-empty tuple of distinct ints within ``x``'s rank.
 
     >>> import jax.numpy as jnp
     >>> out = log_sumexp(jnp.array([[1.0, 2.0, 3.0]]))
@@ -488,7 +646,15 @@ ACTIVATIONS: dict[str, Callable[..., jax.Array]] = {
 def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     """The activation function called ``name_or_fn``; a callable is returned unchanged.
 
-    An unknown name raises ``ValueError`` listing the accepted names.
+    Args:
+        name_or_fn: an activation name (a key of ``ACTIVATIONS``, such as ``"relu"``) or a
+            callable, which is passed through.
+
+    Returns:
+        The activation function.
+
+    Raises:
+        ValueError: if ``name_or_fn`` is a string that names no activation.
 
     >>> import jax.numpy as jnp
     >>> get("relu") is relu
