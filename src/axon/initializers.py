@@ -144,6 +144,14 @@ def _truncated_normal(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax
 def zeros() -> InitFn:
     """All zeros.
 
+    Args:
+        None; this factory takes no options.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        returns zeros of ``shape`` and ``dtype``; it ignores its key (``None`` is fine).
+        It raises ``TypeError``/``ValueError`` for a malformed shape.
+
     >>> zeros()(None, (2, 2)).tolist()
     [[0.0, 0.0], [0.0, 0.0]]
     """
@@ -157,6 +165,14 @@ def zeros() -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.ones")
 def ones() -> InitFn:
     """All ones.
+
+    Args:
+        None; this factory takes no options.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        returns ones of ``shape`` and ``dtype``; it ignores its key (``None`` is fine).
+        It raises ``TypeError``/``ValueError`` for a malformed shape.
 
     >>> import jax.numpy as jnp
     >>> ones()(None, (3,), jnp.int32).tolist()
@@ -172,6 +188,16 @@ def ones() -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.full")
 def full(value: Any) -> InitFn:
     """All ``value`` (a scalar, or an array that broadcasts to the shape).
+
+    Args:
+        value: the fill value: a scalar, or an array-like that broadcasts to the requested
+            shape.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        returns ``value`` broadcast to ``shape`` and cast to ``dtype``; it ignores its
+        key (``None`` is fine). It raises ``TypeError``/``ValueError`` for a malformed
+        shape, or when ``value`` does not broadcast to it.
 
     >>> full(0.5)(None, (2, 2)).tolist()
     [[0.5, 0.5], [0.5, 0.5]]
@@ -194,6 +220,15 @@ def full(value: Any) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.identity")
 def identity() -> InitFn:
     """The identity matrix (ones on the main diagonal); the shape must have rank 2.
+
+    Args:
+        None; this factory takes no options.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        returns a rank-2 identity (possibly rectangular) of ``shape`` and ``dtype``; it
+        ignores its key (``None`` is fine). It raises ``TypeError``/``ValueError`` for a
+        malformed shape or one whose rank is not 2.
 
     >>> identity()(None, (2, 3)).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
@@ -220,6 +255,17 @@ def uniform(*, scale: float = 0.01) -> InitFn:
 
     Note that ``jax.nn.initializers.uniform(scale)`` samples ``[0, scale)`` instead.
 
+    Args:
+        scale: half-width of the sampling interval; must be ``>= 0``. Defaults to ``0.01``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples ``U(-scale, scale)``; it needs a ``jax.random`` key and a floating
+        dtype. It raises ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
+
     >>> import jax
     >>> import numpy as np
     >>> w = np.asarray(uniform(scale=0.1)(jax.random.key(0), (64, 32)))
@@ -239,6 +285,18 @@ def uniform(*, scale: float = 0.01) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.normal")
 def normal(*, mean: float = 0.0, scale: float = 0.01) -> InitFn:
     """Normal with mean ``mean`` and standard deviation ``scale``.
+
+    Args:
+        mean: mean of the samples. Defaults to ``0.0``.
+        scale: standard deviation of the samples; must be ``>= 0``. Defaults to ``0.01``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples ``N(mean, scale**2)``; it needs a ``jax.random`` key and a floating
+        dtype. It raises ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
 
     >>> import jax
     >>> import numpy as np
@@ -272,7 +330,21 @@ def variance_scaling(
     * ``"truncated_normal"``: a standard normal truncated to ``[-2, 2]``, times
       ``sqrt(variance) / 0.8796...`` (the truncated distribution's standard deviation).
 
-    Bad ``mode``/``distribution`` values raise ``ValueError`` when the factory is called.
+    Args:
+        scale: variance multiplier; must be ``>= 0``. Defaults to ``1.0``.
+        mode: which fan divides ``scale``: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+            Defaults to ``"fan_in"``.
+        distribution: ``"normal"``, ``"uniform"`` or ``"truncated_normal"``. Defaults to
+            ``"normal"``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples with the variance above; it needs a ``jax.random`` key and a floating
+        dtype. It raises ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative, or ``mode`` or ``distribution`` is not one of the
+            accepted values.
 
     >>> import jax
     >>> import numpy as np
@@ -319,6 +391,19 @@ def _variance_scaling(scale: float, mode: str, distribution: str, name: str) -> 
 def lecun_uniform(*, scale: float = 1.0) -> InitFn:
     """LeCun uniform: ``variance_scaling(scale=scale, mode="fan_in", distribution="uniform")``.
 
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_in``). Defaults to
+            ``1.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples uniform values with that variance, fans from the last two axes; it needs
+        a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
+
     >>> import jax
     >>> import numpy as np
     >>> w = np.asarray(lecun_uniform()(jax.random.key(0), (64, 32)))
@@ -331,6 +416,19 @@ def lecun_uniform(*, scale: float = 1.0) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.lecun_normal")
 def lecun_normal(*, scale: float = 1.0) -> InitFn:
     """LeCun normal: ``variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal")``.
+
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_in``). Defaults to
+            ``1.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples truncated-normal values with that variance, fans from the last two axes;
+        it needs a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
 
     >>> import jax
     >>> import numpy as np
@@ -345,6 +443,19 @@ def lecun_normal(*, scale: float = 1.0) -> InitFn:
 def glorot_uniform(*, scale: float = 1.0) -> InitFn:
     """Glorot (Xavier) uniform: ``variance_scaling(scale=scale, mode="fan_avg", distribution="uniform")``.
 
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_avg``). Defaults to
+            ``1.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples uniform values with that variance, fans from the last two axes; it needs
+        a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
+
     >>> import jax
     >>> import numpy as np
     >>> w = np.asarray(glorot_uniform()(jax.random.key(0), (64, 32)))
@@ -357,6 +468,19 @@ def glorot_uniform(*, scale: float = 1.0) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.glorot_normal")
 def glorot_normal(*, scale: float = 1.0) -> InitFn:
     """Glorot (Xavier) normal: ``variance_scaling(scale=scale, mode="fan_avg", distribution="truncated_normal")``.
+
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_avg``). Defaults to
+            ``1.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples truncated-normal values with that variance, fans from the last two axes;
+        it needs a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
 
     >>> import jax
     >>> import numpy as np
@@ -371,6 +495,19 @@ def glorot_normal(*, scale: float = 1.0) -> InitFn:
 def he_uniform(*, scale: float = 2.0) -> InitFn:
     """He (Kaiming) uniform: ``variance_scaling(scale=scale, mode="fan_in", distribution="uniform")``.
 
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_in``). Defaults to
+            ``2.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples uniform values with that variance, fans from the last two axes; it needs
+        a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
+
     >>> import jax
     >>> import numpy as np
     >>> w = np.asarray(he_uniform()(jax.random.key(0), (64, 32)))
@@ -383,6 +520,19 @@ def he_uniform(*, scale: float = 2.0) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.he_normal")
 def he_normal(*, scale: float = 2.0) -> InitFn:
     """He (Kaiming) normal: ``variance_scaling(scale=scale, mode="fan_in", distribution="truncated_normal")``.
+
+    Args:
+        scale: variance multiplier (the variance is ``scale / fan_in``). Defaults to
+            ``2.0``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        samples truncated-normal values with that variance, fans from the last two axes;
+        it needs a ``jax.random`` key and a floating dtype. It raises
+        ``TypeError``/``ValueError`` for a malformed shape.
+
+    Raises:
+        ValueError: if ``scale`` is negative.
 
     >>> import jax
     >>> import numpy as np
@@ -403,6 +553,19 @@ def orthogonal(*, distribution: str = "normal") -> InitFn:
     are multiplied by the signs of ``diag(R)`` (with ``"normal"`` this makes ``Q``
     uniformly (Haar) distributed), and the top-left ``m x n`` block is returned,
     reshaped. So tall shapes get ``QᵀQ = I`` and wide shapes ``QQᵀ = I``.
+
+    Args:
+        distribution: distribution of the random matrix that is orthogonalized: ``"normal"``
+            or ``"uniform"`` (on ``[-1, 1)``). Defaults to ``"normal"``.
+
+    Returns:
+        An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
+        returns an orthogonal block of ``shape``; it needs a ``jax.random`` key and a
+        floating dtype. It raises ``TypeError``/``ValueError`` for a malformed shape or
+        one of rank below 2.
+
+    Raises:
+        ValueError: if ``distribution`` is not ``"normal"`` or ``"uniform"``.
 
     >>> import jax
     >>> import numpy as np
@@ -462,7 +625,17 @@ def get(name_or_fn: str | InitFn) -> InitFn:
     A callable is returned unchanged, except that one of this module's factories passed
     uncalled (``get(glorot_uniform)``) is called with its defaults, as a name would be.
     ``"full"`` needs a value, so it is rejected by name: call ``full(value)`` instead.
-    Unknown names raise ``ValueError`` listing the accepted ones.
+
+    Args:
+        name_or_fn: an initializer name (a key of ``INITIALIZERS``, such as ``"zeros"``), one of
+            this module's factories passed uncalled, or any init function (passed through).
+
+    Returns:
+        An init function ``init(key, shape, dtype) -> jax.Array``.
+
+    Raises:
+        ValueError: if ``name_or_fn`` is ``"full"`` or :func:`full` (it needs a value), or a
+            string that names no initializer.
 
     >>> import jax
     >>> get("ones")(None, (2,)).tolist()
