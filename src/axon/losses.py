@@ -132,6 +132,24 @@ def binary_cross_entropy(
     ``reduction`` applies as usual (``"mean"`` equals PyTorch's ``BCEWithLogitsLoss`` with
     ``pos_weight``).
 
+    Args:
+        y_true: targets in ``[0, 1]``, same shape as ``y_pred``.
+        y_pred: predicted probabilities (logits with ``from_logits=True``), shape
+            ``(..., features)``.
+        positive_weight: weight ``w₊`` of the positive term; ``None`` means 1.
+        negative_weight: weight ``w₋`` of the negative term; ``None`` means 1.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities. Defaults to
+            ``False``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[0, 1], [1, 0], [1, 0]])
     >>> y_pred = jnp.array([[0.6811, 0.5565], [0.6551, 0.4551], [0.5422, 0.2648]])
@@ -175,6 +193,26 @@ def categorical_cross_entropy(
     trailing axis of size 1 is accepted). ``class_weights`` (one per class) weight each
     sample by the weight of its true class (``argmax`` of ``y_true`` when not sparse);
     the weighted ``"mean"`` is ``Σ w·l / Σ w``, as in PyTorch.
+
+    Args:
+        y_true: one-hot or soft targets of ``y_pred``'s shape, or with ``sparse=True`` integer
+            class indices of shape ``y_pred.shape[:-1]`` (or with a trailing axis of size 1).
+        y_pred: class probabilities (logits with ``from_logits=True``), shape
+            ``(..., classes)``.
+        class_weights: one weight per class, or ``None`` (the default) for no weighting.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities. Defaults to
+            ``False``.
+        sparse: whether ``y_true`` holds class indices rather than one-hot rows. Defaults to
+            ``False``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is unknown, ``y_pred`` is a scalar, ``y_true``'s shape does
+            not fit ``y_pred``'s, or ``class_weights`` does not hold one weight per class.
 
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[0, 1, 0], [0, 0, 1]])
@@ -235,6 +273,19 @@ def categorical_hinge(
 ) -> jax.Array:
     """Categorical hinge: ``max(0, max_last((1 - y) · p) - Σ_last y · p + 1)``.
 
+    Args:
+        y_true: one-hot targets, same shape as ``y_pred``.
+        y_pred: class scores, shape ``(..., classes)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[1, 0, 0], [0, 0, 1]])
     >>> y_pred = jnp.array([[0.05300799, 0.21617081, 0.68642382], [0.3754382, 0.08494169, 0.13442067]])
@@ -252,6 +303,19 @@ def categorical_hinge(
 def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Hinge loss, ``mean_last(max(0, 1 - y · p))``, for targets in ``{-1, 1}``.
 
+    Args:
+        y_true: targets in ``{-1, 1}``, same shape as ``y_pred``.
+        y_pred: scores, shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[1, 1, -1], [1, 1, -1]])
     >>> y_pred = jnp.array([[0.45440044, 0.31470688, 0.67920924], [0.24311459, 0.93466766, 0.10914676]])
@@ -266,6 +330,19 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none"
 
 def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Kullback-Leibler divergence ``Σ_last y · log(y / p)``, both clipped to ``[1e-7, 1]`` (as Axon).
+
+    Args:
+        y_true: target probabilities, same shape as ``y_pred``.
+        y_pred: predicted probabilities, shape ``(..., classes)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
 
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[0, 1], [0, 0]])
@@ -290,6 +367,22 @@ def margin_ranking(
     reduction: Reduction = "none",
 ) -> jax.Array:
     """Margin ranking loss, element-wise ``max(0, -y · (p₁ - p₂) + margin)``; ``y_pred = (p₁, p₂)``.
+
+    Args:
+        y_true: ``1`` where ``p₁`` should rank above ``p₂``, ``-1`` where below; same shape as
+            ``p₁``.
+        y_pred: the pair ``(p₁, p₂)`` of score arrays, of equal shapes.
+        margin: how far apart the two scores must be before the loss is zero. Defaults to
+            ``0.0``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The element-wise loss, of ``y_true``'s shape with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is unknown, ``y_pred`` is not a pair, or the shapes of
+            ``y_true``, ``p₁`` and ``p₂`` differ.
 
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([1.0, 1.0, 1.0])
@@ -320,6 +413,19 @@ def soft_margin(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = 
     sample is reduced over its last axis like the other losses, so ``reduction="mean"``
     equals PyTorch's ``soft_margin_loss``.
 
+    Args:
+        y_true: targets in ``{-1, 1}``, same shape as ``y_pred``.
+        y_pred: scores, shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> y_true = jnp.array([[-1.0, 1.0, 1.0]])
     >>> y_pred = jnp.array([[0.2953, -0.1709, 0.9486]])
@@ -341,6 +447,19 @@ def mean_absolute_error(
 ) -> jax.Array:
     """Mean absolute error over the last axis, ``mean_last |y - p|``.
 
+    Args:
+        y_true: targets, same shape as ``y_pred``.
+        y_pred: predictions, shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> mean_absolute_error(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[1.0, 1.0], [1.0, 0.0]])).tolist()
     [0.5, 0.5]
@@ -356,6 +475,19 @@ def mean_squared_error(
 ) -> jax.Array:
     """Mean squared error over the last axis, ``mean_last (y - p)²``.
 
+    Args:
+        y_true: targets, same shape as ``y_pred``.
+        y_pred: predictions, shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
+
     >>> import jax.numpy as jnp
     >>> float(mean_squared_error(jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 1.0]]), reduction="sum"))
     0.5
@@ -368,6 +500,19 @@ def mean_squared_error(
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Log-cosh loss, ``mean_last log(cosh(p - y))``, in the overflow-free form ``d + softplus(-2d) - log 2``.
+
+    Args:
+        y_true: targets, same shape as ``y_pred``.
+        y_pred: predictions, shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
 
     >>> import jax.numpy as jnp
     >>> log_cosh(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[1.0, 1.0], [0.0, 0.0]])).round(4).tolist()
@@ -383,6 +528,19 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "no
 
 def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: Reduction = "none") -> jax.Array:
     """Poisson loss, ``mean_last(p - y · log(p + 1e-7))``.
+
+    Args:
+        y_true: observed counts (``>= 0``), same shape as ``y_pred``.
+        y_pred: predicted rates (``>= 0``), shape ``(..., features)``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
 
     >>> import jax.numpy as jnp
     >>> poisson(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[1.0, 1.0], [0.0, 0.0]])).round(4).tolist()
@@ -402,6 +560,21 @@ def huber(
     Deviation from Axon: Axon returns the element-wise loss (no last-axis mean); here it is
     averaged over the last axis like the other regression losses (PyTorch's
     ``huber_loss`` with ``reduction="mean"`` equals ``reduction="mean"`` here).
+
+    Args:
+        y_true: targets, same shape as ``y_pred``.
+        y_pred: predictions, shape ``(..., features)``.
+        delta: the error size where the loss turns from quadratic to linear. Defaults to
+            ``1.0``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The loss, of shape ``y_pred.shape[:-1]`` with ``reduction="none"``, else a scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is not ``"none"``, ``"mean"`` or ``"sum"``, or ``y_true`` and
+            ``y_pred`` differ in shape or are scalars.
 
     >>> import jax.numpy as jnp
     >>> huber(jnp.array([[1.0], [1.5], [2.0]]), jnp.array([[0.8], [1.8], [2.1]])).round(4).tolist()
@@ -427,6 +600,23 @@ def cosine_similarity(
 
     This is the *similarity* (1 for aligned vectors), as in Axon; a loss to minimize is its
     negative (or ``1 - similarity``). The gradient stays finite for zero vectors.
+
+    Args:
+        y_true: first array, same shape as ``y_pred``.
+        y_pred: second array.
+        axes: axis or axes that hold the vectors (negative values count from the end).
+            Defaults to ``1``.
+        eps: lower bound on the norm product, which keeps zero vectors finite. Defaults to
+            ``1e-6``.
+        reduction: ``"none"`` for one value per sample, ``"mean"`` or ``"sum"`` for a scalar.
+            Defaults to ``"none"``.
+
+    Returns:
+        The similarity, with ``axes`` removed from the shape when ``reduction="none"``, else a
+        scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is unknown, the shapes differ, or an axis is out of range.
 
     >>> import jax.numpy as jnp
     >>> y_pred = jnp.array([[1.0, 0.0], [1.0, 1.0]])
@@ -471,6 +661,26 @@ def connectionist_temporal_classification(
 
     A target that cannot be aligned (input shorter than target length plus repeated
     labels) gets ``inf``, or 0 with ``zero_infinity=True``, like PyTorch.
+
+    Args:
+        y_true: the pair ``(target_lengths, targets)``: lengths of shape ``(B,)`` and integer
+            labels of shape ``(B, S)``, right-padded.
+        y_pred: log-probabilities (or logits) of shape ``(B, T, C)``, ``C`` counting the blank.
+        blank: class index of the blank label. Defaults to ``0``.
+        reduction: ``"none"`` for one loss per sequence, ``"mean"`` for the mean of the losses
+            divided by their target lengths, ``"sum"`` for their sum. Defaults to ``"none"``.
+        input_lengths: number of valid frames per sequence, shape ``(B,)``; ``None`` (the
+            default) means all ``T``.
+        zero_infinity: whether unalignable targets get a loss of 0 instead of ``inf``.
+            Defaults to ``False``.
+
+    Returns:
+        The negative log-likelihood, of shape ``(B,)`` with ``reduction="none"``, else a
+        scalar.
+
+    Raises:
+        ValueError: if ``reduction`` is unknown, ``y_true`` is not a pair, or any input's shape
+            is not the one described above.
 
     >>> import jax, jax.numpy as jnp
     >>> log_probs = jax.nn.log_softmax(jnp.zeros((1, 3, 3)))  # uniform over 3 classes
@@ -536,6 +746,18 @@ def apply_label_smoothing(
     ``num_classes`` is the size of ``y_pred``'s last axis (Axon uses axis 1, the same for
     ``(batch, classes)`` inputs).
 
+    Args:
+        y_true: one-hot targets, same shape as ``y_pred``.
+        y_pred: predictions, shape ``(..., classes)``; only its shape is used.
+        smoothing: the share of probability mass spread evenly over the classes, in
+            ``[0, 1]``. Defaults to ``0.1``.
+
+    Returns:
+        The smoothed targets, of ``y_true``'s shape, in a floating dtype.
+
+    Raises:
+        ValueError: if ``smoothing`` is outside ``[0, 1]`` or the shapes differ.
+
     >>> import jax.numpy as jnp
     >>> apply_label_smoothing(jnp.array([[0.0, 1.0]]), jnp.zeros((1, 2)), smoothing=0.2).round(4).tolist()
     [[0.1, 0.9]]
@@ -553,6 +775,18 @@ def label_smoothing(
     """Wrap ``loss_fn`` so that it smooths ``y_true`` first (see ``apply_label_smoothing``).
 
     The returned function takes ``(y_true, y_pred, **options)`` and forwards the options.
+
+    Args:
+        loss_fn: a loss taking ``(y_true, y_pred, **options)``.
+        smoothing: the share of probability mass spread evenly over the classes, in
+            ``[0, 1]``. Defaults to ``0.1``.
+
+    Returns:
+        A loss function ``(y_true, y_pred, **options)`` that smooths ``y_true`` and then calls
+        ``loss_fn``.
+
+    Raises:
+        ValueError: if ``smoothing`` is outside ``[0, 1]``.
 
     >>> import jax.numpy as jnp
     >>> loss = label_smoothing(categorical_cross_entropy, smoothing=0.2)
@@ -590,6 +824,16 @@ LOSSES: dict[str, Callable[..., jax.Array]] = {
 
 def get(name_or_fn: str | Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     """A loss function by name, or a callable unchanged.
+
+    Args:
+        name_or_fn: a loss name (a key of ``LOSSES``, such as ``"mean_squared_error"``) or a
+            callable, which is passed through.
+
+    Returns:
+        The loss function.
+
+    Raises:
+        ValueError: if ``name_or_fn`` is a string that names no loss.
 
     >>> get("mean_squared_error") is mean_squared_error
     True
