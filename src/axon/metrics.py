@@ -94,6 +94,20 @@ def accuracy(
     Extension over Axon (rank-2 only): any leading shape works, e.g. ``(B, T, C)`` sequence
     predictions, and the mean runs over every position.
 
+    Args:
+        y_true: labels: binary ``0``/``1`` values, one-hot rows, or with ``sparse=True`` class
+            indices of shape ``y_pred.shape[:-1]`` (or with a trailing axis of size 1).
+        y_pred: predictions: ``(B,)`` or ``(..., 1)`` for binary, ``(..., C)`` for categorical.
+        from_logits: whether binary predictions are logits (positive above 0 instead of 0.5).
+            Defaults to ``False``.
+        sparse: whether ``y_true`` holds class indices. Defaults to ``False``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``: the mean over every predicted position.
+
+    Raises:
+        ValueError: if ``y_pred`` is a scalar, or ``y_true``'s shape does not fit ``y_pred``'s.
+
     >>> import jax.numpy as jnp
     >>> round(float(accuracy(jnp.array([[0, 1], [1, 0], [1, 0]]), jnp.array([[0, 1], [1, 0], [0, 1]]))), 4)
     0.6667
@@ -134,6 +148,17 @@ def _count(mask: jax.Array) -> jax.Array:
 def true_positives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """Number of positives predicted positive, over all elements (a float32 count).
 
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar: the count over all elements.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
+
     >>> float(true_positives(jnp.array([1, 0, 1, 1]), jnp.array([0.9, 0.8, 0.4, 0.6])))
     2.0
     """
@@ -143,6 +168,17 @@ def true_positives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0
 
 def false_positives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """Number of negatives predicted positive (a float32 count).
+
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar: the count over all elements.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
 
     >>> float(false_positives(jnp.array([1, 0, 1, 1]), jnp.array([0.9, 0.8, 0.4, 0.6])))
     1.0
@@ -154,6 +190,17 @@ def false_positives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 
 def true_negatives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """Number of negatives predicted negative (a float32 count).
 
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar: the count over all elements.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
+
     >>> float(true_negatives(jnp.array([0, 0, 1]), jnp.array([0.1, 0.8, 0.4]), threshold=0.3))
     1.0
     """
@@ -164,6 +211,17 @@ def true_negatives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0
 def false_negatives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """Number of positives predicted negative (a float32 count).
 
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar: the count over all elements.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
+
     >>> float(false_negatives(jnp.array([1, 0, 1, 1]), jnp.array([0.9, 0.8, 0.4, 0.6])))
     1.0
     """
@@ -173,6 +231,17 @@ def false_negatives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 
 
 def precision(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """``TP / (TP + FP)`` (0 when nothing is predicted positive).
+
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
 
     >>> round(float(precision(jnp.array([0, 1, 1, 1]), jnp.array([1, 0, 1, 1]))), 4)
     0.6667
@@ -185,6 +254,17 @@ def precision(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -
 def recall(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """``TP / (TP + FN)`` (0 when there are no positives).
 
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
+
     >>> round(float(recall(jnp.array([0, 1, 1, 1]), jnp.array([1, 0, 1, 1]))), 4)
     0.6667
     """
@@ -196,6 +276,17 @@ def recall(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> j
 def sensitivity(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """Sensitivity, the same as ``recall``: ``TP / (TP + FN)``.
 
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
+
     >>> round(float(sensitivity(jnp.array([0, 1, 1, 1]), jnp.array([1, 0, 1, 1]))), 4)
     0.6667
     """
@@ -204,6 +295,17 @@ def sensitivity(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5)
 
 def specificity(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> jax.Array:
     """``TN / (TN + FP)`` (0 when there are no negatives).
+
+    Args:
+        y_true: labels, read as positive where ``> 0.5``; same shape as ``y_pred``.
+        y_pred: predictions (scores or probabilities), any shape.
+        threshold: predictions above it count as positive. Defaults to ``0.5``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
 
     >>> float(specificity(jnp.array([0, 1, 1, 1]), jnp.array([1, 0, 1, 1])))
     0.0
@@ -215,6 +317,16 @@ def specificity(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5)
 
 def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> jax.Array:
     """Mean of ``|y_true - y_pred|`` over every element.
+
+    Args:
+        y_true: targets, same shape as ``y_pred``.
+        y_pred: predictions, any shape.
+
+    Returns:
+        A float32 scalar.
+
+    Raises:
+        ValueError: if ``y_true`` and ``y_pred`` differ in shape.
 
     >>> float(mean_absolute_error(jnp.array([[0.0, 1.0], [0.0, 0.0]]), jnp.array([[1.0, 1.0], [1.0, 0.0]])))
     0.5
@@ -232,6 +344,20 @@ def top_k_categorical_accuracy(
     ``y_pred`` is ``(..., C)`` (``(C,)`` is one sample); ``y_true`` is one-hot with the
     same shape, or class indices with ``sparse=True``. ``k`` larger than ``C`` counts
     every sample as a hit.
+
+    Args:
+        y_true: one-hot labels of ``y_pred``'s shape, or with ``sparse=True`` class indices of
+            shape ``y_pred.shape[:-1]`` (or with a trailing axis of size 1).
+        y_pred: class scores, shape ``(..., C)``.
+        k: how many of the highest scores count as a hit; a positive int. Defaults to ``5``.
+        sparse: whether ``y_true`` holds class indices. Defaults to ``False``.
+
+    Returns:
+        A float32 scalar in ``[0, 1]``.
+
+    Raises:
+        ValueError: if ``k`` is not a positive int, ``y_pred`` is a scalar, or ``y_true``'s
+            shape does not fit ``y_pred``'s.
 
     >>> y_pred = jnp.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
     >>> float(top_k_categorical_accuracy(jnp.array([2, 2]), y_pred, k=2, sparse=True))
@@ -270,6 +396,16 @@ def running_average(metric_fn: str | Callable[..., Any]) -> Callable[..., Any]:
     metric arguments in one list (``fn(avg, [y_true, y_pred], i)``), works too. Works on
     pytrees of values and under ``jax.jit``.
 
+    Args:
+        metric_fn: a metric function or the name of one (see :func:`get`).
+
+    Returns:
+        An update function ``fn(avg, *metric_args, i)`` returning the new average (a pytree
+        like the metric's value); it raises ``TypeError`` when called without ``i``.
+
+    Raises:
+        ValueError: if ``metric_fn`` is a string that names no metric.
+
     >>> import jax.numpy as jnp
     >>> avg_acc = running_average(accuracy)
     >>> avg = avg_acc(0.0, jnp.array([1, 1]), jnp.array([0.9, 0.8]), 0)  # batch accuracy 1.0
@@ -292,6 +428,16 @@ def running_sum(metric_fn: str | Callable[..., Any]) -> Callable[..., Any]:
     """Turn ``metric_fn`` into a running sum ``fn(total, *args, i) = total + metric_fn(*args)``.
 
     ``i`` is accepted for the same call shape as ``running_average`` and ignored.
+
+    Args:
+        metric_fn: a metric function or the name of one (see :func:`get`).
+
+    Returns:
+        An update function ``fn(total, *metric_args, i)`` returning the new total (a pytree
+        like the metric's value); it raises ``TypeError`` when called without ``i``.
+
+    Raises:
+        ValueError: if ``metric_fn`` is a string that names no metric.
 
     >>> import jax.numpy as jnp
     >>> total_tp = running_sum(true_positives)
@@ -326,6 +472,16 @@ METRICS: dict[str, Callable[..., jax.Array]] = {
 
 def get(name_or_fn: str | Callable[..., Any]) -> Callable[..., Any]:
     """A metric function by name, or a callable unchanged.
+
+    Args:
+        name_or_fn: a metric name (a key of ``METRICS``, such as ``"accuracy"``) or a
+            callable, which is passed through.
+
+    Returns:
+        The metric function.
+
+    Raises:
+        ValueError: if ``name_or_fn`` is a string that names no metric.
 
     >>> get("accuracy") is accuracy
     True
