@@ -47,6 +47,12 @@ def _non_negative_int(value: int, name: str, where: str) -> int:
 def constant(init_value: float) -> Schedule:
     """Constant schedule: ``γ(t) = init_value``.
 
+    Args:
+        init_value: the value returned at every step.
+
+    Returns:
+        A schedule: a function from the step count (an int or integer array) to the value.
+
     >>> float(constant(0.01)(1000))
     0.01
     """
@@ -65,6 +71,23 @@ def exponential_decay(
 
     The value is ``init_value`` up to ``transition_begin``; with ``staircase=True`` the
     exponent is floored, so the value drops once every ``transition_steps`` steps.
+
+    Args:
+        init_value: the value at step 0 (usually a learning rate).
+        decay_rate: factor applied per ``transition_steps`` steps. Defaults to ``0.95``.
+        transition_steps: number of steps over which the value is multiplied by
+            ``decay_rate``; a positive int. Defaults to ``10``.
+        transition_begin: number of steps the value is held at ``init_value`` before decay
+            starts; a non-negative int. Defaults to ``0``.
+        staircase: whether to decay in discrete jumps rather than smoothly. Defaults to
+            ``False``.
+
+    Returns:
+        A schedule: a function from the step count (an int or integer array) to the value.
+
+    Raises:
+        ValueError: if ``transition_steps`` is not a positive int or ``transition_begin`` is
+            not a non-negative int.
 
     >>> sched = exponential_decay(1.0, decay_rate=0.5, transition_steps=2, staircase=True)
     >>> [float(sched(s)) for s in range(5)]
@@ -87,6 +110,17 @@ def cosine_decay(init_value: float, *, decay_steps: int = 10, alpha: float = 0.0
 
     After ``decay_steps`` steps the value stays at ``alpha · init_value``.
 
+    Args:
+        init_value: the value at step 0 (usually a learning rate).
+        decay_steps: number of steps the decay lasts; a positive int. Defaults to ``10``.
+        alpha: the final value as a fraction of ``init_value``. Defaults to ``0.0``.
+
+    Returns:
+        A schedule: a function from the step count (an int or integer array) to the value.
+
+    Raises:
+        ValueError: if ``decay_steps`` is not a positive int.
+
     >>> sched = cosine_decay(1.0, decay_steps=4, alpha=0.1)
     >>> [round(float(sched(s)), 4) for s in (0, 2, 4, 8)]
     [1.0, 0.55, 0.1, 0.1]
@@ -106,6 +140,22 @@ def polynomial_decay(
     """Polynomial decay: ``γ(t) = (init_value - end_value) · (1 - s / k) ** power + end_value``.
 
     ``s = clip(t - transition_begin, 0, k)`` and ``k = transition_steps``.
+
+    Args:
+        init_value: the value at step 0 (usually a learning rate).
+        end_value: the value reached after ``transition_steps`` steps of decay. Defaults to
+            ``1e-3``.
+        power: exponent of the polynomial. Defaults to ``2``.
+        transition_steps: number of steps the decay lasts; a positive int. Defaults to ``10``.
+        transition_begin: number of steps the value is held at ``init_value`` before decay
+            starts; a non-negative int. Defaults to ``0``.
+
+    Returns:
+        A schedule: a function from the step count (an int or integer array) to the value.
+
+    Raises:
+        ValueError: if ``transition_steps`` is not a positive int or ``transition_begin`` is
+            not a non-negative int.
 
     >>> sched = polynomial_decay(1.0, end_value=0.0, power=1, transition_steps=4)
     >>> [float(sched(s)) for s in (0, 1, 2, 4, 10)]
@@ -128,7 +178,20 @@ def linear_decay(init_value: float, *, warmup: int = 0, steps: int = 1000) -> Sc
 
     For ``t < warmup`` the value rises linearly, ``init_value · t / warmup``; then it falls
     linearly, ``init_value · max(0, (steps - t) / (steps - warmup))``, reaching zero at
-    ``steps``. ``steps`` must be greater than ``warmup``.
+    ``steps``.
+
+    Args:
+        init_value: the peak value, reached at the end of the warm-up.
+        warmup: number of warm-up steps; a non-negative int. Defaults to ``0`` (no warm-up).
+        steps: the step at which the value reaches zero; a positive int greater than
+            ``warmup``. Defaults to ``1000``.
+
+    Returns:
+        A schedule: a function from the step count (an int or integer array) to the value.
+
+    Raises:
+        ValueError: if ``warmup`` is negative or not an int, ``steps`` is not a positive int,
+            or ``steps <= warmup``.
 
     >>> sched = linear_decay(1.0, warmup=2, steps=6)
     >>> [float(sched(s)) for s in range(8)]
