@@ -129,6 +129,17 @@ def _split_args(args: tuple, names: tuple[str, ...], where: str) -> tuple[Any, t
 def identity(combinator: Transform | None = None) -> Update:
     """The identity transform (updates pass through unchanged).
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = identity()
     >>> t.update(jnp.array([1.5]), t.init(jnp.zeros(1)))[0].tolist()
@@ -139,6 +150,15 @@ def identity(combinator: Transform | None = None) -> Update:
 
 def compose(*transforms: Transform) -> Update:
     """Apply ``transforms`` one after another (Polaris's ``compose``; n-ary ``optax.chain``).
+
+    Args:
+        *transforms: one or more transforms, applied in the order given.
+
+    Returns:
+        An :class:`Update` chaining ``transforms``.
+
+    Raises:
+        TypeError: if no transform is given or one is not an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = compose(scale(2.0), clip(delta=3.0))
@@ -158,6 +178,19 @@ def stateless(*args: Any) -> Update:
     ``apply_fn(updates, params)`` returns new updates (``params`` may be ``None`` when the
     caller does not pass them).
 
+    Args:
+        *args: ``[combinator,] apply_fn``: an optional leading transform to run first (as
+            ``combinator`` elsewhere), then ``apply_fn(updates, params) -> updates``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs the leading transform
+        first, when given.
+
+    Raises:
+        TypeError: if the positional arguments do not have that form, or the leading one is
+            not an optax gradient transformation, or ``apply_fn`` is
+            not callable.
+
     >>> import jax
     >>> import jax.numpy as jnp
     >>> def my_scale(combinator=None, step=1.0):
@@ -176,8 +209,23 @@ def stateful(*args: Any) -> Update:
     """Build a transform with state: ``stateful([combinator,] init_fn, apply_fn)``.
 
     ``init_fn(params)`` returns the initial state (any pytree); ``apply_fn(updates, state,
-    params)`` returns ``(new_updates, new_state)``. This is the launch post's
-    ``scale_by_stddev`` written with it:
+    params)`` returns ``(new_updates, new_state)``.
+
+    Args:
+        *args: ``[combinator,] init_fn, apply_fn``: an optional leading transform to run
+            first (as ``combinator`` elsewhere), then ``init_fn(params) -> state`` and
+            ``apply_fn(updates, state, params) -> (updates, state)``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs the leading transform
+        first, when given.
+
+    Raises:
+        TypeError: if the positional arguments do not have that form, or the leading one is
+            not an optax gradient transformation, or ``init_fn`` or ``apply_fn`` is not
+            callable.
+
+    The launch post's ``scale_by_stddev``, written with it:
 
     >>> import jax
     >>> import jax.numpy as jnp
@@ -229,6 +277,15 @@ def apply_updates(params: Any, updates: Any, state: Any = None) -> Any:
     When ``state`` is given (a nested dict, such as new batch-norm statistics) its entries
     replace the matching entries of the result, as in Axon's ``apply_updates/3``.
 
+    Args:
+        params: the parameters, a pytree of arrays.
+        updates: the updates, a pytree of ``params``' structure.
+        state: optional nested dict whose entries replace the matching entries of the
+            result (such as batch-norm statistics). Defaults to ``None``.
+
+    Returns:
+        The new parameters, a pytree of ``params``' structure and dtypes.
+
     >>> import jax.numpy as jnp
     >>> params = {"dense": {"kernel": jnp.ones(2)}, "bn": {"mean": jnp.zeros(2)}}
     >>> updates = {"dense": {"kernel": jnp.full(2, 0.5)}, "bn": {"mean": jnp.zeros(2)}}
@@ -247,6 +304,18 @@ def apply_updates(params: Any, updates: Any, state: Any = None) -> Any:
 def scale(*args: Any) -> Update:
     """Multiply updates by a fixed ``step_size``: ``scale([combinator,] step_size)``.
 
+    Args:
+        *args: ``[combinator,] step_size``: an optional leading transform to run first (as
+            ``combinator`` elsewhere), then the factor ``step_size`` (a float).
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs the leading transform
+        first, when given.
+
+    Raises:
+        TypeError: if the positional arguments do not have that form, or the leading one is
+            not an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale(-0.5)
     >>> t.update(jnp.array([2.0, 4.0]), t.init(jnp.zeros(2)))[0].tolist()
@@ -262,6 +331,19 @@ def scale_by_state(*args: Any) -> Update:
     The state is optax's ``InjectStatefulHyperparamsState`` and the step size lives in
     ``state.hyperparams["step_size"]``, where a training loop can change it at run time
     (Axon keeps it as ``%{scale: step}``).
+
+    Args:
+        *args: ``[combinator,] step_size``: an optional leading transform to run first (as
+            ``combinator`` elsewhere), then the initial factor ``step_size`` (a
+            float), kept in the state.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs the leading transform
+        first, when given.
+
+    Raises:
+        TypeError: if the positional arguments do not have that form, or the leading one is
+            not an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_state(-0.1)
@@ -279,6 +361,19 @@ def scale_by_schedule(*args: Any) -> Update:
     """Multiply updates by ``schedule_fn(count)``: ``scale_by_schedule([combinator,] schedule_fn)``.
 
     ``count`` starts at 0 and grows by one on every update.
+
+    Args:
+        *args: ``[combinator,] schedule_fn``: an optional leading transform to run first (as
+            ``combinator`` elsewhere), then ``schedule_fn(count) -> factor``, such as
+            a schedule from :mod:`axon.schedules`.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs the leading transform
+        first, when given.
+
+    Raises:
+        TypeError: if the positional arguments do not have that form, or the leading one is
+            not an optax gradient transformation, or ``schedule_fn`` is not callable.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_schedule(lambda count: 1.0 / (count + 1))
@@ -310,6 +405,24 @@ def scale_by_adam(
     dtype of the first moment (default: the parameters' dtype); ``nesterov=True`` uses
     Nesterov momentum (NAdam, Dozat 2016), as ``optax.scale_by_adam``.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        b1: decay rate of the first-moment (mean) EMA. Defaults to ``0.9``.
+        b2: decay rate of the second-moment EMA. Defaults to ``0.999``.
+        eps: added to the denominator outside the square root. Defaults to ``1e-8``.
+        eps_root: added inside the square root. Defaults to ``1e-15``.
+        mu_dtype: dtype of the first moment, or ``None`` (the default) for the parameters'
+            dtype.
+        nesterov: whether to use Nesterov momentum (NAdam). Defaults to ``False``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale_by_adam()
     >>> t.update(jnp.array([3.0, -0.5]), t.init(jnp.zeros(2)))[0].round(4).tolist()
@@ -335,6 +448,19 @@ def scale_by_rss(
     ``s ← s + g²``; ``g / sqrt(s + eps)`` (0 where ``s`` is 0); ``s`` starts at
     ``initial_accumulator_value``.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        initial_accumulator_value: starting value of the sum of squares. Defaults to ``0.1``.
+        eps: added to the sum inside the square root. Defaults to ``1e-7``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale_by_rss(initial_accumulator_value=0.0, eps=0.0)
     >>> t.update(jnp.array([2.0]), t.init(jnp.zeros(1)))[0].tolist()
@@ -357,6 +483,20 @@ def scale_by_rms(
     """Scale by the root of the EMA of squared updates (RMSProp): ``g / sqrt(v + eps)``.
 
     ``v ← decay · v + (1 - decay) · g²``, starting at ``initial_scale``.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        decay: decay rate of the EMA of squared updates. Defaults to ``0.9``.
+        eps: added inside the square root. Defaults to ``1e-8``.
+        initial_scale: starting value of the EMA. Defaults to ``0.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_rms(decay=0.75, eps=0.0)
@@ -381,6 +521,20 @@ def scale_by_stddev(
 
     ``m`` and ``v`` are EMAs (rate ``decay``) of ``g`` and ``g²``; ``v`` starts at
     ``initial_scale``. This is centred RMSProp.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        decay: decay rate of both EMAs. Defaults to ``0.9``.
+        eps: added inside the square root. Defaults to ``1e-8``.
+        initial_scale: starting value of the EMA of squares. Defaults to ``0.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_stddev(decay=0.5, eps=0.0)
@@ -408,6 +562,21 @@ def scale_by_belief(
     moment) instead of the squared prediction error ``(g - m)²``; this follows the published
     AdaBelief rule (as optax does). The defaults are Polaris's.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        b1: decay rate of the first-moment (mean) EMA. Defaults to ``0.9``.
+        b2: decay rate of the EMA of squared prediction errors. Defaults to ``0.999``.
+        eps: added to the denominator outside the square root. Defaults to ``0.0``.
+        eps_root: added to each squared error. Defaults to ``1e-16``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale_by_belief()
     >>> t.update(jnp.array([1.0]), t.init(jnp.zeros(1)))[0].round(4).tolist()
@@ -434,6 +603,22 @@ def scale_by_radam(
     Deviation from Polaris: Polaris computes ``ρ_∞ = 2 / (1 - b1) - 1``; the published rule
     (used here, via optax) is ``ρ_∞ = 2 / (1 - b2) - 1``.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        b1: decay rate of the first-moment (mean) EMA. Defaults to ``0.9``.
+        b2: decay rate of the second-moment EMA. Defaults to ``0.999``.
+        eps: added to the denominator outside the square root. Defaults to ``1e-8``.
+        eps_root: added inside the square root. Defaults to ``0.0``.
+        threshold: smallest ``ρ_t`` at which the rectified step is used. Defaults to ``5.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale_by_radam()
     >>> t.update(jnp.array([0.5]), t.init(jnp.zeros(1)))[0].round(4).tolist()
@@ -458,6 +643,22 @@ def scale_by_yogi(
     """Scale by Yogi: ``v ← v - (1 - b2) · sign(v - g²) · g²``; ``m̂ / (sqrt(v̂ + eps_root) + eps)``.
 
     Defaults are Polaris's code values (``eps=1e-3``, ``initial_accumulator_value=1e-6``).
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        b1: decay rate of the first-moment (mean) EMA. Defaults to ``0.9``.
+        b2: decay rate of the second-moment EMA. Defaults to ``0.999``.
+        eps: added to the denominator outside the square root. Defaults to ``1e-3``.
+        eps_root: added inside the square root. Defaults to ``0.0``.
+        initial_accumulator_value: starting value of both moments. Defaults to ``1e-6``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = scale_by_yogi()
@@ -488,6 +689,20 @@ def scale_by_trust_ratio(
 
     Norms are clipped below at ``min_norm``; where either norm is zero the ratio is 1.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        min_norm: lower bound applied to both norms. Defaults to ``0.0``.
+        trust_coefficient: multiplier of the ratio. Defaults to ``1.0``.
+        eps: added to the update norm in the denominator. Defaults to ``0.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = scale_by_trust_ratio()
     >>> params = jnp.array([3.0, 4.0])
@@ -510,6 +725,20 @@ def trace(
 ) -> Update:
     """Momentum: ``t ← decay · t + g``; returns ``t`` (or ``g + decay · t`` with ``nesterov``).
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        decay: momentum coefficient. Defaults to ``0.9``.
+        nesterov: whether to return the Nesterov form ``g + decay · t``. Defaults to
+            ``False``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = trace(decay=0.5)
     >>> state = t.init(jnp.zeros(1))
@@ -524,6 +753,18 @@ def trace(
 def clip(combinator: Transform | None = None, *, delta: float = 2.0) -> Update:
     """Clip every update element to ``[-delta, delta]``.
 
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        delta: largest absolute value an update element may have. Defaults to ``2.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
+
     >>> import jax.numpy as jnp
     >>> t = clip(delta=1.0)
     >>> t.update(jnp.array([-3.0, 0.5, 2.0]), t.init(jnp.zeros(3)))[0].tolist()
@@ -534,6 +775,18 @@ def clip(combinator: Transform | None = None, *, delta: float = 2.0) -> Update:
 
 def clip_by_global_norm(combinator: Transform | None = None, *, max_norm: float = 1.0) -> Update:
     """Rescale all updates together so that their global L2 norm is at most ``max_norm``.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        max_norm: largest global L2 norm of all updates together. Defaults to ``1.0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = clip_by_global_norm(max_norm=1.0)
@@ -547,6 +800,17 @@ def clip_by_global_norm(combinator: Transform | None = None, *, max_norm: float 
 
 def centralize(combinator: Transform | None = None) -> Update:
     """Gradient centralization: subtract from each update of rank > 1 its mean over all axes but the first.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = centralize()
@@ -564,6 +828,20 @@ def add_decayed_weights(
     ``mask`` (as in ``optax.add_decayed_weights``) limits the decay to some parameters: a
     pytree of bools with the parameters' structure (``True`` = decayed), or a function of
     the parameters returning one. ``None`` decays every parameter.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        decay: weight-decay coefficient. Defaults to ``0.0``.
+        mask: which parameters decay: a pytree of bools shaped like the parameters, a
+            function of the parameters returning one, or ``None`` (the default) for all.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = add_decayed_weights(decay=0.1)
@@ -587,6 +865,20 @@ def add_noise(
     the clock: the noise has that variance (standard deviation ``sqrt(eta / (1 + t) **
     gamma)``, as published by Neelakantan et al. and in optax), and the key comes from
     ``seed`` (default 0), so runs are reproducible. The key is kept in the state.
+
+    Args:
+        combinator: a transform to run before this one (Axon's ``t |> f()``), or ``None``
+            (the default) for this transform alone.
+        eta: noise variance at step 0. Defaults to ``0.01``.
+        gamma: decay exponent of the variance. Defaults to ``0.55``.
+        seed: seed of the noise's random key. Defaults to ``0``.
+
+    Returns:
+        An :class:`Update` (an optax gradient transformation) that runs ``combinator`` first,
+        when given.
+
+    Raises:
+        TypeError: if ``combinator`` is neither ``None`` nor an optax gradient transformation.
 
     >>> import jax.numpy as jnp
     >>> t = add_noise(eta=0.0)
