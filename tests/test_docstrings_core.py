@@ -21,6 +21,7 @@ def _public_functions():
             obj = getattr(module, name)
             if inspect.isfunction(obj) and obj.__module__ == module.__name__:
                 yield f"{module.__name__.removeprefix('axon.')}.{name}", obj
+    yield "updates.Update.pipe", updates.identity().pipe  # bound, so ``self`` is not a parameter
 
 
 FUNCTIONS = list(_public_functions())

@@ -80,6 +80,15 @@ class Update(optax.GradientTransformationExtraArgs):
     def pipe(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Return ``f(self, *args, **kwargs)``.
 
+        Args:
+            f: a function taking a transform first, such as the transforms of this module.
+            *args: further positional arguments for ``f``.
+            **kwargs: keyword arguments for ``f``.
+
+        Returns:
+            Whatever ``f`` returns; for this module's functions, an :class:`Update` that
+            runs ``self`` and then the transform ``f`` adds.
+
         >>> import jax.numpy as jnp
         >>> t = scale(3.0).pipe(clip, delta=2.0)
         >>> t.update(jnp.array([1.0]), t.init(jnp.zeros(1)))[0].tolist()
