@@ -86,6 +86,16 @@ class QTensor:
         ``value = clip(round(x / scale), -128, 127)`` (rounding half away from zero), as
         Axon does. Only ``dtype="int8"`` (Axon's ``{:s, 8}``) is supported.
 
+        Args:
+            x: a floating tensor, ``(in, out)``.
+            dtype: the storage dtype; only ``"int8"`` (the default).
+
+        Returns:
+            A :class:`QTensor`.
+
+        Raises:
+            ValueError: another ``dtype``, a rank other than 2, or a non-floating ``x``.
+
         >>> QTensor.from_tensor(jnp.ones((3, 2))).value.tolist()
         [[127, 127], [127, 127], [127, 127]]
         """
