@@ -91,6 +91,12 @@ def _options(node: Node) -> list[str]:
 def format_bytes(n: int) -> str:
     """Bytes in Axon's words: bytes, kilobytes, megabytes, gigabytes (powers of 1000).
 
+    Args:
+        n: a number of bytes.
+
+    Returns:
+        The text, e.g. ``"1.50 kilobytes"``.
+
     >>> format_bytes(512), format_bytes(439592), format_bytes(3_500_000_000)
     ('512 bytes', '439.59 kilobytes', '3.50 gigabytes')
     """
@@ -297,6 +303,20 @@ def as_table_str(model: Axon, inputs: Any, *, mode: Literal["inference", "train"
                  width: int | None = None, state: Any = None) -> str:
     """:func:`as_table` as plain ASCII text (``width=None``: as wide as the table needs).
 
+    Args:
+        model: the graph.
+        inputs: input templates or arrays (one, or a dict by input name).
+        mode: ``"inference"`` (default) or ``"train"``.
+        width: the text width in characters; ``None`` (default): as wide as needed.
+        state: a ``ModelState``, as for :func:`as_table`; ``None`` (default): none.
+
+    Returns:
+        The table as text.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: bad inputs or mode; ``CompileError`` names a layer that cannot compute.
+
     >>> import axon
     >>> text = as_table_str(axon.input("x", shape=(None, 3)).pipe(axon.relu), axon.template((2, 3)))
     >>> print(text.splitlines()[-1])
@@ -309,6 +329,12 @@ def graph_html(model: Axon) -> str:
     """What Jupyter shows for a graph: :func:`as_table` as ``<pre>`` text when every input
     declares its shape (``None`` dimensions taken as 1, float32 inputs), else the graph's
     repr (also when the table cannot be made).
+
+    Args:
+        model: the graph.
+
+    Returns:
+        An HTML ``<pre>`` fragment; it never raises for a graph.
 
     >>> import axon
     >>> print(graph_html(axon.input("x").pipe(axon.relu)))
@@ -337,6 +363,20 @@ def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str
     Mermaid support): one node per layer labelled ``name (op) shape``, inputs drawn as
     parallelograms, an edge from each parent to its child. ``direction`` is
     ``"top_down"`` or ``"left_right"``.
+
+    Args:
+        model: the graph.
+        inputs: input templates or arrays (one, or a dict by input name).
+        direction: ``"top_down"`` (default) or ``"left_right"``.
+        mode: ``"inference"`` (default) or ``"train"``.
+
+    Returns:
+        The Mermaid source text.
+
+    Raises:
+        ValueError: an unknown ``direction`` or ``mode``, or bad inputs; ``CompileError``
+            names a layer that cannot compute.
+        TypeError: ``model`` is not a graph.
 
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)

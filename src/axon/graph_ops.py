@@ -33,6 +33,12 @@ __all__ = [
 def get_inputs(model: Axon) -> dict[str, tuple | None]:
     """Map each input name to its declared shape.
 
+    Args:
+        model: the graph.
+
+    Returns:
+        ``{input name: shape}``, the shape ``None`` when the input declares none.
+
     >>> import axon
     >>> axon.get_inputs(axon.add(axon.input("a", shape=(None, 1)), axon.input("b")))
     {'a': (None, 1), 'b': None}
@@ -42,6 +48,12 @@ def get_inputs(model: Axon) -> dict[str, tuple | None]:
 
 def get_op_counts(model: Axon) -> dict[str, int]:
     """Count the layers of each op name.
+
+    Args:
+        model: the graph.
+
+    Returns:
+        ``{op name: number of layers}``.
 
     >>> import axon
     >>> axon.get_op_counts(axon.input("input", shape=(None, 1)).pipe(axon.dense, 2))
@@ -56,6 +68,12 @@ def get_op_counts(model: Axon) -> dict[str, int]:
 
 def properties(model: Axon) -> dict[str, str]:
     """Map each layer name to its op name.
+
+    Args:
+        model: the graph.
+
+    Returns:
+        ``{layer name: op name}``.
 
     >>> import axon
     >>> axon.properties(axon.input("x").pipe(axon.dense, 2, activation="relu"))
@@ -101,6 +119,12 @@ def get_output_shape(model: Axon, inputs: Any, *, mode: Mode = "inference") -> A
 def get_parameters(model: Axon) -> tuple[Parameter, ...]:
     """The output node's own parameters (not those of its parents).
 
+    Args:
+        model: the graph; only its output node is read.
+
+    Returns:
+        The output node's :func:`axon.param` declarations, in call order.
+
     >>> import axon
     >>> [p.name for p in axon.get_parameters(axon.input("x").pipe(axon.dense, 2))]
     ['kernel', 'bias']
@@ -110,6 +134,16 @@ def get_parameters(model: Axon) -> tuple[Parameter, ...]:
 
 def set_parameters(model: Axon, parameters: Sequence[Parameter]) -> Axon:
     """A graph whose output node has ``parameters`` instead (same count, in call order).
+
+    Args:
+        model: the graph; only its output node changes.
+        parameters: :func:`axon.param` values, as many as the node has.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        ValueError: a different count, or an entry that is not an ``axon.param``.
 
     >>> import axon
     >>> m = axon.input("x").pipe(axon.dense, 2)
@@ -130,6 +164,12 @@ def set_parameters(model: Axon, parameters: Sequence[Parameter]) -> Axon:
 def get_options(model: Axon) -> dict[str, Any]:
     """The output node's own options.
 
+    Args:
+        model: the graph; only its output node is read.
+
+    Returns:
+        A new dict of the output node's options.
+
     >>> import axon
     >>> axon.get_options(axon.concatenate(axon.input("a"), axon.input("b"), axis=1))
     {'axis': 1}
@@ -139,6 +179,16 @@ def get_options(model: Axon) -> dict[str, Any]:
 
 def set_options(model: Axon, options: Mapping[str, Any]) -> Axon:
     """A graph whose output node has ``options`` instead; unknown options are rejected.
+
+    Args:
+        model: the graph; only its output node changes.
+        options: the new options, replacing all the old ones.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: an option the node's op does not accept.
 
     >>> import axon
     >>> m = axon.concatenate(axon.input("a"), axon.input("b"), axis=1)

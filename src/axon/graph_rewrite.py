@@ -50,6 +50,18 @@ def map_nodes(model: Axon, fn: Callable[[Node], Node]) -> Axon:
     ``parents`` rewires the graph (parents must be ids of the graph). To replace a node
     by a new sub-graph use :func:`rewrite_nodes`.
 
+    Args:
+        model: the graph.
+        fn: ``fn(node) -> node``, called once per node (use ``node.replace(...)``).
+
+    Returns:
+        A new graph; nodes no longer reachable from the output are dropped.
+
+    Raises:
+        TypeError: ``model`` is not a graph, ``fn`` is not callable, or it returns something
+            other than a ``Node``.
+        ValueError: a returned node names parent ids that are not in the graph.
+
     >>> import axon
     >>> model = axon.input("x").pipe(axon.relu).pipe(axon.dense, 2)
     >>> swapped = axon.map_nodes(
@@ -83,6 +95,17 @@ def reduce_nodes(model: Axon, acc: Any, fn: Callable[[Node, Any], Any]) -> Any:
     """Fold ``fn(node, acc) -> acc`` over every node reachable from the output, output
     first.
 
+    Args:
+        model: the graph.
+        acc: the initial accumulator.
+        fn: ``fn(node, acc) -> acc``.
+
+    Returns:
+        The final accumulator.
+
+    Raises:
+        TypeError: ``model`` is not a graph or ``fn`` is not callable.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.dense, 1)
     >>> axon.reduce_nodes(model, [], lambda node, acc: [*acc, node.op_name])
@@ -106,6 +129,18 @@ def rewrite_nodes(model: Axon, fn: Callable[[Node], Rewriter | None]) -> Axon:
     original node (so ``axon.add(output, adapter(parents[0]))`` adds a LoRA-style branch).
     Nodes no longer reachable are dropped. Nodes are visited output first; nodes created
     by rewriters are not visited.
+
+    Args:
+        model: the graph.
+        fn: ``fn(node) -> rewriter | None`` (see above).
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: ``model`` is not a graph, ``fn`` is not callable, it returns something
+            other than ``None`` or a function, or a rewriter returns something other than a
+            graph.
 
     >>> import axon
     >>> model = axon.input("x").pipe(axon.relu).pipe(axon.dense, 2)
@@ -167,6 +202,15 @@ def pop_node(model: Axon) -> tuple[Node, Any]:
     at its parent (one parent), a list of graphs (several or none), or, for a container,
     the container's structure with each entry the graph ending there.
 
+    Args:
+        model: the graph.
+
+    Returns:
+        ``(node, rest)`` as described above.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.softmax)
     >>> node, rest = axon.pop_node(model)
@@ -202,7 +246,24 @@ def _rebuild(struct: Any, graphs: list[Axon]) -> Any:
 def map_all_nodes(model: Axon, fn: Callable[[Node], Node]) -> Axon:
     """Like :func:`map_nodes`, but also maps the nodes inside blocks (each block's graph
     once, keeping the block's identity so its parameters stay shared). Internal helper for
-    mixed precision and freezing."""
+    mixed precision and freezing.
+
+    Args:
+        model: the graph.
+        fn: ``fn(node) -> node``, as for :func:`map_nodes`.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: as :func:`map_nodes`.
+
+    >>> import axon
+    >>> model = axon.input("x").pipe(axon.relu)
+    >>> to_tanh = lambda n: n.replace(op=axon.activations.tanh, op_name="tanh") if n.op_name == "relu" else n
+    >>> axon.properties(map_all_nodes(model, to_tanh))
+    {'x': 'input', 'tanh_0': 'tanh'}
+    """
     blocks: dict[int, Any] = {}
 
     def visit(node: Node) -> Node:
@@ -275,6 +336,17 @@ def freeze(model: Axon, spec: Any = "all") -> Axon:
     deprecates this in favour of freezing the state, :meth:`axon.ModelState.freeze`, which
     works on a trained state without rebuilding.
 
+    Args:
+        model: the graph.
+        spec: which parameters (see above); default ``"all"``.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: a ``spec`` of another form, or a negative count.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 3).pipe(axon.dense, 1)
     >>> state = axon.init(axon.freeze(model, {"down": 2}), axon.template((1, 2)))
@@ -286,6 +358,17 @@ def freeze(model: Axon, spec: Any = "all") -> Axon:
 
 def unfreeze(model: Axon, spec: Any = "all") -> Axon:
     """Undo :func:`freeze` for the parameters selected by ``spec`` (same forms).
+
+    Args:
+        model: the graph.
+        spec: which parameters, as for :func:`freeze`; default ``"all"``.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: a ``spec`` of another form, or a negative count.
 
     >>> import axon
     >>> model = axon.freeze(axon.input("x", shape=(None, 2)).pipe(axon.dense, 3))

@@ -34,6 +34,20 @@ def attach_hook(
     ``"inference"`` builds. Hooks run in the order they were attached, as
     ``jax.debug.callback`` calls, so they work under ``jit``.
 
+    Args:
+        model: the graph (its output layer gets the hook) or a ``Node``.
+        fn: the hook, called with the value of the event (its return value is ignored).
+        on: ``"forward"`` (default), ``"initialize"``, ``"pre_forward"``, ``"backward"`` or
+            ``"all"``.
+        mode: ``"both"`` (default), ``"train"`` or ``"inference"``.
+
+    Returns:
+        A new graph (or node) of the same kind as ``model``.
+
+    Raises:
+        ValueError: an unknown ``on`` or ``mode``.
+        TypeError: ``fn`` is not callable, or ``model`` is neither a graph nor a node.
+
     >>> import axon
     >>> m = axon.attach_hook(axon.input("x"), print, on="all", mode="train")
     >>> m.node.hooks[0][:2]

@@ -57,6 +57,12 @@ def all_finite(tree: Any) -> jax.Array:
     """A boolean scalar: whether every floating value in ``tree`` is finite (no ``inf``,
     no ``NaN``). Integer leaves count as finite; an empty tree is finite.
 
+    Args:
+        tree: any pytree of arrays.
+
+    Returns:
+        A boolean scalar array.
+
     >>> import jax.numpy as jnp
     >>> bool(all_finite({"a": jnp.ones(3), "b": jnp.array([0.0, jnp.nan])}))
     False
@@ -109,6 +115,12 @@ def identity(**opts: Any) -> LossScale:
     """No scaling: ``scale`` and ``unscale`` return their input; the state is ``{}``.
     Options are accepted and ignored, as in Axon.
 
+    Args:
+        **opts: ignored.
+
+    Returns:
+        A :class:`LossScale`.
+
     >>> init, scale, unscale = identity()
     >>> init(), scale(3.0, {})
     ({}, 3.0)
@@ -129,6 +141,15 @@ def identity(**opts: Any) -> LossScale:
 def static(init_scale: float = 2**15) -> LossScale:
     """A fixed scale: ``scale`` multiplies by ``init_scale``, ``unscale`` divides; the
     state ``{"loss_scale"}`` never changes.
+
+    Args:
+        init_scale: the scale (default ``2**15``), positive and finite.
+
+    Returns:
+        A :class:`LossScale`.
+
+    Raises:
+        ValueError: ``init_scale`` is not a positive finite number.
 
     >>> import jax.numpy as jnp
     >>> init, scale, unscale = static(init_scale=4.0)
@@ -165,6 +186,18 @@ def dynamic(
     multiplied by ``factor`` (unless that overflows) and the counter wraps to 0; if any is
     ``inf`` or ``NaN``, the scale becomes ``max(min_loss_scale, scale / factor)`` and the
     counter 0.
+
+    Args:
+        init_scale: the initial scale (default ``2**15``), positive and finite.
+        period: finite steps in a row before the scale grows (default 2000).
+        factor: the growth and shrink factor (default 2), at least 1.
+        min_loss_scale: the smallest scale (default 1), positive and finite.
+
+    Returns:
+        A :class:`LossScale`.
+
+    Raises:
+        ValueError: a bad ``init_scale``, ``period``, ``factor`` or ``min_loss_scale``.
 
     >>> import jax.numpy as jnp
     >>> init, scale, unscale = dynamic(init_scale=8.0, period=2, factor=2, min_loss_scale=2.0)

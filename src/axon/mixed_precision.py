@@ -54,6 +54,18 @@ class Policy:
 def create_policy(params: Any = None, compute: Any = None, output: Any = None) -> Policy:
     """A policy; each role is a dtype (``"bf16"``, ``jnp.float16``...) or ``None`` (no cast).
 
+    Args:
+        params: the dtype parameters are stored in; ``None`` (default): as initialized.
+        compute: the dtype layers compute in (inputs and parameters are cast to it); ``None``
+            (default): no cast.
+        output: the dtype of each layer's output; ``None`` (default): no cast.
+
+    Returns:
+        A :class:`Policy`.
+
+    Raises:
+        ValueError: a dtype that is not floating (an unknown name is rejected too).
+
     >>> create_policy(compute="f16").compute.name
     'float16'
     """
@@ -71,6 +83,17 @@ def create_policy(params: Any = None, compute: Any = None, output: Any = None) -
 def cast(policy: Policy, value: Any, role: str) -> Any:
     """Cast the floating arrays in ``value`` (any pytree) to the policy's dtype for ``role``
     (``"params"``, ``"compute"`` or ``"output"``); integer arrays are left untouched.
+
+    Args:
+        policy: the policy.
+        value: any pytree of arrays.
+        role: ``"params"``, ``"compute"`` or ``"output"``.
+
+    Returns:
+        ``value`` with its floating arrays cast (unchanged when the role's dtype is ``None``).
+
+    Raises:
+        ValueError: an unknown ``role``.
 
     >>> x = {"a": jnp.ones(2), "i": jnp.arange(2)}
     >>> out = cast(create_policy(compute="bf16"), x, "compute")
@@ -115,6 +138,22 @@ def apply_policy(
     ``**{"except": [...]}`` is accepted too. Axon's ``only``/``except`` compare the node's
     op; here they compare its op name (``"dense"``, ``"batch_norm"``...), which is what
     identifies a layer kind in Python.
+
+    Args:
+        model: the graph.
+        policy: a policy from :func:`create_policy`.
+        only: op names of the layers to set; ``None`` (default): not used.
+        except_: op names of the layers to leave out; ``None`` (default): not used.
+        predicate: ``predicate(node) -> bool``, true for the layers to set; ``None`` (default):
+            not used.
+        **kwargs: only ``except`` (Axon's spelling of ``except_``).
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: ``model`` is not a graph, ``policy`` is not a policy, an unknown option,
+            more than one selector, or a selector of the wrong type.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.batch_norm)

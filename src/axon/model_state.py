@@ -148,6 +148,12 @@ class ModelState:
     def new(cls, data: Mapping[str, Any] | ModelState) -> ModelState:
         """Wrap a plain parameter dict (a ``ModelState`` passes through unchanged).
 
+        Args:
+            data: a nested dict (every leaf a trainable parameter) or a ``ModelState``.
+
+        Returns:
+            A ``ModelState``.
+
         >>> ModelState.new({}).parameter_count
         0
         """
@@ -156,6 +162,9 @@ class ModelState:
     @classmethod
     def empty(cls) -> ModelState:
         """A state with no entries.
+
+        Returns:
+            A ``ModelState`` with empty ``data``.
 
         >>> ModelState.empty().data
         {}
@@ -178,15 +187,34 @@ class ModelState:
         return key in self.data
 
     def keys(self):
-        """Top-level (layer) names."""
+        """Top-level (layer) names.
+
+        Returns:
+            A view of the keys of ``data``.
+
+        >>> import jax.numpy as jnp
+        >>> list(ModelState({"dense_0": {"kernel": jnp.ones((1, 1))}}).keys())
+        ['dense_0']
+        """
         return self.data.keys()
 
     def paths(self) -> list[Path]:
-        """Every leaf path of ``data``."""
+        """Every leaf path of ``data``.
+
+        Returns:
+            A list of key tuples, in insertion order.
+
+        >>> import jax.numpy as jnp
+        >>> ModelState({"d": {"kernel": jnp.ones(1), "bias": jnp.zeros(1)}}).paths()
+        [('d', 'kernel'), ('d', 'bias')]
+        """
         return leaf_paths(self.data)
 
     def trainable_parameters(self) -> dict:
         """Parameters that are not frozen: what the optimizer updates.
+
+        Returns:
+            A nested dict of those entries (layers without any left out).
 
         >>> import jax.numpy as jnp
         >>> ModelState({"d": {"w": jnp.ones(1)}}).trainable_parameters()
@@ -196,23 +224,58 @@ class ModelState:
         return select(self.data, keep.__contains__)
 
     def frozen_parameters(self) -> dict:
-        """Parameters that are frozen."""
+        """Parameters that are frozen.
+
+        Returns:
+            A nested dict of those entries (layers without any left out).
+
+        >>> import jax.numpy as jnp
+        >>> s = ModelState({"a": {"w": jnp.ones(1)}, "b": {"w": jnp.ones(1)}})
+        >>> list(s.freeze(lambda p: p[0] == "b").frozen_parameters())
+        ['b']
+        """
         keep = self.frozen_paths & self.parameter_paths
         return select(self.data, keep.__contains__)
 
     def trainable_state(self) -> dict:
-        """Layer state that layers may update (not frozen)."""
+        """Layer state that layers may update (not frozen).
+
+        Returns:
+            A nested dict of those entries (layers without any left out).
+
+        >>> import jax.numpy as jnp
+        >>> s = ModelState({"bn": {"gamma": jnp.ones(1), "mean": jnp.zeros(1)}}, state_paths=[("bn", "mean")])
+        >>> s.trainable_state()
+        {'bn': {'mean': Array([0.], dtype=float32)}}
+        """
         keep = self.state_paths - self.frozen_paths
         return select(self.data, keep.__contains__)
 
     def frozen_state(self) -> dict:
-        """Layer state that is frozen (kept as is in training)."""
+        """Layer state that is frozen (kept as is in training).
+
+        Returns:
+            A nested dict of those entries (layers without any left out).
+
+        >>> import jax.numpy as jnp
+        >>> s = ModelState({"bn": {"gamma": jnp.ones(1), "mean": jnp.zeros(1)}}, state_paths=[("bn", "mean")])
+        >>> s.freeze().frozen_state()
+        {'bn': {'mean': Array([0.], dtype=float32)}}
+        """
         keep = self.frozen_paths & self.state_paths
         return select(self.data, keep.__contains__)
 
     # -- transforms -----------------------------------------------------------------------
     def update(self, parameters: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None) -> ModelState:
         """New state with ``parameters`` and (non-frozen) ``state`` values merged in.
+
+        Args:
+            parameters: a nested dict of values to merge in, or ``None`` (default).
+            state: a nested dict of layer-state values; frozen entries are skipped. ``None``
+                (default): none.
+
+        Returns:
+            A new ``ModelState`` with the same bookkeeping.
 
         >>> import jax.numpy as jnp
         >>> s = ModelState({"d": {"w": jnp.zeros(1)}})
@@ -227,7 +290,23 @@ class ModelState:
         return self._with(data=data)
 
     def merge(self, other: ModelState | Mapping[str, Any], fn: Callable[[str, Any, Any], Any] | None = None) -> ModelState:
-        """Deep-merge another state's data into this one (``fn(key, l, r)`` resolves conflicts)."""
+        """Deep-merge another state's data into this one (``fn(key, l, r)`` resolves conflicts).
+
+        Args:
+            other: a ``ModelState`` (its parameter, state and frozen paths are added too) or a
+                nested dict.
+            fn: ``fn(key, mine, theirs) -> value`` for a leaf in both; ``None`` (default):
+                theirs.
+
+        Returns:
+            A new ``ModelState``.
+
+        >>> import jax.numpy as jnp
+        >>> s = ModelState({"a": {"w": jnp.ones(1)}})
+        >>> merged = s.merge({"a": {"w": jnp.full(1, 2.0)}}, lambda k, l, r: l + r)
+        >>> merged["a"]["w"].tolist()
+        [3.0]
+        """
         other_data = other.data if isinstance(other, ModelState) else other
         merged = self._with(data=deep_merge(self.data, other_data, fn))
         if isinstance(other, ModelState):
@@ -244,6 +323,13 @@ class ModelState:
         Frozen parameters get no gradient updates and frozen state is not updated in
         training. Unlike Axon, freezing adds to the frozen set instead of replacing it.
 
+        Args:
+            mask: ``mask(path) -> bool`` over leaf paths (tuples of keys); ``None`` (default):
+                every entry.
+
+        Returns:
+            A new ``ModelState``.
+
         >>> import jax.numpy as jnp
         >>> s = ModelState({"a": {"w": jnp.ones(1)}, "b": {"w": jnp.ones(1)}})
         >>> sorted(s.freeze(lambda p: p[0] == "a").frozen_parameters())
@@ -254,6 +340,13 @@ class ModelState:
 
     def unfreeze(self, mask: Callable[[Path], bool] | None = None) -> ModelState:
         """Unfreeze the entries whose path satisfies ``mask`` (all when ``None``).
+
+        Args:
+            mask: ``mask(path) -> bool`` over leaf paths (tuples of keys); ``None`` (default):
+                every entry.
+
+        Returns:
+            A new ``ModelState``.
 
         >>> import jax.numpy as jnp
         >>> ModelState({"a": {"w": jnp.ones(1)}}).freeze().unfreeze().frozen_paths

@@ -86,6 +86,16 @@ class QTensor:
         ``value = clip(round(x / scale), -128, 127)`` (rounding half away from zero), as
         Axon does. Only ``dtype="int8"`` (Axon's ``{:s, 8}``) is supported.
 
+        Args:
+            x: a floating tensor, ``(in, out)``.
+            dtype: the storage dtype; only ``"int8"`` (the default).
+
+        Returns:
+            A :class:`QTensor`.
+
+        Raises:
+            ValueError: another ``dtype``, a rank other than 2, or a non-floating ``x``.
+
         >>> QTensor.from_tensor(jnp.ones((3, 2))).value.tolist()
         [[127, 127], [127, 127], [127, 127]]
         """
@@ -111,6 +121,12 @@ class QTensor:
 
     def dequantize(self, dtype: Any = jnp.float32) -> jax.Array:
         """The real tensor ``(value - zero_point) * scale`` in ``dtype``.
+
+        Args:
+            dtype: the result's dtype (default float32).
+
+        Returns:
+            An array of the tensor's shape.
 
         >>> QTensor.from_tensor(jnp.array([[2.0], [-0.5]])).dequantize()[1].tolist()
         [-0.50196...]
@@ -171,6 +187,18 @@ def quantized_dense(x: Any, kernel: QTensor, bias: Any = None) -> jax.Array:
     scale + bias`` over the last axis of ``x`` (Axon's
     ``Axon.Quantization.Layers.weight_only_quantized_dense``).
 
+    Args:
+        x: the input, ``(..., in)``.
+        kernel: the quantized kernel, ``(in, out)``.
+        bias: ``()`` or ``(out,)``; ``None`` (default): no bias.
+
+    Returns:
+        ``(..., out)``, in ``x``'s floating dtype (float32 for integer inputs).
+
+    Raises:
+        TypeError: ``kernel`` is not a :class:`QTensor`.
+        ValueError: the last axis of ``x`` does not match the kernel.
+
     >>> import jax.numpy as jnp
     >>> q = QTensor.from_tensor(jnp.array([[1.0, 2.0], [3.0, 4.0]]))
     >>> quantized_dense(jnp.array([[1.0, 1.0]]), q, jnp.array([0.5, 0.5])).tolist()
@@ -183,6 +211,16 @@ def quantized_dense(x: Any, kernel: QTensor, bias: Any = None) -> jax.Array:
 def quantized_initializer(base: Any = "glorot_uniform") -> Callable[..., QTensor]:
     """Initializer factory: initialize with ``base`` (a name or an init function), then
     quantize to a :class:`QTensor`.
+
+    Args:
+        base: the float initializer: a name from :mod:`axon.initializers` or an init
+            function (default ``"glorot_uniform"``).
+
+    Returns:
+        ``init(key, shape, dtype=float32) -> QTensor``.
+
+    Raises:
+        ValueError: an unknown initializer name.
 
     >>> import jax
     >>> quantized_initializer("ones")(jax.random.key(0), (2, 3)).value.tolist()
@@ -212,6 +250,26 @@ def weight_only_quantized_dense(
     (``units`` output units; the kernel is initialized with ``kernel_initializer`` and then
     quantized). Given an array ``x``, applies the functional op: ``units`` is then the
     QTensor kernel and ``bias`` the optional bias.
+
+    Args:
+        x: a graph (builds a layer) or an array (applies the op).
+        units: for a graph, the number of output units; for an array, the :class:`QTensor`
+            kernel.
+        bias: for an array only, the bias (default ``None``).
+        use_bias: for a graph, add a bias parameter (default ``True``).
+        kernel_initializer: for a graph, the float initializer of the kernel before
+            quantization (default ``"glorot_uniform"``).
+        bias_initializer: for a graph, the bias initializer (default ``"zeros"``).
+        name: for a graph, the layer name; ``None`` (default): ``dense_<k>``.
+        meta: for a graph, the layer's metadata; ``None`` (default): units and use_bias.
+
+    Returns:
+        A graph, or for an array the op's result (as :func:`quantized_dense`).
+
+    Raises:
+        ValueError: ``units`` is not a positive int (graph), or the input does not fit the
+            kernel (array).
+        TypeError: ``bias`` given with a graph, or a kernel that is not a :class:`QTensor`.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 4)).pipe(axon.quantization.weight_only_quantized_dense, 2)
@@ -280,6 +338,15 @@ def quantize_model(model: Axon) -> Axon:
     an int8 kernel (:func:`quantized_dense`); names, options and structure are unchanged.
     Pair it with :func:`quantize_model_state`.
 
+    Args:
+        model: the graph.
+
+    Returns:
+        A new graph.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2, activation="relu")
     >>> q = axon.quantization.quantize_model(model)
@@ -320,6 +387,17 @@ def quantize_model_state(model: Axon, state: ModelState | Mapping[str, Any]) -> 
     ``QTensor.from_tensor(kernel)`` and those layers' parameters frozen (quantized
     weights are for inference).
 
+    Args:
+        model: the graph the state belongs to.
+        state: its state, a ``ModelState`` or a nested dict.
+
+    Returns:
+        A new ``ModelState``.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: a dense kernel that is not a rank-2 floating tensor.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 4)).pipe(axon.dense, 2)
     >>> qs = axon.quantization.quantize_model_state(model, axon.init(model, axon.template((1, 4))))
@@ -349,6 +427,17 @@ def _copy_tree(data: Mapping[str, Any]) -> dict:
 
 def quantize(model: Axon, state: ModelState | Mapping[str, Any]) -> tuple[Axon, ModelState]:
     """``(quantize_model(model), quantize_model_state(model, state))``.
+
+    Args:
+        model: the graph.
+        state: its state, a ``ModelState`` or a nested dict.
+
+    Returns:
+        ``(quantized graph, quantized state)``.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        ValueError: as :func:`quantize_model_state`.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 4)).pipe(axon.dense, 2, kernel_initializer="ones")

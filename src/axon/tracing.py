@@ -53,6 +53,19 @@ def trace_init(model: Axon, template: Any, init_state: Any = None, **build_opts:
     ``init_fn``) are the jaxpr's inputs. ``build_opts`` are :func:`axon.build`'s options
     (``seed``, ``mode``, ``global_layer_options``...), except ``jit``.
 
+    Args:
+        model: the graph.
+        template: templates or arrays, one or a dict by input name.
+        init_state: a ``ModelState`` or nested dict of given parameters; ``None`` (default):
+            none.
+        **build_opts: :func:`axon.build` options other than ``jit``.
+
+    Returns:
+        A ``jax.core.ClosedJaxpr``.
+
+    Raises:
+        TypeError: ``jit`` among ``build_opts``, or an ``init_state`` of another type.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
     >>> jaxpr = axon.trace_init(model, axon.template((1, 3)))
@@ -78,6 +91,18 @@ def trace_forward(model: Axon, inputs: Any, state: Any, **build_opts: Any) -> ja
 
     ``build_opts`` are :func:`axon.build`'s options except ``jit``; ``mode="train"``
     traces the training forward pass (its outputs are the prediction and the new state).
+
+    Args:
+        model: the graph.
+        inputs: arrays or templates, one or a dict by input name.
+        state: the model state (a ``ModelState`` or nested dict).
+        **build_opts: :func:`axon.build` options other than ``jit``.
+
+    Returns:
+        A ``jax.core.ClosedJaxpr``.
+
+    Raises:
+        TypeError: ``jit`` among ``build_opts``.
 
     >>> import axon
     >>> model = axon.input("x", shape=(None, 4)).pipe(axon.dropout, rate=0.5)
@@ -107,6 +132,20 @@ def trace_backward(
     inputs are ``(trainable_parameters, inputs, targets)`` (flattened) and its outputs
     the gradients, in the order of ``jax.tree_util.tree_leaves(state.trainable_parameters())``.
     The model is built in train mode; ``build_opts`` are :func:`axon.build`'s other options.
+
+    Args:
+        model: the graph.
+        inputs: arrays or templates, one or a dict by input name.
+        state: the model state (a ``ModelState`` or nested dict).
+        loss_fn: ``loss_fn(y_true, y_pred) -> scalar``.
+        **build_opts: :func:`axon.build` options other than ``jit`` and ``mode``.
+
+    Returns:
+        A ``jax.core.ClosedJaxpr``.
+
+    Raises:
+        TypeError: ``jit`` among ``build_opts``, or ``loss_fn`` is not callable.
+        ValueError: ``loss_fn`` does not return a scalar.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 1)

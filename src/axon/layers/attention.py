@@ -125,6 +125,27 @@ def dot_product_attention(
       dropout (and so cannot be combined with ``implementation="cudnn"``). Pass
       ``dropout_rate=0.0`` for inference.
 
+    Args:
+        query: ``(B, T, N, H)``, or ``(B, T, D)`` for a single head.
+        key: ``(B, S, K, H)``, or ``(B, S, D)``.
+        value: shaped like ``key``.
+        bias: added to the logits, broadcastable to ``(B, N, T, S)``; ``None`` (default): none.
+        mask: boolean, ``True`` = attend, broadcastable to ``(B, N, T, S)``; ``None`` (default):
+            attend everywhere.
+        causal: let query ``i`` attend only to keys ``j <= i`` (default ``False``).
+        scale: the logit scale; ``None`` (default): ``1 / sqrt(H)``.
+        dropout_rate: the probability of dropping an attention weight (default 0.0).
+        dropout_key: a PRNG key; required when ``dropout_rate > 0``.
+        implementation: ``None`` (default), ``"xla"`` or ``"cudnn"``.
+
+    Returns:
+        ``(B, T, N, H)``, or ``(B, T, D)`` for rank-3 inputs.
+
+    Raises:
+        ValueError: an unknown ``implementation``, inputs of mixed or unsupported ranks,
+            mismatched head sizes or head counts, a bias or mask that does not broadcast, or
+            dropout without a key (or with ``"cudnn"``).
+
     >>> import jax.numpy as jnp
     >>> q = jnp.array([[[1.0, 0.0]]])            # (B=1, T=1, D=2), single head
     >>> k = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])

@@ -227,6 +227,25 @@ def conv(
     must divide too); ``batch_group_size`` splits the batch into groups, each convolved with its
     share of the output channels.
 
+    Args:
+        x: the input (see the shapes above), rank >= 3.
+        kernel: the filters (see the shapes above), the same rank as ``x``.
+        bias: ``()`` or ``(out,)``; ``None`` (default): no bias.
+        strides: the window step: an int or one per spatial axis (default 1).
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        input_dilation: the input dilation: an int or one per spatial axis (default 1).
+        kernel_dilation: the kernel dilation: an int or one per spatial axis (default 1).
+        feature_group_size: the number of input-channel groups (default 1).
+        batch_group_size: the number of batch groups (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The convolved array, in the input's layout.
+
+    Raises:
+        ValueError: mismatched ranks or channel counts, group sizes that do not divide, an
+            unknown ``channels`` or ``padding``, or sizes that are not positive ints.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[[0.1294, -0.6638, 1.0251]], [[0.9182, 1.1512, -1.6149]]])
     >>> k = jnp.array([[[-1.5475, 1.2425]], [[0.1871, 0.5458]], [[-0.4488, 0.8879]]])
@@ -280,6 +299,22 @@ def conv_transpose(
     * ``bias``: ``()`` or ``(out,)``, or ``None``
 
     Output shape: ``(batch, o1, ..., oN, out)`` (or channels first), as described above.
+
+    Args:
+        x: the input (see the shapes above), rank >= 3.
+        kernel: the filters (see the shapes above), the same rank as ``x``.
+        bias: ``()`` or ``(out,)``; ``None`` (default): no bias.
+        strides: the input dilation step: an int or one per spatial axis (default 1).
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        kernel_dilation: the kernel dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The convolved array, in the input's layout.
+
+    Raises:
+        ValueError: mismatched ranks or channel counts, an unknown ``channels`` or ``padding``,
+            or sizes that are not positive ints.
 
     >>> import jax.numpy as jnp
     >>> x = jnp.arange(9.0).reshape(1, 3, 3)
@@ -387,6 +422,23 @@ def depthwise_conv(
 
     Output shape: ``(batch, o1, ..., oN, in * m)`` (or channels first); output channel ``j``
     comes from input channel ``j // m``. Options as in ``conv``.
+
+    Args:
+        x: the input (see the shapes above), rank >= 3.
+        kernel: the filters (see the shapes above), the same rank as ``x``.
+        bias: ``()`` or ``(in * m,)``; ``None`` (default): no bias.
+        strides: the window step: an int or one per spatial axis (default 1).
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        input_dilation: the input dilation: an int or one per spatial axis (default 1).
+        kernel_dilation: the kernel dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The convolved array, in the input's layout, with ``in * m`` channels.
+
+    Raises:
+        ValueError: mismatched ranks, a kernel whose output channels are not a multiple of the
+            input's, an unknown ``channels`` or ``padding``, or sizes that are not positive ints.
 
     >>> import jax.numpy as jnp
     >>> x = jnp.arange(8.0).reshape(1, 4, 2)
@@ -501,6 +553,24 @@ def separable_conv2d(
 
     Output shape: ``(batch, oh, ow, in * m)`` (or channels first).
     {doc}
+    Args:
+        x: a batch of images, rank 4.
+        k1: the filters over the first spatial axis.
+        b1: the first bias, or ``None``.
+        k2: the filters over the second spatial axis.
+        b2: the second bias, or ``None``.
+        strides: the window step: an int or one per spatial axis (default 1).
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        input_dilation: the input dilation: an int or one per spatial axis (default 1).
+        kernel_dilation: the kernel dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The convolved images, in the input's layout.
+
+    Raises:
+        ValueError: ``x`` is not rank 4, or as :func:`depthwise_conv`.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.ones((1, 5, 5, 2))
     >>> y = separable_conv2d(x, jnp.ones((3, 1, 1, 4)), None, jnp.ones((1, 3, 1, 4)), jnp.ones(4))
@@ -548,6 +618,26 @@ def separable_conv3d(
 
     Output shape: ``(batch, od, oh, ow, in * m)`` (or channels first).
     {doc}
+    Args:
+        x: a batch of volumes, rank 5.
+        k1: the filters over the first spatial axis.
+        b1: the first bias, or ``None``.
+        k2: the filters over the second spatial axis.
+        b2: the second bias, or ``None``.
+        k3: the filters over the third spatial axis.
+        b3: the third bias, or ``None``.
+        strides: the window step: an int or one per spatial axis (default 1).
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        input_dilation: the input dilation: an int or one per spatial axis (default 1).
+        kernel_dilation: the kernel dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The convolved volumes, in the input's layout.
+
+    Raises:
+        ValueError: ``x`` is not rank 5, or as :func:`depthwise_conv`.
+
     >>> import jax.numpy as jnp
     >>> ks = [jnp.ones(s) for s in [(2, 1, 1, 1, 3), (1, 2, 1, 1, 3), (1, 1, 2, 1, 3)]]
     >>> y = separable_conv3d(jnp.ones((1, 4, 4, 4, 3)), ks[0], None, ks[1], None, ks[2], None)

@@ -55,6 +55,12 @@ _ALPHA_P = -_SELU_ALPHA * _SELU_SCALE
 def dropout_key(seed: int) -> jax.Array:
     """A raw ``uint32`` PRNG key of shape ``(2,)`` for the dropout layers (``PRNGKey(seed)``).
 
+    Args:
+        seed: an integer seed.
+
+    Returns:
+        A ``uint32`` array of shape ``(2,)``.
+
     >>> dropout_key(0).shape, str(dropout_key(0).dtype)
     ((2,), 'uint32')
     """
@@ -141,6 +147,22 @@ def dropout(
 
     Shapes: ``x`` any; ``key`` ``(2,)`` uint32; output like ``x``.
 
+    Args:
+        x: the input, any shape.
+        key: a PRNG key (:func:`dropout_key`); only read in train mode, may be ``None`` in
+            inference mode.
+        rate: the probability of dropping an element, in ``[0, 1)``.
+        noise_shape: the mask's shape (see above); ``None`` (default): ``x.shape``.
+        mode: ``"inference"`` (default; identity) or ``"train"``.
+
+    Returns:
+        ``x`` in inference mode; in train mode ``StatefulOutput(y, {"key": new_key})``, ``y``
+        shaped like ``x``.
+
+    Raises:
+        ValueError: ``rate`` outside ``[0, 1)``, an unknown ``mode``, a bad ``noise_shape``, or
+            a missing or malformed ``key`` in train mode.
+
     >>> import jax.numpy as jnp
     >>> out = dropout(jnp.ones((2, 3)), dropout_key(1), rate=0.25, noise_shape=(2, 1), mode="train")
     >>> out.output.shape, all(len(set(row)) == 1 for row in out.output.tolist())
@@ -185,6 +207,20 @@ def spatial_dropout(
 
     Shapes: ``x`` rank ≥ 3, ``(B, *spatial, C)`` or ``(B, C, *spatial)``; output like ``x``.
 
+    Args:
+        x: the input, rank >= 3.
+        key: a PRNG key (:func:`dropout_key`); may be ``None`` in inference mode.
+        rate: the probability of dropping a feature map (default 0.5), in ``[0, 1)``.
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+        mode: ``"inference"`` (default; identity) or ``"train"``.
+
+    Returns:
+        ``x`` in inference mode; in train mode ``StatefulOutput(y, {"key": new_key})``.
+
+    Raises:
+        ValueError: a bad ``rate``, ``mode`` or ``channels``, rank below 3, or a missing or
+            malformed ``key`` in train mode.
+
     >>> import jax.numpy as jnp
     >>> out = spatial_dropout(jnp.ones((2, 5, 5, 3)), dropout_key(0), mode="train")
     >>> y = out.output
@@ -215,6 +251,18 @@ def alpha_dropout(
 
     Shapes: ``x`` any; output like ``x``.
 
+    Args:
+        x: the input, any shape.
+        key: a PRNG key (:func:`dropout_key`); may be ``None`` in inference mode.
+        rate: the probability of dropping an element (default 0.5), in ``[0, 1)``.
+        mode: ``"inference"`` (default; identity) or ``"train"``.
+
+    Returns:
+        ``x`` in inference mode; in train mode ``StatefulOutput(y, {"key": new_key})``.
+
+    Raises:
+        ValueError: a bad ``rate`` or ``mode``, or a missing or malformed ``key`` in train mode.
+
     >>> import jax.numpy as jnp
     >>> out = alpha_dropout(jnp.zeros((1000,)), dropout_key(0), rate=0.2, mode="train")
     >>> out.output.shape, len(set(out.output.round(4).tolist()))
@@ -243,6 +291,20 @@ def feature_alpha_dropout(
     difference).
 
     Shapes: ``x`` rank ≥ 3, ``(B, *spatial, C)`` or ``(B, C, *spatial)``; output like ``x``.
+
+    Args:
+        x: the input, rank >= 3.
+        key: a PRNG key (:func:`dropout_key`); may be ``None`` in inference mode.
+        rate: the probability of dropping a feature map (default 0.5), in ``[0, 1)``.
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+        mode: ``"inference"`` (default; identity) or ``"train"``.
+
+    Returns:
+        ``x`` in inference mode; in train mode ``StatefulOutput(y, {"key": new_key})``.
+
+    Raises:
+        ValueError: a bad ``rate``, ``mode`` or ``channels``, rank below 3, or a missing or
+            malformed ``key`` in train mode.
 
     >>> import jax.numpy as jnp
     >>> out = feature_alpha_dropout(jnp.zeros((4, 6, 2)), dropout_key(0), mode="train")

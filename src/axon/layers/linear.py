@@ -24,6 +24,18 @@ def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax
     output ``(batch, ..., out)``. As in Axon, ``x`` has a batch axis: a rank-1 input is an
     error, not a silently unbatched result.
 
+    Args:
+        x: the input, ``(batch, ..., in)``.
+        kernel: the weights, ``(in, out)``.
+        bias: ``()`` or ``(out,)``, added to the product; ``None`` (default): no bias.
+
+    Returns:
+        ``(batch, ..., out)``.
+
+    Raises:
+        ValueError: ``x`` has no batch axis, ``kernel`` is not rank 2, or the last axis of
+            ``x`` differs from the kernel's first.
+
     >>> import jax.numpy as jnp
     >>> dense(jnp.ones((2, 3)), jnp.ones((3, 4)), jnp.zeros(4)).tolist()[0]
     [3.0, 3.0, 3.0, 3.0]
@@ -46,6 +58,19 @@ def bilinear(
 
     Shapes: ``x1`` ``(batch, ..., in1)``, ``x2`` ``(batch, ..., in2)``, ``kernel``
     ``(out, in1, in2)``; output ``(batch, ..., out)``.
+
+    Args:
+        x1: the first input, ``(batch, ..., in1)``.
+        x2: the second input, ``(batch, ..., in2)``, the same rank as ``x1``.
+        kernel: the weights, ``(out, in1, in2)``.
+        bias: ``()`` or ``(out,)``; ``None`` (default): no bias.
+
+    Returns:
+        ``(batch, ..., out)``.
+
+    Raises:
+        ValueError: ``kernel`` is not rank 3, the inputs' ranks differ, or their last axes do
+            not match the kernel's.
 
     >>> import jax.numpy as jnp
     >>> x1 = jnp.arange(6.0).reshape(3, 2)
@@ -75,6 +100,16 @@ def embedding(x: jax.Array, kernel: jax.Array) -> jax.Array:
     checked when the model is built; check them in the data pipeline if out-of-range ids
     would be a bug.
 
+    Args:
+        x: integer token ids, any shape.
+        kernel: the embedding table, ``(vocab, size)``.
+
+    Returns:
+        ``x.shape + (size,)``, in the kernel's dtype.
+
+    Raises:
+        ValueError: ``kernel`` is not rank 2 or ``x`` is not an integer array.
+
     >>> import jax.numpy as jnp
     >>> embedding(jnp.array([[0, 2]]), jnp.arange(6.0).reshape(3, 2)).tolist()
     [[[0.0, 1.0], [4.0, 5.0]]]
@@ -89,6 +124,13 @@ def embedding(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 def bias(x: jax.Array, b: jax.Array) -> jax.Array:
     """Add a bias to the last axis.
+
+    Args:
+        x: the input, ``(..., n)``.
+        b: the bias, ``()`` or ``(n,)`` (anything that broadcasts against ``x``).
+
+    Returns:
+        ``x + b``.
 
     >>> import jax.numpy as jnp
     >>> bias(jnp.zeros((1, 2)), jnp.array([1.0, 2.0])).tolist()

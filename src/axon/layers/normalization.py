@@ -197,6 +197,25 @@ def batch_norm(
     Shapes: ``x`` ``(..., C, ...)`` with ``C`` on ``channel_index``; ``gamma``, ``beta``,
     ``mean``, ``var`` ``(C,)`` (``gamma``/``beta`` may be ``None``); output like ``x``.
 
+    Args:
+        x: the input, with the channels on ``channel_index``.
+        gamma: the scale, ``(C,)``, or ``None`` (no scale).
+        beta: the shift, ``(C,)``, or ``None`` (no shift).
+        mean: the running mean, ``(C,)``.
+        var: the running variance, ``(C,)``.
+        epsilon: added to the variance (default 1e-5).
+        channel_index: the channel axis (default -1).
+        momentum: the weight of the batch statistics in the running update (default 0.1).
+        mode: ``"inference"`` (default) or ``"train"``.
+
+    Returns:
+        In inference mode the normalized array, shaped like ``x``; in train mode
+        ``StatefulOutput(y, {"mean": new_mean, "var": new_var})``.
+
+    Raises:
+        ValueError: an unknown ``mode``, a ``channel_index`` outside the input's axes, or
+            parameters whose shape is not ``(C,)``.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[0.0, 10.0], [2.0, 30.0]])
     >>> c = jnp.ones(2)
@@ -244,6 +263,25 @@ def instance_norm(
     Shapes: ``x`` ``(B, ..., C)`` (or ``(B, C, ...)`` with ``channel_index=1``); parameters
     ``(C,)``; output like ``x``.
 
+    Args:
+        x: the input, rank >= 3, batch first, channels on ``channel_index``.
+        gamma: the scale, ``(C,)``, or ``None`` (no scale).
+        beta: the shift, ``(C,)``, or ``None`` (no shift).
+        mean: the running mean, ``(C,)``.
+        var: the running variance, ``(C,)``.
+        epsilon: added to the variance (default 1e-5).
+        channel_index: the channel axis (default -1).
+        momentum: the weight of the batch statistics in the running update (default 0.1).
+        mode: ``"inference"`` (default) or ``"train"``.
+
+    Returns:
+        In inference mode the normalized array, shaped like ``x``; in train mode
+        ``StatefulOutput(y, {"mean": new_mean, "var": new_var})``.
+
+    Raises:
+        ValueError: an unknown ``mode``, a rank below 3, a bad ``channel_index``, or parameters
+            whose shape is not ``(C,)``.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[[1.0], [3.0]], [[0.0], [4.0]]])  # (B=2, L=2, C=1)
     >>> out = instance_norm(x, None, None, jnp.zeros(1), jnp.ones(1), mode="train")
@@ -278,6 +316,20 @@ def layer_norm(
 
     Shapes: ``x`` ``(..., C, ...)``; ``gamma``, ``beta`` ``(C,)`` or ``None``; output like ``x``.
 
+    Args:
+        x: the input, with the normalized axis on ``channel_index``.
+        gamma: the scale, ``(C,)``, or ``None`` (no scale).
+        beta: the shift, ``(C,)``, or ``None`` (no shift).
+        epsilon: added to the variance (default 1e-5).
+        channel_index: the normalized axis (default -1).
+
+    Returns:
+        The normalized array, shaped like ``x``.
+
+    Raises:
+        ValueError: a ``channel_index`` outside the input's axes, or parameters whose shape is
+            not ``(C,)``.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[1.0, 2.0, 3.0]])
     >>> layer_norm(x, jnp.full(3, 2.0), jnp.ones(3)).round(3).tolist()
@@ -309,6 +361,21 @@ def group_norm(
 
     Shapes: ``x`` ``(B, ..., C)`` (or channels at ``channel_index``), ``C`` divisible by
     ``num_groups``; ``gamma``, ``beta`` ``(C,)`` or ``None``; output like ``x``.
+
+    Args:
+        x: the input, rank >= 2, batch first, channels on ``channel_index``.
+        gamma: the scale, ``(C,)``, or ``None`` (no scale).
+        beta: the shift, ``(C,)``, or ``None`` (no shift).
+        num_groups: the number of groups; must divide ``C``.
+        epsilon: added to the variance (default 1e-5).
+        channel_index: the channel axis (default -1; not the batch axis).
+
+    Returns:
+        The normalized array, shaped like ``x``.
+
+    Raises:
+        ValueError: rank below 2, a bad ``channel_index``, ``num_groups`` not dividing ``C``, or
+            parameters whose shape is not ``(C,)``.
 
     >>> import jax.numpy as jnp
     >>> x = jnp.array([[1.0, 3.0, 10.0, 20.0]])
@@ -355,6 +422,21 @@ def rms_norm(
 
     Shapes: ``x`` ``(..., C, ...)``; ``gamma`` ``(C,)`` or ``None`` (then only the
     normalization is applied and ``shift`` is ignored); output like ``x``.
+
+    Args:
+        x: the input, with the normalized axis on ``channel_index``.
+        gamma: the scale, ``(C,)``, or ``None`` (normalization only).
+        epsilon: added to the mean square (default 1e-6).
+        channel_index: the normalized axis (default -1).
+        shift: added to ``gamma`` before scaling (default 0.0; Gemma uses 1.0).
+        upcast: ``"normalization"`` (default) or ``"all"``: what is computed in float32.
+
+    Returns:
+        The normalized array, shaped like ``x``, in its dtype.
+
+    Raises:
+        ValueError: an unknown ``upcast``, a bad ``channel_index``, or a ``gamma`` whose shape
+            is not ``(C,)``.
 
     >>> import jax.numpy as jnp
     >>> rms_norm(jnp.array([[3.0, 4.0]]), jnp.ones(2), epsilon=0.0).round(4).tolist()

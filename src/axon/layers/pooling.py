@@ -149,6 +149,22 @@ def max_pool(
     Options: ``kernel_size`` (required), ``strides`` (default: ``kernel_size``), ``padding``,
     ``window_dilations``, each an int or one value per spatial axis.
 
+    Args:
+        x: the input, rank >= 3 (batch, spatial axes and channels).
+        kernel_size: the window size: an int or one per spatial axis.
+        strides: the window step: an int or one per spatial axis; ``None`` (default):
+            ``kernel_size``.
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        window_dilations: the window dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout.
+
+    Raises:
+        ValueError: rank below 3, an unknown ``channels`` or ``padding``, or sizes that are not
+            positive ints (one per spatial axis).
+
     >>> import jax.numpy as jnp
     >>> t = jnp.array([[[0.0515, -0.7043, -0.3290], [-0.3713, 1.6192, -0.1183],
     ...                 [0.7100, 0.7283, -0.1864]]])
@@ -176,6 +192,22 @@ def avg_pool(
 
     Shapes and options as in ``max_pool``; integer inputs give float outputs.
 
+    Args:
+        x: the input, rank >= 3 (batch, spatial axes and channels).
+        kernel_size: the window size: an int or one per spatial axis.
+        strides: the window step: an int or one per spatial axis; ``None`` (default):
+            ``kernel_size``.
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        window_dilations: the window dilation: an int or one per spatial axis (default 1).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout (floating point).
+
+    Raises:
+        ValueError: rank below 3, an unknown ``channels`` or ``padding``, or sizes that are not
+            positive ints (one per spatial axis).
+
     >>> import jax.numpy as jnp
     >>> avg_pool(jnp.arange(4.0).reshape(1, 4, 1), kernel_size=2).tolist()
     [[[0.5], [2.5]]]
@@ -202,6 +234,23 @@ def lp_pool(
     As in Axon there is no absolute value: with an odd or fractional ``norm``, negative values
     can give NaN. Shapes and options as in ``max_pool``, plus ``norm`` (default 2).
 
+    Args:
+        x: the input, rank >= 3 (batch, spatial axes and channels).
+        kernel_size: the window size: an int or one per spatial axis.
+        strides: the window step: an int or one per spatial axis; ``None`` (default):
+            ``kernel_size``.
+        padding: ``"valid"`` (default), ``"same"`` or one ``(lo, hi)`` pair per spatial axis.
+        window_dilations: the window dilation: an int or one per spatial axis (default 1).
+        norm: the power, a non-zero number (default 2).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout (floating point).
+
+    Raises:
+        ValueError: a zero or non-numeric ``norm``, rank below 3, an unknown ``channels`` or
+            ``padding``, or sizes that are not positive ints.
+
     >>> import jax.numpy as jnp
     >>> t = jnp.array([[[0.9450, 0.4684, 1.8146], [1.2663, 0.4354, -0.0781],
     ...                 [-0.4759, 0.3251, 0.8742]]])
@@ -225,6 +274,16 @@ def blur_pool(x: jax.Array, *, channels: Channels = "last") -> jax.Array:
 
     Parameter shapes: ``x`` ``(batch, h, w, c)`` (``channels="last"``) or
     ``(batch, c, h, w)`` (``"first"``). Output shape: the input's.
+
+    Args:
+        x: a batch of images, rank 4.
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The blurred images, shaped like ``x``.
+
+    Raises:
+        ValueError: ``x`` is not rank 4, or an unknown ``channels``.
 
     >>> import jax.numpy as jnp
     >>> blur_pool(jnp.ones((1, 3, 3, 1)))[0, :, :, 0].tolist()
@@ -294,6 +353,18 @@ def adaptive_avg_pool(
 ) -> jax.Array:
     """Average pooling with the window and stride chosen to give ``output_size``.
     {doc}
+    Args:
+        x: the input, rank >= 3.
+        output_size: the output spatial sizes (see above); ``None`` (default): the input's.
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout.
+
+    Raises:
+        ValueError: rank below 3, an unknown ``channels``, or an ``output_size`` that is not
+            positive or exceeds the input size.
+
     >>> import jax.numpy as jnp
     >>> adaptive_avg_pool(jnp.arange(6.0).reshape(1, 6, 1), output_size=3)[0, :, 0].tolist()
     [0.5, 2.5, 4.5]
@@ -308,6 +379,18 @@ def adaptive_max_pool(
 ) -> jax.Array:
     """Max pooling with the window and stride chosen to give ``output_size``.
     {doc}
+    Args:
+        x: the input, rank >= 3.
+        output_size: the output spatial sizes (see above); ``None`` (default): the input's.
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout.
+
+    Raises:
+        ValueError: rank below 3, an unknown ``channels``, or an ``output_size`` that is not
+            positive or exceeds the input size.
+
     >>> import jax.numpy as jnp
     >>> adaptive_max_pool(jnp.arange(5.0).reshape(1, 5, 1), output_size=2)[0, :, 0].tolist()
     [2.0, 4.0]
@@ -327,6 +410,19 @@ def adaptive_lp_pool(
     """Power-average pooling (``(sum x ** norm) ** (1 / norm)``, no absolute value, as in
     ``lp_pool``) with the window and stride chosen to give ``output_size``.
     {doc}
+    Args:
+        x: the input, rank >= 3.
+        output_size: the output spatial sizes (see above); ``None`` (default): the input's.
+        norm: the power, a non-zero number (default 2).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The pooled array, in the input's layout.
+
+    Raises:
+        ValueError: a zero ``norm``, rank below 3, an unknown ``channels``, or an
+            ``output_size`` that is not positive or exceeds the input size.
+
     >>> import jax.numpy as jnp
     >>> x = jnp.array([3.0, 4.0, 6.0, 8.0]).reshape(1, 4, 1)
     >>> adaptive_lp_pool(x, output_size=2)[0, :, 0].tolist()
@@ -369,6 +465,17 @@ def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: Channels
     ``(batch, c, s1, ..., sN)`` (``"first"``). Output shape: ``(batch, c)``, or the input's
     layout with every spatial size 1 when ``keep_axes=True``.
 
+    Args:
+        x: the input, rank >= 3.
+        keep_axes: keep the spatial axes with size 1 (default ``False``: drop them).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        ``(batch, c)``, or the input's layout with spatial sizes 1.
+
+    Raises:
+        ValueError: rank below 3 or an unknown ``channels``.
+
     >>> import jax.numpy as jnp
     >>> global_avg_pool(jnp.arange(18.0).reshape(3, 2, 3), channels="first").tolist()
     [[1.0, 4.0], [7.0, 10.0], [13.0, 16.0]]
@@ -382,6 +489,17 @@ def global_avg_pool(x: jax.Array, *, keep_axes: bool = False, channels: Channels
 
 def global_max_pool(x: jax.Array, *, keep_axes: bool = False, channels: Channels = "last") -> jax.Array:
     """Maximum over all spatial axes. Shapes as in ``global_avg_pool``.
+
+    Args:
+        x: the input, rank >= 3.
+        keep_axes: keep the spatial axes with size 1 (default ``False``: drop them).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        ``(batch, c)``, or the input's layout with spatial sizes 1.
+
+    Raises:
+        ValueError: rank below 3 or an unknown ``channels``.
 
     >>> import jax.numpy as jnp
     >>> global_max_pool(jnp.arange(18.0).reshape(3, 2, 3), channels="first").tolist()
@@ -397,6 +515,18 @@ def global_lp_pool(
 ) -> jax.Array:
     """``(sum of x ** norm over all spatial axes) ** (1 / norm)`` (no absolute value, as in
     Axon). Shapes as in ``global_avg_pool``.
+
+    Args:
+        x: the input, rank >= 3.
+        keep_axes: keep the spatial axes with size 1 (default ``False``: drop them).
+        norm: the power, a non-zero number (default 2).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        ``(batch, c)``, or the input's layout with spatial sizes 1.
+
+    Raises:
+        ValueError: a zero ``norm``, rank below 3 or an unknown ``channels``.
 
     >>> import jax.numpy as jnp
     >>> global_lp_pool(jnp.arange(18.0).reshape(3, 2, 3), norm=1, channels="first").tolist()

@@ -406,6 +406,24 @@ def conv_lstm_cell(
     identical, and strided or ``"valid"`` inputs now work too. ``mask`` is honoured as in
     :func:`lstm_cell` (Axon ignores it; with the default mask ``0`` the results are equal).
 
+    Args:
+        x: the step's input, ``(batch, channels, *spatial)``.
+        carry: ``(c, h)`` (see the shapes above).
+        mask: ``(batch, 1)``, a scalar, or ``None``/``0``: nonzero keeps the previous state.
+        input_kernel: ``(4·units, channels, *kernel_size)``.
+        hidden_kernel: ``(4·units, units, *kernel_size)``.
+        bias: ``(4·units,)``, or ``None`` (default) for no bias.
+        strides: the input convolution's stride: an int or one per spatial axis (default 1).
+        padding: the input convolution's padding: ``"same"`` (default), ``"valid"`` or
+            ``(lo, hi)`` pairs.
+
+    Returns:
+        ``(h', (c', h'))``.
+
+    Raises:
+        ValueError: kernels, bias or carry of the wrong rank or shape, or a ``padding`` that
+            does not keep the state's size for the hidden convolution.
+
     >>> import jax.numpy as jnp
     >>> c0 = h0 = jnp.zeros((2, 1, 4, 5, 5))
     >>> h, (c, _) = conv_lstm_cell(jnp.ones((2, 3, 5, 5)), (c0, h0), 0,
@@ -535,6 +553,22 @@ def dynamic_unroll(
     ``(batch, time)``. Returns ``(outputs, final_carry)`` with ``outputs``
     ``(batch, time, ...)``. The initial carry is cast to the dtype the cell produces.
 
+    Args:
+        cell_fn: the step function (as :func:`lstm_cell`).
+        inputs: ``(batch, time, ...)``.
+        carry: the initial carry, passed to the first step.
+        mask: ``None``/``0``, a scalar, ``(batch, 1)`` or ``(batch, time)``; nonzero keeps the
+            previous state at that step.
+        input_kernel: passed to every step.
+        hidden_kernel: passed to every step.
+        bias: passed to every step (default ``None``).
+
+    Returns:
+        ``(outputs, final_carry)``, ``outputs`` ``(batch, time, ...)``.
+
+    Raises:
+        ValueError: ``inputs`` has no time axis, or a ``mask`` of another shape.
+
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.zeros((3, 4)) for k in ("wir", "wiz", "win")}
     >>> hk = {k: jnp.zeros((4, 4)) for k in ("whr", "whz", "whn")}
@@ -577,6 +611,22 @@ def static_unroll(
 
     Every step is inlined into the traced computation, which suits short sequences. Same
     arguments, values and gradients as :func:`dynamic_unroll`.
+
+    Args:
+        cell_fn: the step function (as :func:`lstm_cell`).
+        inputs: ``(batch, time, ...)``.
+        carry: the initial carry, passed to the first step.
+        mask: ``None``/``0``, a scalar, ``(batch, 1)`` or ``(batch, time)``; nonzero keeps the
+            previous state at that step.
+        input_kernel: passed to every step.
+        hidden_kernel: passed to every step.
+        bias: passed to every step (default ``None``).
+
+    Returns:
+        ``(outputs, final_carry)``, ``outputs`` ``(batch, time, ...)``.
+
+    Raises:
+        ValueError: ``inputs`` has no time axis, or a ``mask`` of another shape.
 
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.zeros((3, 4)) for k in ("wir", "wiz", "win")}
@@ -665,6 +715,24 @@ def lstm(
     ``"dynamic"`` (``lax.scan``); ``activation`` and ``gate``: names (``"tanh"``,
     ``"sigmoid"``, ``"relu"``, ``"hard_sigmoid"``, ...) or callables.
 
+    Args:
+        x: ``(batch, time, features)``.
+        hidden_state: ``(c, h)``, each ``(batch, units)``.
+        mask: ``0``/``None``, a scalar, or ``(batch, time)``; 1 skips the step.
+        input_kernel: as in :func:`lstm_cell`.
+        hidden_kernel: as in :func:`lstm_cell`.
+        bias: as in :func:`lstm_cell`; ``None`` (default): zero.
+        unroll: ``"static"`` (default) or ``"dynamic"``.
+        activation: the candidate's and output's activation (default ``"tanh"``).
+        gate: the gates' activation (default ``"sigmoid"``).
+
+    Returns:
+        ``(outputs, (c, h))``, ``outputs`` ``(batch, time, units)``.
+
+    Raises:
+        ValueError: an unknown ``unroll`` or activation, or parameters as :func:`lstm_cell`
+            rejects them.
+
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.full((3, 4), 0.1) for k in ("wii", "wif", "wig", "wio")}
     >>> hk = {k: jnp.zeros((4, 4)) for k in ("whi", "whf", "whg", "who")}
@@ -697,6 +765,24 @@ def gru(
     ``(batch, units)``; ``mask``, ``unroll``, ``activation``, ``gate`` as in :func:`lstm`;
     kernels and bias as in :func:`gru_cell`. Returns
     ``(output_sequence (batch, time, units), (h,))``.
+
+    Args:
+        x: ``(batch, time, features)``.
+        hidden_state: ``(h,)``, ``h`` ``(batch, units)``.
+        mask: ``0``/``None``, a scalar, or ``(batch, time)``; 1 skips the step.
+        input_kernel: as in :func:`gru_cell`.
+        hidden_kernel: as in :func:`gru_cell`.
+        bias: as in :func:`gru_cell`; ``None`` (default): zero.
+        unroll: ``"static"`` (default) or ``"dynamic"``.
+        activation: the candidate's activation (default ``"tanh"``).
+        gate: the gates' activation (default ``"sigmoid"``).
+
+    Returns:
+        ``(outputs, (h,))``, ``outputs`` ``(batch, time, units)``.
+
+    Raises:
+        ValueError: an unknown ``unroll`` or activation, or parameters as :func:`gru_cell`
+            rejects them.
 
     >>> import jax.numpy as jnp
     >>> ik = {k: jnp.zeros((3, 4)) for k in ("wir", "wiz", "win")}
@@ -734,6 +820,23 @@ def conv_lstm(
     it was given in. ``strides``/``padding`` apply to the input convolution (see
     :func:`conv_lstm_cell`); ``mask`` and ``unroll`` as in :func:`lstm`.
 
+    Args:
+        x: ``(batch, time, channels, *spatial)``.
+        hidden_state: ``(c, h)`` (see the shapes above).
+        mask: ``0``/``None``, a scalar, or ``(batch, time)``; 1 skips the step.
+        input_kernel: ``(4·units, channels, *kernel_size)``.
+        hidden_kernel: ``(4·units, units, *kernel_size)``.
+        bias: ``(4·units,)``, or ``None`` (default) for no bias.
+        unroll: ``"static"`` (default) or ``"dynamic"``.
+        strides: the input convolution's stride (default 1).
+        padding: the input convolution's padding (default ``"same"``).
+
+    Returns:
+        ``(outputs, (c, h))``, ``outputs`` ``(batch, time, units, *out)``.
+
+    Raises:
+        ValueError: an unknown ``unroll``, or parameters as :func:`conv_lstm_cell` rejects them.
+
     >>> import jax.numpy as jnp
     >>> c0 = h0 = jnp.zeros((2, 1, 4, 8))
     >>> out, (c, h) = conv_lstm(jnp.ones((2, 5, 3, 8)), (c0, h0), 0,
@@ -761,6 +864,13 @@ def mask_from_tokens(x: jax.Array, eos_token: int | float) -> jax.Array:
 
     Returns an int32 array of ``x``'s shape (Axon uses s64; int32 is JAX's default integer).
     For token ids ``(batch, time)`` this is the ``mask`` argument of :func:`lstm`/:func:`gru`.
+
+    Args:
+        x: the token ids, any shape.
+        eos_token: the id that marks steps to skip.
+
+    Returns:
+        An int32 array shaped like ``x``.
 
     >>> import jax.numpy as jnp
     >>> mask_from_tokens(jnp.array([[5, 3, 0, 0]]), 0).tolist()

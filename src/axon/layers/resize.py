@@ -56,6 +56,21 @@ def resize(
     ``(batch, c, h, w)`` (``"first"``). Output shape: ``(batch, height, width, c)`` or
     ``(batch, c, height, width)``.
 
+    Args:
+        x: a batch of images, rank 4.
+        size: the output ``(height, width)``; an int means a square.
+        method: ``"nearest"`` (default), ``"bilinear"``, ``"bicubic"``, ``"lanczos3"`` or
+            ``"lanczos5"``.
+        antialias: low-pass filter when downsampling (default ``True``).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        The resized images, in the input's dtype.
+
+    Raises:
+        ValueError: ``x`` is not rank 4, or an unknown ``method`` or ``channels``, or a
+            ``size`` that is not one or two positive ints.
+
     >>> import jax.numpy as jnp
     >>> img = jnp.arange(9.0).reshape(1, 1, 3, 3)
     >>> resize(img, size=(4, 4), channels="first")[0, 0].tolist()

@@ -34,6 +34,15 @@ def flatten(x: jax.Array) -> jax.Array:
     """Fold every axis but the batch axis: ``(batch, ...) -> (batch, prod(...))``. The input
     must have a batch axis and at least one more (rank >= 2), as in Axon.
 
+    Args:
+        x: the input, ``(batch, d1, ..., dn)``, rank >= 2.
+
+    Returns:
+        ``(batch, d1 * ... * dn)``.
+
+    Raises:
+        ValueError: ``x`` has rank below 2.
+
     >>> import jax.numpy as jnp
     >>> flatten(jnp.zeros((2, 3, 4))).shape
     (2, 12)
@@ -45,6 +54,17 @@ def flatten(x: jax.Array) -> jax.Array:
 def reshape(x: jax.Array, shape: Sequence[int | str]) -> jax.Array:
     """Reshape to ``shape``; ``"batch"`` stands for the input's batch size, ``"auto"`` (or -1)
     for the one inferred dimension.
+
+    Args:
+        x: the input.
+        shape: the new shape: ints, ``"batch"`` (the input's first axis) and at most one
+            ``"auto"`` or ``-1``.
+
+    Returns:
+        ``x`` reshaped.
+
+    Raises:
+        ValueError: an entry is not an int, ``"batch"`` or ``"auto"``, or the sizes do not match.
 
     >>> import jax.numpy as jnp
     >>> reshape(jnp.zeros((2, 6)), ("batch", 3, "auto")).shape
@@ -69,6 +89,16 @@ def reshape(x: jax.Array, shape: Sequence[int | str]) -> jax.Array:
 def transpose(x: jax.Array, permutation: Sequence[int] | None = None) -> jax.Array:
     """Permute all axes (the batch axis included); ``None`` reverses them.
 
+    Args:
+        x: the input.
+        permutation: the new order of all axes; ``None`` (default): reversed.
+
+    Returns:
+        ``x`` with its axes permuted.
+
+    Raises:
+        ValueError: ``permutation`` is not a permutation of ``range(x.ndim)``.
+
     >>> import jax.numpy as jnp
     >>> transpose(jnp.zeros((2, 3, 4)), (0, 2, 1)).shape
     (2, 4, 3)
@@ -84,6 +114,18 @@ def pad(
     x: jax.Array, config: Sequence[tuple[int, int]], value: float = 0.0, *, channels: Channels = "last"
 ) -> jax.Array:
     """Pad the spatial axes with ``(lo, hi)`` pairs (batch and channels are not padded).
+
+    Args:
+        x: the input, ``(batch, *spatial, channels)`` or ``(batch, channels, *spatial)``.
+        config: one ``(lo, hi)`` pair of non-negative ints per spatial axis.
+        value: the padding value (default 0).
+        channels: ``"last"`` (default) or ``"first"``: where the channel axis is.
+
+    Returns:
+        ``x`` with each spatial axis grown by ``lo + hi``.
+
+    Raises:
+        ValueError: ``config`` does not have one pair per spatial axis, or ``channels`` is unknown.
 
     >>> import jax.numpy as jnp
     >>> pad(jnp.ones((1, 2, 1)), [(1, 0)]).tolist()
@@ -112,6 +154,15 @@ def _fold(op, name: str, xs: Sequence[jax.Array]) -> jax.Array:
 def add(*xs: jax.Array) -> jax.Array:
     """Element-wise sum of the inputs, with broadcasting.
 
+    Args:
+        *xs: one or more arrays that broadcast together.
+
+    Returns:
+        Their sum.
+
+    Raises:
+        ValueError: no inputs, or shapes that do not broadcast.
+
     >>> import jax.numpy as jnp
     >>> add(jnp.ones(2), jnp.ones(2), jnp.ones(2)).tolist()
     [3.0, 3.0]
@@ -121,6 +172,15 @@ def add(*xs: jax.Array) -> jax.Array:
 
 def subtract(*xs: jax.Array) -> jax.Array:
     """Left fold of subtraction: ``x0 - x1 - x2 ...``.
+
+    Args:
+        *xs: one or more arrays that broadcast together.
+
+    Returns:
+        ``xs[0] - xs[1] - ...``.
+
+    Raises:
+        ValueError: no inputs, or shapes that do not broadcast.
 
     >>> import jax.numpy as jnp
     >>> subtract(jnp.full(2, 5.0), jnp.ones(2), jnp.ones(2)).tolist()
@@ -132,6 +192,15 @@ def subtract(*xs: jax.Array) -> jax.Array:
 def multiply(*xs: jax.Array) -> jax.Array:
     """Element-wise product of the inputs, with broadcasting.
 
+    Args:
+        *xs: one or more arrays that broadcast together.
+
+    Returns:
+        Their product.
+
+    Raises:
+        ValueError: no inputs, or shapes that do not broadcast.
+
     >>> import jax.numpy as jnp
     >>> multiply(jnp.full(2, 2.0), jnp.full(2, 3.0)).tolist()
     [6.0, 6.0]
@@ -141,6 +210,16 @@ def multiply(*xs: jax.Array) -> jax.Array:
 
 def concatenate(*xs: jax.Array, axis: int = -1) -> jax.Array:
     """Concatenate along ``axis``.
+
+    Args:
+        *xs: arrays of equal rank whose shapes agree except along ``axis``.
+        axis: the axis to join along (default -1, the last).
+
+    Returns:
+        The joined array.
+
+    Raises:
+        ValueError: the shapes cannot be joined along ``axis``.
 
     >>> import jax.numpy as jnp
     >>> concatenate(jnp.zeros((1, 2)), jnp.ones((1, 3))).shape
@@ -155,6 +234,17 @@ def concatenate(*xs: jax.Array, axis: int = -1) -> jax.Array:
 
 def split(x: jax.Array, splits: int | Sequence[int], *, axis: int = -1) -> tuple[jax.Array, ...]:
     """Split into ``splits`` equal parts, or parts of the listed sizes, along ``axis``.
+
+    Args:
+        x: the input.
+        splits: a number of equal parts, or the list of part sizes (summing to the axis size).
+        axis: the axis to split (default -1, the last).
+
+    Returns:
+        A tuple of the parts, in order.
+
+    Raises:
+        ValueError: the axis does not divide evenly, or the sizes do not sum to it.
 
     >>> import jax.numpy as jnp
     >>> [p.shape for p in split(jnp.zeros((2, 6)), [1, 5])]

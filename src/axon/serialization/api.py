@@ -54,6 +54,18 @@ def serialize(model: Axon, state: ModelState | Mapping[str, Any] | None) -> byte
     docs); the inverse of :func:`deserialize`. Raises :class:`SerializationError` when a
     layer function is not registered or an option cannot be saved.
 
+    Args:
+        model: the graph.
+        state: its parameters and layer state (a ``ModelState`` or nested dict), or ``None``
+            for the graph alone.
+
+    Returns:
+        The bytes.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        SerializationError: an unregistered layer function or an option that cannot be saved.
+
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
     >>> data = axon.serialize(model, axon.init(model, axon.template((1, 3))))
@@ -77,6 +89,16 @@ def deserialize(data: bytes) -> tuple[Axon, ModelState]:
     """``(model, state)`` from bytes written by :func:`serialize`. Never runs code from the
     data: layer functions resolve through :func:`register_layer`'s registry. Invalid data
     raises :class:`SerializationError`.
+
+    Args:
+        data: bytes from :func:`serialize`.
+
+    Returns:
+        ``(model, state)``.
+
+    Raises:
+        SerializationError: the data is not a valid axon container, or names an unregistered
+            layer function.
 
     >>> import axon, jax.numpy as jnp
     >>> model = axon.input("x").pipe(axon.relu)
@@ -102,6 +124,15 @@ def serialize_state(state: ModelState | Mapping[str, Any]) -> bytes:
     """Parameters and layer state alone as ``bytes`` (a safetensors file whose tensors are
     named by their dotted paths); the inverse of :func:`deserialize_state`.
 
+    Args:
+        state: a ``ModelState`` or nested dict of arrays.
+
+    Returns:
+        The bytes.
+
+    Raises:
+        SerializationError: a leaf whose dtype cannot be saved.
+
     >>> import axon, jax.numpy as jnp
     >>> data = axon.serialization.serialize_state({"dense_0": {"kernel": jnp.ones((2, 2))}})
     >>> axon.serialization.deserialize_state(data)["dense_0"]["kernel"].tolist()
@@ -117,6 +148,15 @@ def deserialize_state(data: bytes) -> ModelState:
     """The :class:`axon.ModelState` in bytes written by :func:`serialize_state` or
     :func:`serialize`, or in any safetensors file (tensor names are then split at ``"."``
     into paths, and every entry is a trainable parameter).
+
+    Args:
+        data: safetensors bytes.
+
+    Returns:
+        A ``ModelState``.
+
+    Raises:
+        SerializationError: the data is not a valid safetensors file.
 
     >>> import numpy as np, safetensors.numpy
     >>> data = safetensors.numpy.save({"dense_0.bias": np.zeros(2, np.float32)})
@@ -135,6 +175,19 @@ def save(path: str | os.PathLike, model: Axon, state: ModelState | Mapping[str, 
     """Write ``model`` and ``state`` to the file ``path`` (atomically: a partly written
     file never replaces a good one); read it back with :func:`load`.
 
+    Args:
+        path: the file to write (its directory must exist).
+        model: the graph.
+        state: its parameters and layer state, or ``None`` for the graph alone.
+
+    Returns:
+        None.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        SerializationError: as :func:`serialize`.
+        OSError: the file cannot be written.
+
     >>> import axon, os, tempfile, jax.numpy as jnp
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 1, kernel_initializer="ones")
     >>> path = os.path.join(tempfile.mkdtemp(), "model.axon")
@@ -148,6 +201,16 @@ def save(path: str | os.PathLike, model: Axon, state: ModelState | Mapping[str, 
 
 def load(path: str | os.PathLike) -> tuple[Axon, ModelState]:
     """``(model, state)`` from a file written by :func:`save` (see :func:`deserialize`).
+
+    Args:
+        path: a file written by :func:`save`.
+
+    Returns:
+        ``(model, state)``.
+
+    Raises:
+        SerializationError: as :func:`deserialize`.
+        OSError: the file cannot be read.
 
     >>> import axon, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "m.axon")
@@ -163,6 +226,17 @@ def save_state(path: str | os.PathLike, state: ModelState | Mapping[str, Any]) -
     named by their dotted paths, readable by any safetensors tool); read it back with
     :func:`load_state`. Use it for models whose layer functions are not registered: the
     model is then rebuilt in code.
+
+    Args:
+        path: the file to write (its directory must exist).
+        state: a ``ModelState`` or nested dict of arrays.
+
+    Returns:
+        None.
+
+    Raises:
+        SerializationError: as :func:`serialize_state`.
+        OSError: the file cannot be written.
 
     >>> import axon, os, tempfile
     >>> model = axon.input("x", shape=(None, 2)).pipe(axon.dense, 3)
@@ -190,6 +264,23 @@ def load_state(
     unexpected and mis-shaped entries are dropped with a warning, and missing ones are left
     for ``init_fn(template, state)`` to initialize. Entries the model declares as layer
     state are marked so.
+
+    Args:
+        path: a safetensors file.
+        model: the graph to check the state against; ``None`` (default): no check.
+        template: input templates for the checks of input-dependent shapes; ``None``
+            (default): those are skipped.
+        strict: raise on any mismatch (default ``True``), or drop what does not fit with a
+            warning.
+
+    Returns:
+        A ``ModelState``.
+
+    Raises:
+        TypeError: ``model`` is not a graph.
+        StateMismatchError: with ``strict=True``, the state does not fit the model.
+        SerializationError: the file is not valid safetensors.
+        OSError: the file cannot be read.
 
     >>> import axon, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
