@@ -9,6 +9,7 @@ import inspect
 import pytest
 
 from axon import activations, initializers, losses, metrics, schedules, updates
+from tests.api.test_docstrings import _section
 from tests.api.test_docstrings import test_args_returns_and_example as check_docstring
 
 MODULES = (activations, initializers, losses, metrics, schedules, updates)
@@ -35,7 +36,13 @@ def test_every_module_contributes_functions():
 
 @pytest.mark.parametrize("name, fn", FUNCTIONS, ids=[name for name, _ in FUNCTIONS])
 def test_args_returns_and_example(name, fn):
-    check_docstring(name, fn)
+    if inspect.signature(fn).parameters:
+        check_docstring(name, fn)
+    else:  # nothing to describe: an empty Args: section is a warning in mkdocs --strict
+        doc = inspect.getdoc(fn) or ""
+        assert _section(doc, "Returns") is not None, f"{name}: no Returns: section"
+        assert ">>>" in doc, f"{name}: no example"
+        assert _section(doc, "Args") is None, f"{name}: takes no parameters but has an Args: section"
 
 
 def test_checker_rejects_an_undocumented_parameter():

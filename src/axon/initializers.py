@@ -144,9 +144,6 @@ def _truncated_normal(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax
 def zeros() -> InitFn:
     """All zeros.
 
-    Args:
-        None; this factory takes no options.
-
     Returns:
         An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
         returns zeros of ``shape`` and ``dtype``; it ignores its key (``None`` is fine).
@@ -165,9 +162,6 @@ def zeros() -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.ones")
 def ones() -> InitFn:
     """All ones.
-
-    Args:
-        None; this factory takes no options.
 
     Returns:
         An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that
@@ -220,9 +214,6 @@ def full(value: Any) -> InitFn:
 @registry.factory("initializer_factory", "axon.initializers.identity")
 def identity() -> InitFn:
     """The identity matrix (ones on the main diagonal); the shape must have rank 2.
-
-    Args:
-        None; this factory takes no options.
 
     Returns:
         An init function ``init(key, shape, dtype=jnp.float32) -> jax.Array`` that

@@ -16,7 +16,7 @@ dict_keys(['kernel'])
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, KeysView, Mapping
 from typing import Any
 
 import jax
@@ -186,7 +186,7 @@ class ModelState:
     def __contains__(self, key: str) -> bool:
         return key in self.data
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         """Top-level (layer) names.
 
         Returns:
