@@ -72,6 +72,7 @@ __all__ = [
     "Kind",
     "UnknownNameError",
     "factory",
+    "find",
     "lookup",
     "made_by",
     "mark_made_by",
@@ -253,12 +254,31 @@ def lookup(kind: Kind, name: str) -> Any:
     >>> registry.lookup("op", "axon.dense") is axon.layers.dense
     True
     """
-    table = _TABLES[_check_kind(kind, "lookup")]
-    obj = table.get(name) if isinstance(name, str) else None
+    obj = find(kind, name)
     if obj is None:
         kind_label = kind.replace("_", " ")
         raise UnknownNameError(f"no {kind_label} is registered as {name!r}{_close_matches(kind, str(name))}")
     return obj
+
+
+def find(kind: Kind, name: Any) -> Any | None:
+    """The object registered under ``name`` in the table of ``kind``, or None (no error, no
+    copy of the table: the check for one name).
+
+    Args:
+        kind: ``"op"``, ``"initializer"`` or ``"initializer_factory"``.
+        name: The name to look for (anything that is not a string is never registered).
+
+    Returns:
+        The registered object, or None.
+
+    >>> import axon
+    >>> from axon import registry
+    >>> registry.find("op", "axon.dense") is axon.layers.dense, registry.find("op", "axon.nope")
+    (True, None)
+    """
+    table = _TABLES[_check_kind(kind, "find")]
+    return table.get(name) if isinstance(name, str) else None
 
 
 def name_of(kind: Kind, obj: Any) -> str | None:

@@ -45,11 +45,6 @@ def layer_name_of(fn: Any) -> str | None:
     return registry.name_of("op", fn)
 
 
-def _op(name: str) -> Callable[..., Any] | None:
-    ops = registry.names("op")
-    return ops.get(name)
-
-
 def layer_fn(name: str) -> Callable[..., Any] | None:
     """The op registered under ``name`` (or under the name that replaced ``name``, a name
     of an older release), or None.
@@ -60,10 +55,10 @@ def layer_fn(name: str) -> Callable[..., Any] | None:
     """
     if not isinstance(name, str):
         return None
-    fn = _op(name)
+    fn = registry.find("op", name)
     if fn is None:
         new = legacy_op_name(name)
-        fn = None if new is None else _op(new)
+        fn = None if new is None else registry.find("op", new)
     return fn
 
 
@@ -89,7 +84,7 @@ def initializer_spec(init: Any) -> tuple[str, dict[str, Any] | None] | None:
     if init is None:
         return None
     made = registry.made_by(init)
-    if made is not None and made[0] in registry.names("initializer_factory"):
+    if made is not None and registry.find("initializer_factory", made[0]) is not None:
         return made
     name = registry.name_of("initializer", init)
     return None if name is None else (name, None)
@@ -101,11 +96,12 @@ def registered_initializer(name: str) -> tuple[str, Callable[..., Any]] | None:
     for candidate in (name, legacy_initializer_name(name)):
         if candidate is None:
             continue
-        functions, factories = registry.names("initializer"), registry.names("initializer_factory")
-        if candidate in functions:
-            return "function", functions[candidate]
-        if candidate in factories:
-            return "factory", factories[candidate]
+        function = registry.find("initializer", candidate)
+        if function is not None:
+            return "function", function
+        factory = registry.find("initializer_factory", candidate)
+        if factory is not None:
+            return "factory", factory
     return None
 
 
@@ -116,6 +112,6 @@ def tag_initializer(init: Callable[..., Any], name: str, options: Mapping[str, A
     >>> tag_initializer(lambda key, shape, dtype=None: None, "zeros", {}).__axon_made_by__
     ('axon.initializers.zeros', {})
     """
-    if name not in registry.names("initializer_factory"):
+    if registry.find("initializer_factory", name) is None:
         name = legacy_initializer_name(name) or name
     return registry.mark_made_by(init, name, options)
