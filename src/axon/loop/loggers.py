@@ -35,6 +35,7 @@ from axon.loop.handlers import Action, learning_rate_scale
 from axon.loop.state import LoopState
 
 __all__ = [
+    "Cadence",
     "FileLogger",
     "LateMetrics",
     "LivePlot",
@@ -162,6 +163,31 @@ class LateMetrics:
         return "continue", state
 
 
+class Cadence:
+    """When an ``every``-iterations handler is due: the iteration count reached or passed a
+    multiple of ``every`` since the last call (one compiled call may run several steps).
+
+    >>> c = Cadence(4)
+    >>> [c.due(LoopState(step_state=None, epoch=0, iteration=i)) for i in (2, 4, 6, 9)]
+    [False, True, False, True]
+    """
+
+    def __init__(self, every: int | None) -> None:
+        self.every = every
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (a new run)."""
+        self.previous = (-1, 0)
+
+    def due(self, state: LoopState) -> bool:
+        """Whether ``state``'s iteration crossed a multiple of ``every`` (never without one)."""
+        epoch, previous = self.previous
+        previous = previous if epoch == state.epoch else 0
+        self.previous = (state.epoch, state.iteration)
+        return bool(self.every) and state.iteration // self.every != previous // self.every
+
+
 class FileLogger:
     """Writes log rows to a CSV or JSON Lines file; its methods are the loop handlers.
 
@@ -188,8 +214,7 @@ class FileLogger:
         self.path = os.fspath(path)
         self.fmt = fmt
         self.where = where
-        self.every = every
-        self.previous_iteration = (-1, 0)
+        self.cadence = Cadence(every)
         self.late = LateMetrics(where)
         self.columns: list[str] | None = None
         self.last: tuple[int, int, int] | None = None
@@ -205,7 +230,8 @@ class FileLogger:
             raise ValueError(f"{self.where}: the directory {directory!r} of the log file does not exist")
         if not os.access(directory, os.W_OK) or (os.path.exists(self.path) and not os.access(self.path, os.W_OK)):
             raise PermissionError(f"{self.where}: cannot write the log file {self.path!r}")
-        self.columns, self.last, self.previous_iteration = None, None, (-1, 0)
+        self.columns, self.last = None, None
+        self.cadence.reset()
         if state.epoch == 0 or not os.path.exists(self.path):
             open(self.path, "w").close()
             return "continue", state
@@ -224,10 +250,7 @@ class FileLogger:
 
     def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
         """Write an iteration row when the iteration count reaches a multiple of ``every``."""
-        epoch, previous = self.previous_iteration
-        previous = previous if epoch == state.epoch else 0
-        self.previous_iteration = (state.epoch, state.iteration)
-        if not self.every or state.iteration // self.every == previous // self.every:
+        if not self.cadence.due(state):
             return "continue", state
         return self._write(state, "iteration")
 
@@ -319,16 +342,15 @@ class TensorBoardLogger:
                  table: Any = None) -> None:
         self.writer_class = writer_class
         self.log_dir = log_dir
-        self.every = every
+        self.cadence = Cadence(every)
         self.histograms = histograms
         self.table = table
         self.writer: Any = None
-        self.previous_iteration = (-1, 0)
         self.late = LateMetrics("tensorboard")
 
     def started(self, state: LoopState) -> tuple[Action, LoopState]:
         """Open the writer (the directory is made if missing); write the model table."""
-        self.previous_iteration = (-1, 0)
+        self.cadence.reset()
         self.late.reset()
         if not writes_files():
             return "continue", state
@@ -362,10 +384,7 @@ class TensorBoardLogger:
 
     def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
         """Write the iteration scalars when the iteration count reaches a multiple of ``every``."""
-        epoch, previous = self.previous_iteration
-        previous = previous if epoch == state.epoch else 0
-        self.previous_iteration = (state.epoch, state.iteration)
-        if self.writer is None or not self.every or state.iteration // self.every == previous // self.every:
+        if not self.cadence.due(state) or self.writer is None:
             return "continue", state
         self._scalars(state, "iteration", global_step(state))
         return "continue", state
@@ -425,15 +444,15 @@ class LivePlot:
     def __init__(self, metrics: list[str] | None, path: str | None, every: int | None) -> None:
         self.metrics = metrics
         self.path = path
-        self.every = every
+        self.cadence = Cadence(every)
         self.display: Any = None
         self.handle: Any = None
         self.figure: Any = None
-        self.previous_iteration = (-1, 0)
 
     def started(self, state: LoopState) -> tuple[Action, LoopState]:
         """Find the notebook (if any); check the PNG's directory."""
-        self.handle, self.previous_iteration = None, (-1, 0)
+        self.handle = None
+        self.cadence.reset()
         self.display = _notebook_display() if writes_files() else None
         if self.path is not None and writes_files():
             directory = os.path.dirname(os.path.abspath(self.path))
@@ -447,10 +466,7 @@ class LivePlot:
 
     def iteration_completed(self, state: LoopState) -> tuple[Action, LoopState]:
         """Redraw when the iteration count reaches a multiple of ``every``."""
-        epoch, previous = self.previous_iteration
-        previous = previous if epoch == state.epoch else 0
-        self.previous_iteration = (state.epoch, state.iteration)
-        if not self.every or state.iteration // self.every == previous // self.every:
+        if not self.cadence.due(state):
             return "continue", state
         return self._redraw(state)
 
