@@ -361,9 +361,10 @@ class ModelParallel(Distribution):
 
     def spec_for(self, path: Path, shape: tuple[int, ...]) -> PartitionSpec:
         found = self._match(path)
-        if found is None:
-            return PartitionSpec()
-        _, spec = found
+        return PartitionSpec() if found is None else self._checked(path, shape, found[1])
+
+    def _checked(self, path: Path, shape: tuple[int, ...], spec: PartitionSpec) -> PartitionSpec:
+        """``spec`` for the leaf at ``path``, after checking it fits ``shape`` on the mesh."""
         if len(spec) > len(shape):
             raise DistributedError(
                 f"ModelParallel: parameter {'.'.join(path)!r} of shape {shape} has rank {len(shape)}, "
@@ -382,24 +383,19 @@ class ModelParallel(Distribution):
 
     def state_shardings(self, tree: Any) -> Any:
         leaves = _state_leaves(tree)
-        # optimizer-state leaves: follow the parameter whose path is the longest suffix of theirs
-        matched = {path for path, _ in leaves if self._match(path) is not None}
-        params = {path: _shape(leaf) for path, leaf in leaves}
+        rules = {path: self._match(path) for path, _ in leaves}  # each path matched once
+        shapes = {path: _shape(leaf) for path, leaf in leaves}
         mesh = self.get_mesh()
         specs = []
-        for path, leaf in leaves:
-            shape = _shape(leaf)
-            spec = PartitionSpec()
-            if path in matched:
-                spec = self.spec_for(path, shape)
-            else:
-                for k in range(1, len(path)):
-                    suffix = path[k:]
-                    if suffix in params and params[suffix] == shape and self._match(suffix) is not None:
-                        spec = self.spec_for(suffix, shape)
-                        break
+        for path, shape in shapes.items():
+            owner = path if rules[path] is not None else None
+            if owner is None:
+                # an optimizer-state leaf follows the parameter whose path ends its own
+                owner = next((path[k:] for k in range(1, len(path))
+                              if rules.get(path[k:]) is not None and shapes[path[k:]] == shape), None)
+            spec = PartitionSpec() if owner is None else self._checked(owner, shape, rules[owner][1])
             specs.append(NamedSharding(mesh, spec))
-        used = {i for path in matched for i in [self._match(path)[0]]}
+        used = {found[0] for found in rules.values() if found is not None}
         unused = [self.rules[i][0] for i in range(len(self.rules)) if i not in used]
         if unused and leaves:
             warnings.warn(
