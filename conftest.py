@@ -40,8 +40,41 @@ def torch():
     return pytest.importorskip("torch")
 
 
+@pytest.fixture(scope="session")
+def onnx():
+    """The onnx module; the test is skipped when onnx is not installed."""
+    return pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="session")
+def onnxruntime():
+    """The onnxruntime module; the test is skipped when it is not installed."""
+    return pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def transformers():
+    """The transformers module (with torch); the test is skipped when either is missing."""
+    pytest.importorskip("torch")
+    return pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="session")
+def tensorboardX():
+    """The tensorboardX module; the test is skipped when it is not installed."""
+    return pytest.importorskip("tensorboardX")
+
+
+REFERENCE_FIXTURES = frozenset({"onnx", "onnxruntime", "transformers", "tensorboardX"})
+"""Fixtures of the test-only references other than torch; their tests are marked ``reference``."""
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that uses the ``torch`` fixture with the ``torch`` marker."""
+    """Mark the tests that use the ``torch`` fixture ``torch``, and those that use another
+    reference fixture (onnx, onnxruntime, transformers, tensorboardX) ``reference``."""
     for item in items:
-        if "torch" in getattr(item, "fixturenames", ()):
+        names = set(getattr(item, "fixturenames", ()))
+        if "torch" in names:
             item.add_marker(pytest.mark.torch)
+        if names & REFERENCE_FIXTURES:
+            item.add_marker(pytest.mark.reference)

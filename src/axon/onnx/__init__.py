@@ -1,0 +1,5 @@
+"""ONNX interchange: import ONNX models as axon graphs, export axon graphs to ONNX.
+
+Needs the ``onnx`` extra (``pip install "axon-jax[onnx]"``); nothing here is imported by
+``import axon`` until it is used.
+"""
