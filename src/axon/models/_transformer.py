@@ -1,0 +1,224 @@
+"""Ops shared by the transformer models (``bert``, ``gpt2``), each made into a layer through
+:func:`axon.layer` as any user layer is, and registered under ``"axon.models.<op>"`` so that a
+model using them can be saved and loaded.
+
+* :func:`positions_op`: learned absolute position embeddings from an offset.
+* :func:`tied_embedding_op` / :func:`tied_logits_op`: a token embedding whose table is also
+  the output projection (weight tying): the embedding layer passes its table on as a graph
+  value, so the model has one parameter for both uses and gradients reach it from both.
+* :func:`causal_self_attention_op`: multi-head causal self-attention over a fused
+  ``query|key|value`` projection, optionally through a key/value cache.
+* :func:`select_op`, :func:`zeros_like_op`, :func:`not_zero_op`, :func:`gelu_tanh_op`: small
+  value ops.
+
+>>> import jax.numpy as jnp
+>>> table = jnp.arange(6.0).reshape(3, 2)
+>>> positions_op(jnp.zeros((1, 2), "int32"), table).tolist()
+[[[0.0, 1.0], [2.0, 3.0]]]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from axon import layers
+from axon.registry import register
+
+__all__ = [
+    "all_true_op",
+    "first_token_op",
+    "causal_self_attention_op",
+    "gelu_tanh_op",
+    "not_zero_op",
+    "positions_op",
+    "select_op",
+    "tied_embedding_op",
+    "tied_logits_op",
+    "zeros_like_op",
+]
+
+
+@register("op", "axon.models.positions")
+def positions_op(ids: jax.Array, table: jax.Array, offset: Any = None) -> jax.Array:
+    """Rows ``offset .. offset + T`` of a position table, for ``ids`` of shape ``(B, T)``.
+
+    Args:
+        ids: the token ids ``(B, T)`` (only their length is used).
+        table: the position table ``(max_positions, D)``.
+        offset: the position of the first token (a scalar; traced values allowed).
+            ``None``: 0.
+
+    Returns:
+        ``(1, T, D)``, broadcastable against the token embeddings.
+
+    Raises:
+        ValueError: ``T`` exceeds the table's length.
+
+    >>> import jax.numpy as jnp
+    >>> positions_op(jnp.zeros((1, 1), "int32"), jnp.arange(6.0).reshape(3, 2), jnp.int32(2)).tolist()
+    [[[4.0, 5.0]]]
+    """
+    t = ids.shape[-1]
+    if t > table.shape[0]:
+        raise ValueError(f"positions: a sequence of {t} tokens is longer than the {table.shape[0]} learned positions")
+    if offset is None:
+        return table[None, :t]
+    start = jnp.asarray(offset, jnp.int32).reshape(())
+    return lax.dynamic_slice_in_dim(table, start, t, axis=0)[None]
+
+
+@register("op", "axon.models.tied_embedding")
+def tied_embedding_op(ids: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The embeddings of ``ids`` and the table itself, for a tied output layer.
+
+    >>> import jax.numpy as jnp
+    >>> emb, table = tied_embedding_op(jnp.array([[1]]), jnp.eye(2))
+    >>> emb.tolist(), table.shape
+    ([[[0.0, 1.0]]], (2, 2))
+    """
+    return layers.embedding(ids, table), table
+
+
+@register("op", "axon.models.tied_logits")
+def tied_logits_op(hidden: jax.Array, table: jax.Array) -> jax.Array:
+    """``hidden @ tableᵀ``: scores over the vocabulary from an embedding table ``(V, D)``.
+
+    >>> import jax.numpy as jnp
+    >>> tied_logits_op(jnp.ones((1, 1, 2)), jnp.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+    [[[3.0, 7.0]]]
+    """
+    return jnp.einsum("...d,vd->...v", hidden, table)
+
+
+@register("op", "axon.models.select")
+def select_op(value: Any, *, index: Any) -> Any:
+    """``value[index]``: one entry of a container value.
+
+    >>> select_op((1, 2), index=1)
+    2
+    """
+    return value[index]
+
+
+@register("op", "axon.models.zeros_like")
+def zeros_like_op(x: jax.Array) -> jax.Array:
+    """Zeros of ``x``'s shape and dtype.
+
+    >>> zeros_like_op(jnp.ones(2, "int32")).tolist()
+    [0, 0]
+    """
+    return jnp.zeros_like(x)
+
+
+@register("op", "axon.models.all_true")
+def all_true_op(x: jax.Array) -> jax.Array:
+    """``True`` everywhere in ``x``'s shape (the default attention mask: attend to every token).
+
+    >>> all_true_op(jnp.zeros((1, 2), "int32")).tolist()
+    [[True, True]]
+    """
+    return jnp.ones(jnp.shape(x), jnp.bool_)
+
+
+@register("op", "axon.models.first_token")
+def first_token_op(x: jax.Array) -> jax.Array:
+    """``x[:, 0]``: the first position of ``(batch, T, ...)`` (BERT's pooler input).
+
+    >>> first_token_op(jnp.arange(4).reshape(1, 2, 2)).tolist()
+    [[0, 1]]
+    """
+    return x[:, 0]
+
+
+@register("op", "axon.models.not_zero")
+def not_zero_op(x: jax.Array) -> jax.Array:
+    """``x != 0`` (a 0/1 attention mask to the boolean mask the attention layers take).
+
+    >>> not_zero_op(jnp.array([1, 0])).tolist()
+    [True, False]
+    """
+    return jnp.asarray(x) != 0
+
+
+@register("op", "axon.models.gelu_tanh")
+def gelu_tanh_op(x: jax.Array) -> jax.Array:
+    """GELU's tanh approximation (GPT-2's ``gelu_new``):
+    ``x/2 · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³)))``.
+
+    >>> round(float(gelu_tanh_op(jnp.array(1.0))), 4)
+    0.8412
+    """
+    return jax.nn.gelu(x, approximate=True)
+
+
+def _heads(x: jax.Array, num_heads: int) -> jax.Array:
+    b, t, d = x.shape
+    return x.reshape(b, t, num_heads, d // num_heads)
+
+
+@register("op", "axon.models.causal_self_attention")
+def causal_self_attention_op(
+    qkv: jax.Array,
+    cache: jax.Array | None = None,
+    offset: Any = None,
+    *,
+    num_heads: int,
+    layer_index: int = 0,
+) -> Any:
+    """Causal multi-head self-attention over a fused projection ``qkv = [q | k | v]``.
+
+    Without a cache, query ``i`` attends to keys ``j <= i`` of the same sequence. With a
+    ``cache`` ``(layers, 2, B, S_max, heads, head_dim)`` and the ``offset`` of the first of
+    the ``T`` new tokens, the new keys and values are written into
+    ``cache[layer_index]`` at positions ``offset .. offset + T - 1`` and query ``i`` (at
+    position ``offset + i``) attends to every cached position ``<= offset + i``; the result
+    is then ``(output, updated_cache)``. Scores are scaled by ``1/sqrt(head_dim)``.
+
+    Args:
+        qkv: ``(B, T, 3·D)``: queries, keys and values side by side.
+        cache: the key/value cache, or ``None``.
+        offset: the position of the first new token (a scalar, traced allowed); with a cache only.
+        num_heads: the number of heads (``D`` must divide by it).
+        layer_index: which layer's entry of the cache to use and update.
+
+    Returns:
+        ``(B, T, D)``, or ``((B, T, D), updated_cache)`` with a cache.
+
+    Raises:
+        ValueError: the shapes do not fit together.
+
+    >>> import jax.numpy as jnp
+    >>> qkv = jnp.concatenate([jnp.zeros((1, 2, 2)), jnp.zeros((1, 2, 2)), jnp.array([[[1.0, 2.0], [3.0, 4.0]]])], -1)
+    >>> causal_self_attention_op(qkv, num_heads=1).tolist()  # equal scores: running means of v
+    [[[1.0, 2.0], [2.0, 3.0]]]
+    """
+    if qkv.ndim != 3 or qkv.shape[-1] % 3:
+        raise ValueError(f"causal_self_attention: expected qkv of shape (batch, seq, 3 * features), got {tuple(qkv.shape)}")
+    d = qkv.shape[-1] // 3
+    if d % num_heads:
+        raise ValueError(f"causal_self_attention: features {d} do not divide into {num_heads} heads")
+    q, k, v = (_heads(a, num_heads) for a in jnp.split(qkv, 3, axis=-1))
+    scale = 1.0 / math.sqrt(d // num_heads)
+    if cache is None:
+        return layers.dot_product_attention(q, k, v, causal=True, scale=scale).reshape(qkv.shape[:2] + (d,))
+    b, t = qkv.shape[:2]
+    expected = (2, b, cache.shape[3], num_heads, d // num_heads)
+    if cache.ndim != 6 or tuple(cache.shape[1:]) != expected or not 0 <= layer_index < cache.shape[0]:
+        raise ValueError(
+            f"causal_self_attention: expected a cache of shape (layers > {layer_index}, *{expected}), "
+            f"got {tuple(cache.shape)}"
+        )
+    start = jnp.asarray(0 if offset is None else offset, jnp.int32).reshape(())
+    new = jnp.stack([k, v]).astype(cache.dtype)[None]  # (1, 2, B, T, N, H)
+    zero = jnp.int32(0)
+    cache = lax.dynamic_update_slice(cache, new, (jnp.int32(layer_index), zero, zero, start, zero, zero))
+    keys, values = cache[layer_index, 0], cache[layer_index, 1]
+    query_pos = start + jnp.arange(t)
+    mask = jnp.arange(cache.shape[3])[None, :] <= query_pos[:, None]  # (T, S_max)
+    out = layers.dot_product_attention(q, keys.astype(q.dtype), values.astype(q.dtype), mask=mask[None, None], scale=scale)
+    return out.reshape(b, t, d), cache
