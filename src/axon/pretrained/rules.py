@@ -266,7 +266,8 @@ class Rule:
         object.__setattr__(self, "_steps", steps)
 
     def __str__(self) -> str:
-        return f"Rule({self.pattern!r} -> {self.target!r}, transform={_describe(self.transform)})"
+        target = "None" if self.target is None else f"'{self.target}'"
+        return f"Rule('{self.pattern}' -> {target}, transform={_describe(self.transform)})"
 
     def match(self, key: str) -> re.Match | None:
         """The full match of ``key`` against the pattern, or ``None``.
