@@ -21,7 +21,7 @@ CORE = ("axon.api", "axon.graph", "axon.compiler", "axon.layers")
 """The modules that build and compile graphs (``axon.graph`` covers ``graph_ops`` and
 ``graph_rewrite``, ``axon.compiler`` any ``compiler_*`` module)."""
 
-BUILT_ON_CORE = ("axon.serialization", "axon.loop", "axon.onnx", "axon.distributed")
+BUILT_ON_CORE = ("axon.serialization", "axon.loop", "axon.onnx", "axon.distributed", "axon.pretrained", "axon.models")
 """Subsystems built on the core, which the core must never import."""
 
 KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {

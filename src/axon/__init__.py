@@ -180,3 +180,16 @@ __all__ = sorted(
 def __dir__() -> list[str]:
     """``dir(axon)``: the public API (``__all__``) and ``__version__``, no internal modules."""
     return [*__all__, "__version__"]
+
+
+_LAZY_MODULES = ("models", "pretrained")
+"""Subpackages built on the core, imported on first use as ``axon.<name>`` (or ``import axon.<name>``)."""
+
+
+def __getattr__(name: str):
+    """``axon.pretrained`` and ``axon.models``, imported when first used."""
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"axon.{name}")
+    raise AttributeError(f"module 'axon' has no attribute {name!r}")
