@@ -12,7 +12,6 @@ import pytest
 
 import axon
 import axon.models
-from tests.test_models_gpt2 import _load
 
 SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
              max_position_embeddings=40, type_vocab_size=2)
@@ -39,7 +38,8 @@ def test_bert_matches_transformers_with_padding(transformers, tmp_path):
         path = str(tmp_path / f"model{prefix}safetensors")
         save_file({prefix + k: v.contiguous() for k, v in reference.state_dict().items()}, path)
         template = {"input_ids": axon.template((1, 7), "int32")}
-        states.append(_load(model, path, axon.models.bert_weight_map(config), template))
+        states.append(axon.pretrained.load_weights(model, path, mapping=axon.models.bert_weight_map(config),
+                                                   template=template))
     state = states[1]
     for a, b in zip(jax.tree_util.tree_leaves(states[0]), jax.tree_util.tree_leaves(state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -77,12 +77,8 @@ def test_bert_without_pooler_and_tanh_gelu_from_bin(transformers, tmp_path):
     assert (config.hidden_act, config.num_hidden_layers) == ("gelu_new", 1)
     config = axon.models.BertConfig(**{**config.__dict__, "add_pooling_layer": False})
     model = axon.models.bert(config)
-    source = str(path)
-    import importlib.util
-
-    if importlib.util.find_spec("axon.pretrained") is None:
-        source = {k: v.numpy() for k, v in torch.load(path, weights_only=True).items()}
-    state = _load(model, source, axon.models.bert_weight_map(config), {"input_ids": axon.template((1, 7), "int32")})
+    state = axon.pretrained.load_weights(model, path, mapping=axon.models.bert_weight_map(config),
+                                         template={"input_ids": axon.template((1, 7), "int32")})
     assert "pooler" not in state.keys()
     ids = np.random.default_rng(1).integers(0, SMALL["vocab_size"], (2, 6))
     with torch.no_grad():

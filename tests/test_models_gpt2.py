@@ -3,9 +3,7 @@ cache against the full model, and the config reader's and generate's argument ch
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import re
 
 import jax
 import jax.numpy as jnp
@@ -18,38 +16,6 @@ from axon.models import _transformer
 from tests.conformance import check_layer
 
 SMALL = dict(vocab_size=96, n_positions=48, n_embd=32, n_layer=2, n_head=4)
-
-
-def _load(model, source, mapping, template):
-    """Until axon.pretrained lands on this branch: apply the rules to a dict of arrays."""
-    try:
-        from axon.pretrained import load_weights
-    except ImportError:
-        load_weights = None
-    if load_weights is not None:
-        return load_weights(model, source, mapping=mapping, template=template)
-    if isinstance(source, str):
-        from safetensors.numpy import load_file
-
-        source = load_file(source)
-    state = axon.init(model, template)
-    data: dict = {}
-    for name, value in source.items():
-        for pattern, target, transform in mapping:
-            if re.fullmatch(pattern, name):
-                if target is not None:
-                    value = np.asarray(value)
-                    if transform == "transpose":
-                        value = value.T
-                    elif transform is not None:
-                        value = transform(value)
-                    layer_name, param = re.sub(pattern, target, name).split(".")
-                    assert state[layer_name][param].shape == value.shape, (name, value.shape)
-                    data.setdefault(layer_name, {})[param] = jnp.asarray(value)
-                break
-        else:
-            raise KeyError(name)
-    return axon.ModelState(data)
 
 
 def _torch_gpt2(transformers, **overrides):
@@ -76,7 +42,8 @@ def _save_safetensors(model, path):
 def _axon_gpt2(torch_model, source):
     config = axon.models.GPT2Config.from_dict(torch_model.config.to_dict())
     model = axon.models.gpt2(config)
-    state = _load(model, source, axon.models.gpt2_weight_map(), axon.template((1, 8), "int32"))
+    state = axon.pretrained.load_weights(model, source, mapping=axon.models.gpt2_weight_map(),
+                                         template=axon.template((1, 8), "int32"))
     return config, model, state
 
 
@@ -90,8 +57,6 @@ def test_gpt2_logits_match_transformers(transformers, tmp_path, fmt):
     else:
         source = str(tmp_path / "pytorch_model.bin")
         torch.save(reference.state_dict(), source)
-        if importlib.util.find_spec("axon.pretrained") is None:
-            source = {k: v.numpy() for k, v in torch.load(source, weights_only=True).items()}
     _, model, state = _axon_gpt2(reference, source)
     assert "lm_head" not in state.keys()  # tied: the output layer reads wte's table
     ids = np.random.default_rng(0).integers(0, SMALL["vocab_size"], (2, 11))
