@@ -79,7 +79,7 @@ def test_bert_without_pooler_and_tanh_gelu_from_bin(transformers, tmp_path):
     model = axon.models.bert(config)
     state = axon.pretrained.load_weights(model, path, mapping=axon.models.bert_weight_map(config),
                                          template={"input_ids": axon.template((1, 7), "int32")})
-    assert "pooler" not in state.keys()
+    assert "pooler" not in state
     ids = np.random.default_rng(1).integers(0, SMALL["vocab_size"], (2, 6))
     with torch.no_grad():
         expected = reference(input_ids=torch.tensor(ids)).last_hidden_state.numpy()

@@ -10,8 +10,8 @@ from axon.models.resnet import resnet, resnet_weight_map
 
 __all__ = ["resnet", "resnet_weight_map"]
 
-from axon.models.bert import BertConfig, bert, bert_weight_map  # noqa: E402
-from axon.models.generate import generate  # noqa: E402
-from axon.models.gpt2 import GPT2Config, gpt2, gpt2_weight_map  # noqa: E402
+from axon.models.bert import BertConfig, bert, bert_weight_map
+from axon.models.generate import generate
+from axon.models.gpt2 import GPT2Config, gpt2, gpt2_weight_map
 
 __all__ += ["BertConfig", "GPT2Config", "bert", "bert_weight_map", "generate", "gpt2", "gpt2_weight_map"]

@@ -205,7 +205,7 @@ def causal_self_attention_op(
     q, k, v = (_heads(a, num_heads) for a in jnp.split(qkv, 3, axis=-1))
     scale = 1.0 / math.sqrt(d // num_heads)
     if cache is None:
-        return layers.dot_product_attention(q, k, v, causal=True, scale=scale).reshape(qkv.shape[:2] + (d,))
+        return layers.dot_product_attention(q, k, v, causal=True, scale=scale).reshape((*qkv.shape[:2], d))
     b, t = qkv.shape[:2]
     expected = (2, b, cache.shape[3], num_heads, d // num_heads)
     if cache.ndim != 6 or tuple(cache.shape[1:]) != expected or not 0 <= layer_index < cache.shape[0]:
