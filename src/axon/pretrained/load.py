@@ -180,7 +180,8 @@ def load_weights(
         except LoadError:
             raise
         except Exception as e:  # a transform (possibly the user's function) failed
-            report.failed.append(TransformFailure(key, str(rule), f"{type(e).__name__}: {e}"))
+            report.failed.append(TransformFailure(key, str(rule), f"{type(e).__name__}: {e}",
+                                                  "" if "{}" in target else target))
             continue
         for name, array in pairs:
             if name not in entries:
@@ -200,7 +201,7 @@ def load_weights(
             filled[name] = key
             set_path(data, entries[name], jax.device_put(np.asarray(array, dtype=leaf.dtype)))
             del array
-    reported = {m.target for m in report.mismatched}
+    reported = {m.target for m in report.mismatched} | {f.target for f in report.failed}
     report.missing = [name for name in entries if name not in filled and name not in reported]
     report.loaded = len(filled)
 

@@ -61,6 +61,7 @@ class TransformFailure:
     key: str
     rule: str
     error: str
+    target: str = ""
 
     def __str__(self) -> str:
         return f"{self.key} by {self.rule}: {self.error}"

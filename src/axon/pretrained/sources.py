@@ -283,6 +283,18 @@ def _is_torch_file(path: Path) -> bool:
     return magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"
 
 
+def _unpickler_reason(error: Exception) -> str:
+    """The line of torch's weights-only error that says what was refused (its advice to load
+    with ``weights_only=False`` is left out: that would run the file's code)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        reason = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+        reason = " ".join(reason.split(". Please use", 1)[0].split())
+        if reason:
+            return reason
+    return " ".join(text.split()[:12]) or type(error).__name__
+
+
 class TorchSource(Source):
     """A torch ``state_dict`` file (``.bin``/``.pt``), read with ``torch.load(weights_only=True)``,
     memory-mapped where the file's format allows it."""
@@ -303,7 +315,7 @@ class TorchSource(Source):
         except pickle.UnpicklingError as e:
             raise LoadError(
                 f"{self.name}: refused: the file holds objects other than tensors and plain containers, which "
-                f"torch.load(weights_only=True) does not load (nothing from the file was executed): {e}"
+                f"torch.load(weights_only=True) does not load (nothing from the file was executed): {_unpickler_reason(e)}"
             ) from None
         if not isinstance(obj, Mapping):
             raise LoadError(f"{self.name}: expected a state dict (a dict of tensors), got a {type(obj).__name__}")
