@@ -245,3 +245,15 @@ def test_gpt2_config_reads_n_ctx_and_ignores_other_keys(tmp_path):
         axon.models.GPT2Config.from_json(path)
     with pytest.raises(TypeError, match="GPT2Config"):
         axon.models.gpt2({"n_layer": 2})
+
+
+def test_gpt2_saves_and_loads_with_its_config(tmp_path):
+    config = axon.models.GPT2Config(**TINY)
+    model = axon.models.gpt2(config)
+    state = axon.init(model, axon.template((1, 4), "int32"))
+    axon.save(tmp_path / "gpt2.axon", model, state)
+    loaded, loaded_state = axon.load(tmp_path / "gpt2.axon")
+    ids = jnp.array([[1, 2, 3]])
+    np.testing.assert_array_equal(np.asarray(axon.predict(loaded, loaded_state, ids)),
+                                  np.asarray(axon.predict(model, state, ids)))
+    assert axon.models.GPT2Config(**loaded.node.meta["axon.models.gpt2"]) == config

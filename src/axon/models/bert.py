@@ -232,7 +232,7 @@ def bert(config: BertConfig) -> axon.Axon:
         h = _activation(h, config.hidden_act, p + "intermediate_act")
         h = axon.dense(h, d, kernel_initializer=init, name=p + "output")
         x = axon.layer_norm(axon.add(x, h, name=p + "output_residual"), epsilon=eps, name=p + "output_layer_norm")
-    meta = {"axon.models.bert": config}
+    meta = {"axon.models.bert": dataclasses.asdict(config)}  # plain values: the model saves
     if not config.add_pooling_layer:
         return axon.container({"last_hidden_state": x}, name="outputs", meta=meta)
     first = axon.layer(first_token_op, [x], name="first_token", op_name="first_token")

@@ -37,12 +37,12 @@ def _config_of(model: Any) -> GPT2Config:
     if isinstance(model, GPT2Config):
         return model
     config = model.node.meta.get("axon.models.gpt2") if isinstance(model, axon.Axon) else None
-    if not isinstance(config, GPT2Config):
+    if not isinstance(config, dict):
         raise TypeError(
             "generate: expected a model made by axon.models.gpt2(config) (or its GPT2Config), "
             f"got {type(model).__name__}"
         )
-    return config
+    return GPT2Config(**config)
 
 
 @functools.lru_cache(maxsize=16)

@@ -252,7 +252,7 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
         h = _activation(h, config.activation_function, p + "mlp_act")
         x = axon.add(x, axon.dense(h, d, kernel_initializer=init, name=p + "mlp_c_proj"), name=p + "mlp_residual")
     x = axon.layer_norm(x, epsilon=eps, name="ln_f")
-    meta = {"axon.models.gpt2": config, "decode": decode}
+    meta = {"axon.models.gpt2": dataclasses.asdict(config), "decode": decode}  # plain values: the model saves
     logits = axon.layer(tied_logits_op, [x, table], name="lm_head", op_name="tied_logits",
                         meta=None if decode else meta)
     if decode:
