@@ -200,6 +200,9 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     token at a time gives the logits of the full model, each step costing one position.
     Its parameters are the same as the full model's.
 
+    The model saves with :func:`axon.save`; to load it in a fresh program, ``import
+    axon.models`` first (it registers the ops the model uses).
+
     Args:
         config: The hyperparameters.
         decode: Build the cached decoding model. Default ``False``.
