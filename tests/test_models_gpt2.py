@@ -44,7 +44,7 @@ def _axon_gpt2(torch_model, source):
     config = axon.models.GPT2Config.from_dict(torch_model.config.to_dict())
     model = axon.models.gpt2(config)
     state = axon.pretrained.load_weights(model, source, mapping=axon.models.gpt2_weight_map(),
-                                         template=axon.template((1, 8), "int32"))
+                                         template={"input_ids": axon.template((1, 8), "int32")})
     return config, model, state
 
 
@@ -63,7 +63,7 @@ def test_gpt2_logits_match_transformers(transformers, tmp_path, fmt):
     ids = np.random.default_rng(0).integers(0, SMALL["vocab_size"], (2, 11))
     with torch.no_grad():
         expected = reference(torch.tensor(ids)).logits.numpy()
-    got = axon.predict(model, state, jnp.asarray(ids, jnp.int32))
+    got = axon.predict(model, state, {"input_ids": jnp.asarray(ids, jnp.int32)})
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=1e-4)
 
 
@@ -86,6 +86,27 @@ def test_gpt2_greedy_generation_matches_transformers(transformers, tmp_path):
     np.testing.assert_array_equal(np.asarray(axon.models.generate(model, state, prompt, 20, use_cache=False)), expected)
 
 
+def test_gpt2_left_padded_generation_and_masked_logits_match_transformers(transformers):
+    import torch
+
+    reference = _torch_gpt2(transformers)
+    _, model, state = _axon_gpt2(reference, {k: v.numpy() for k, v in reference.state_dict().items()})
+    prompt = np.array([[0, 0, 0, 17, 42, 8], [90, 3, 3, 61, 5, 9]])  # row 0: a 3-token prompt padded on the left
+    mask = np.array([[0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        expected = reference.generate(torch.tensor(prompt), attention_mask=torch.tensor(mask), max_new_tokens=12,
+                                      do_sample=False, pad_token_id=0).numpy()
+        positions = np.maximum(mask.cumsum(1) - 1, 0)
+        logits = reference(torch.tensor(prompt), attention_mask=torch.tensor(mask),
+                           position_ids=torch.tensor(positions)).logits.numpy()
+    np.testing.assert_array_equal(np.asarray(axon.models.generate(model, state, prompt, 12, attention_mask=mask)),
+                                  expected)
+    got = axon.predict(model, state, {"input_ids": jnp.asarray(prompt, jnp.int32), "attention_mask": jnp.asarray(mask),
+                                      "position_ids": jnp.asarray(positions, jnp.int32)})
+    real = mask.astype(bool)  # a pad's output is unspecified (no key to attend to)
+    np.testing.assert_allclose(np.asarray(got)[real], logits[real], rtol=1e-4, atol=1e-4)
+
+
 def test_gpt2_hf_config_json(transformers, tmp_path):
     hf = transformers.GPT2Config(**SMALL, n_inner=40, activation_function="gelu", layer_norm_epsilon=1e-6)
     hf.save_pretrained(tmp_path)
@@ -96,16 +117,19 @@ def test_gpt2_hf_config_json(transformers, tmp_path):
 
 def _qkv_model(decode: bool):
     qkv = axon.input("qkv", shape=(None, None, 12))
+    mask = axon.optional(axon.input("mask", shape=(None, None), optional=True))
     if not decode:
-        return axon.layer(_transformer.causal_self_attention_op, [qkv], num_heads=2, op_name="causal_self_attention")
+        return axon.layer(_transformer.causal_self_attention_op, [qkv, mask], num_heads=2,
+                          op_name="causal_self_attention")
     cache = axon.input("cache", shape=(1, 2, None, None, 2, 2))
     position = axon.input("position", shape=())
-    return axon.layer(_transformer.causal_self_attention_op, [qkv, cache, position], num_heads=2, layer_index=0,
-                      op_name="causal_self_attention")
+    return axon.layer(_transformer.cached_self_attention_op, [qkv, cache, position, mask], num_heads=2,
+                      layer_index=0, op_name="cached_self_attention")
 
 
-def _numpy_causal_attention(qkv, num_heads, start=0, past_k=None, past_v=None):
-    """Reference: softmax(q k^T / sqrt(h)) v per head, query i (at start + i) sees keys j <= start + i."""
+def _numpy_causal_attention(qkv, num_heads, start=0, past_k=None, past_v=None, key_mask=None):
+    """Reference: softmax(q k^T / sqrt(h)) v per head; query i (at start + i) sees the keys j <= start + i
+    that key_mask keeps."""
     b, t, three_d = qkv.shape
     d = three_d // 3
     h = d // num_heads
@@ -114,34 +138,47 @@ def _numpy_causal_attention(qkv, num_heads, start=0, past_k=None, past_v=None):
         k, v = np.concatenate([past_k, k], 1), np.concatenate([past_v, v], 1)
     logits = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(h)
     allowed = np.arange(k.shape[1])[None, :] <= (start + np.arange(t))[:, None]
+    if key_mask is not None:
+        allowed = allowed & key_mask[:, None, None, : k.shape[1]].astype(bool)
     logits = np.where(allowed, logits, -np.inf)
-    w = np.exp(logits - logits.max(-1, keepdims=True))
-    w /= w.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # a query with no key (a left pad) is NaN here, and never compared
+        w = np.exp(logits - logits.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
     return np.einsum("bnts,bsnh->btnh", w, v).reshape(b, t, d)
 
 
 def test_causal_self_attention_conformance():
     rng = np.random.default_rng(1)
     qkv = rng.normal(size=(2, 5, 12)).astype(np.float32)
-    check_layer(_qkv_model(False), jnp.asarray(qkv), params={},
-                expected=_numpy_causal_attention(qkv, 2))
-    # with a cache: positions 0..2 cached, 2 new tokens at positions 3, 4 (cache of length 6)
+    check_layer(_qkv_model(False), {"qkv": jnp.asarray(qkv)}, params={}, expected=_numpy_causal_attention(qkv, 2))
+    mask = np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])  # left padding: the real queries see only real keys
+    got = axon.predict(_qkv_model(False), {}, {"qkv": jnp.asarray(qkv), "mask": jnp.asarray(mask)})
+    np.testing.assert_allclose(np.asarray(got)[0, 2:], _numpy_causal_attention(qkv, 2, key_mask=mask)[0, 2:],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got)[1], _numpy_causal_attention(qkv, 2)[1], rtol=1e-5, atol=1e-5)
+
+
+def test_cached_self_attention_conformance():
+    rng = np.random.default_rng(1)
+    new = rng.normal(size=(2, 2, 12)).astype(np.float32)
+    # positions 0..2 cached, 2 new tokens at positions 3, 4 (cache of length 6); row 0's position 0 is a pad
     past = rng.normal(size=(2, 2, 3, 2, 2)).astype(np.float32)  # (k|v, B, 3, heads, head)
     cache = np.zeros((1, 2, 2, 6, 2, 2), np.float32)
     cache[0, :, :, :3] = past
-    new = qkv[:, :2]
-    want_out = _numpy_causal_attention(new, 2, start=3, past_k=past[0], past_v=past[1])
+    key_mask = np.array([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    want_out = _numpy_causal_attention(new, 2, start=3, past_k=past[0], past_v=past[1], key_mask=key_mask)
     want_cache = cache.copy()
     want_cache[0, 0, :, 3:5] = new[..., 4:8].reshape(2, 2, 2, 2)
     want_cache[0, 1, :, 3:5] = new[..., 8:].reshape(2, 2, 2, 2)
-    inputs = {"qkv": jnp.asarray(new), "cache": jnp.asarray(cache), "position": jnp.int32(3)}
+    inputs = {"qkv": jnp.asarray(new), "cache": jnp.asarray(cache), "position": jnp.int32(3),
+              "mask": jnp.asarray(key_mask)}
     check_layer(_qkv_model(True), inputs, params={}, expected=(want_out, want_cache))
 
 
 def test_tied_head_has_one_parameter_and_gets_both_gradients():
     config = axon.models.GPT2Config(**TINY)
     model = axon.models.gpt2(config)
-    state = axon.init(model, axon.template((1, 6), "int32"))
+    state = axon.init(model, {"input_ids": axon.template((1, 6), "int32")})
     assert "lm_head" not in state and state["wte"]["kernel"].shape == (64, 16)
     ids = jnp.array([[1, 2, 3]], jnp.int32)
     _, predict = axon.build(model)
@@ -149,7 +186,7 @@ def test_tied_head_has_one_parameter_and_gets_both_gradients():
 
     def loss(table):
         params = {**state.data, "wte": {"kernel": table}}
-        return predict.apply(params, ids)[0, -1, 7]
+        return predict.apply(params, {"input_ids": ids})[0, -1, 7]
 
     # ids 1..3 reach it through the embedding, and row 7 through the output layer (7 is not an input id)
     grad = np.asarray(jax.jit(jax.grad(loss))(table))
@@ -159,9 +196,9 @@ def test_tied_head_has_one_parameter_and_gets_both_gradients():
 def test_cached_decoding_equals_full_model():
     config = axon.models.GPT2Config(**SMALL)
     model, decode = axon.models.gpt2(config), axon.models.gpt2(config, decode=True)
-    state = axon.init(model, axon.template((1, 6), "int32"))
+    state = axon.init(model, {"input_ids": axon.template((1, 6), "int32")})
     ids = jnp.asarray(np.random.default_rng(2).integers(0, 96, (2, 9)), jnp.int32)
-    full = np.asarray(axon.predict(model, state, ids))
+    full = np.asarray(axon.predict(model, state, {"input_ids": ids}))
     cache = jnp.zeros((2, 2, 2, 12, 4, 8))
     out = axon.predict(decode, state, {"input_ids": ids[:, :5], "position": jnp.int32(0), "cache": cache})
     logits = [np.asarray(out["logits"])]
@@ -174,7 +211,7 @@ def test_cached_decoding_equals_full_model():
 def test_generate_sampling_is_reproducible_and_top_k_1_is_greedy():
     config = axon.models.GPT2Config(**TINY)
     model = axon.models.gpt2(config)
-    state = axon.init(model, axon.template((1, 6), "int32"))
+    state = axon.init(model, {"input_ids": axon.template((1, 6), "int32")})
     prompt = jnp.array([[4, 5, 6]])
     a = axon.models.generate(model, state, prompt, 6, temperature=1.5, key=jax.random.key(3))
     b = axon.models.generate(model, state, prompt, 6, temperature=1.5, key=jax.random.key(3))
@@ -204,6 +241,9 @@ def test_generate_sampling_is_reproducible_and_top_k_1_is_greedy():
         (dict(prompt_ids=np.zeros((1, 0), int)), "length >= 1"),
         (dict(eos_token_id=96), "eos_token_id=96"),
         (dict(loop="while"), "loop"),
+        (dict(attention_mask=np.array([[1, 0]])), "left-padded"),
+        (dict(attention_mask=np.array([[1, 1, 1]])), "attention_mask of the prompt's shape"),
+        (dict(attention_mask=np.array([[2, 1]])), "only 0/1"),
     ],
 )
 def test_generate_rejects_bad_arguments(kwargs, match):
@@ -250,10 +290,10 @@ def test_gpt2_config_reads_n_ctx_and_ignores_other_keys(tmp_path):
 def test_gpt2_saves_and_loads_with_its_config(tmp_path):
     config = axon.models.GPT2Config(**TINY)
     model = axon.models.gpt2(config)
-    state = axon.init(model, axon.template((1, 4), "int32"))
+    state = axon.init(model, {"input_ids": axon.template((1, 4), "int32")})
     axon.save(tmp_path / "gpt2.axon", model, state)
     loaded, loaded_state = axon.load(tmp_path / "gpt2.axon")
     ids = jnp.array([[1, 2, 3]])
-    np.testing.assert_array_equal(np.asarray(axon.predict(loaded, loaded_state, ids)),
-                                  np.asarray(axon.predict(model, state, ids)))
+    np.testing.assert_array_equal(np.asarray(axon.predict(loaded, loaded_state, {"input_ids": ids})),
+                                  np.asarray(axon.predict(model, state, {"input_ids": ids})))
     assert axon.models.GPT2Config(**loaded.node.meta["axon.models.gpt2"]) == config

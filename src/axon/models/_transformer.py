@@ -6,8 +6,9 @@ model using them can be saved and loaded.
 * :func:`tied_embedding_op` / :func:`tied_logits_op`: a token embedding whose table is also
   the output projection (weight tying): the embedding layer passes its table on as a graph
   value, so the model has one parameter for both uses and gradients reach it from both.
-* :func:`causal_self_attention_op`: multi-head causal self-attention over a fused
-  ``query|key|value`` projection, optionally through a key/value cache.
+* :func:`causal_self_attention_op` / :func:`cached_self_attention_op`: multi-head causal
+  self-attention over a fused ``query|key|value`` projection, with a padding mask, without or
+  through a key/value cache; :func:`default_positions_op`: the positions of new tokens.
 * :func:`select_op`, :func:`zeros_like_op`, :func:`not_zero_op`, :func:`gelu_tanh_op`: small
   value ops.
 
@@ -28,11 +29,14 @@ from jax import lax
 
 from axon import layers
 from axon.registry import register
+from axon.values import is_none
 
 __all__ = [
     "all_true_op",
-    "first_token_op",
+    "cached_self_attention_op",
     "causal_self_attention_op",
+    "default_positions_op",
+    "first_token_op",
     "gelu_tanh_op",
     "not_zero_op",
     "positions_op",
@@ -161,33 +165,40 @@ def _heads(x: jax.Array, num_heads: int) -> jax.Array:
     return x.reshape(b, t, num_heads, d // num_heads)
 
 
-@register("op", "axon.models.causal_self_attention")
-def causal_self_attention_op(
-    qkv: jax.Array,
-    cache: jax.Array | None = None,
-    offset: Any = None,
-    *,
-    num_heads: int,
-    layer_index: int = 0,
-) -> Any:
-    """Causal multi-head self-attention over a fused projection ``qkv = [q | k | v]``.
+def _split_qkv(qkv: jax.Array, num_heads: int, where: str) -> tuple[jax.Array, jax.Array, jax.Array, int]:
+    if qkv.ndim != 3 or qkv.shape[-1] % 3:
+        raise ValueError(f"{where}: expected qkv of shape (batch, seq, 3 * features), got {tuple(qkv.shape)}")
+    d = qkv.shape[-1] // 3
+    if d % num_heads:
+        raise ValueError(f"{where}: features {d} do not divide into {num_heads} heads")
+    q, k, v = (_heads(a, num_heads) for a in jnp.split(qkv, 3, axis=-1))
+    return q, k, v, d
 
-    Without a cache, query ``i`` attends to keys ``j <= i`` of the same sequence. With a
-    ``cache`` ``(layers, 2, B, S_max, heads, head_dim)`` and the ``offset`` of the first of
-    the ``T`` new tokens, the new keys and values are written into
-    ``cache[layer_index]`` at positions ``offset .. offset + T - 1`` and query ``i`` (at
-    position ``offset + i``) attends to every cached position ``<= offset + i``; the result
-    is then ``(output, updated_cache)``. Scores are scaled by ``1/sqrt(head_dim)``.
+
+def _key_mask(key_mask: Any, b: int, s: int, where: str) -> jax.Array | None:
+    """``(B, S)`` (bool or 0/1, ``True``/1 = a real token) as ``(B, 1, 1, S)``; ``None`` if missing."""
+    if key_mask is None or is_none(key_mask):
+        return None
+    key_mask = jnp.asarray(key_mask)
+    if key_mask.shape != (b, s):
+        raise ValueError(f"{where}: expected an attention_mask of shape (batch, keys) = {(b, s)}, got {tuple(key_mask.shape)}")
+    return (key_mask != 0)[:, None, None, :]
+
+
+@register("op", "axon.models.causal_self_attention")
+def causal_self_attention_op(qkv: jax.Array, key_mask: Any = None, *, num_heads: int) -> jax.Array:
+    """Causal multi-head self-attention over a fused projection ``qkv = [q | k | v]``: query
+    ``i`` attends to keys ``j <= i`` that ``key_mask`` (``(B, T)``, ``True``/1 = a real
+    token; ``None`` or ``axon.NONE``: all) keeps. Scores are scaled by ``1/sqrt(head_dim)``; a
+    query with no key to attend to (a left pad) averages the values uniformly.
 
     Args:
         qkv: ``(B, T, 3·D)``: queries, keys and values side by side.
-        cache: the key/value cache, or ``None``.
-        offset: the position of the first new token (a scalar, traced allowed); with a cache only.
+        key_mask: the padding mask, or ``None``.
         num_heads: the number of heads (``D`` must divide by it).
-        layer_index: which layer's entry of the cache to use and update.
 
     Returns:
-        ``(B, T, D)``, or ``((B, T, D), updated_cache)`` with a cache.
+        ``(B, T, D)``.
 
     Raises:
         ValueError: the shapes do not fit together.
@@ -196,29 +207,84 @@ def causal_self_attention_op(
     >>> qkv = jnp.concatenate([jnp.zeros((1, 2, 2)), jnp.zeros((1, 2, 2)), jnp.array([[[1.0, 2.0], [3.0, 4.0]]])], -1)
     >>> causal_self_attention_op(qkv, num_heads=1).tolist()  # equal scores: running means of v
     [[[1.0, 2.0], [2.0, 3.0]]]
+    >>> causal_self_attention_op(qkv, jnp.array([[0, 1]]), num_heads=1).tolist()  # the first token is padding
+    [[[1.0, 2.0], [3.0, 4.0]]]
     """
-    if qkv.ndim != 3 or qkv.shape[-1] % 3:
-        raise ValueError(f"causal_self_attention: expected qkv of shape (batch, seq, 3 * features), got {tuple(qkv.shape)}")
-    d = qkv.shape[-1] // 3
-    if d % num_heads:
-        raise ValueError(f"causal_self_attention: features {d} do not divide into {num_heads} heads")
-    q, k, v = (_heads(a, num_heads) for a in jnp.split(qkv, 3, axis=-1))
-    scale = 1.0 / math.sqrt(d // num_heads)
-    if cache is None:
-        return layers.dot_product_attention(q, k, v, causal=True, scale=scale).reshape((*qkv.shape[:2], d))
+    where = "causal_self_attention"
+    q, k, v, d = _split_qkv(qkv, num_heads, where)
+    b, t = qkv.shape[:2]
+    mask = _key_mask(key_mask, b, t, where)
+    out = layers.dot_product_attention(q, k, v, mask=mask, causal=True, scale=1.0 / math.sqrt(d // num_heads))
+    return out.reshape(b, t, d)
+
+
+@register("op", "axon.models.cached_self_attention")
+def cached_self_attention_op(
+    qkv: jax.Array,
+    cache: jax.Array,
+    offset: Any,
+    key_mask: Any = None,
+    *,
+    num_heads: int,
+    layer_index: int = 0,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`causal_self_attention_op` for ``T`` new tokens through a key/value cache.
+
+    ``cache`` is ``(layers, 2, B, S, heads, head_dim)``. The new keys and values are written
+    into ``cache[layer_index]`` at positions ``offset .. offset + T - 1`` (``offset + T <= S``
+    is the caller's to ensure: inside a trace it cannot be checked, and a larger value is
+    clamped), and query ``i`` (at position ``offset + i``) attends to every cached position
+    ``<= offset + i`` that ``key_mask`` (``(B, S)``, over the cache's positions) keeps.
+
+    Args:
+        qkv: ``(B, T, 3·D)``: queries, keys and values side by side.
+        cache: the key/value cache.
+        offset: the position of the first new token (a scalar, traced allowed).
+        key_mask: the padding mask over the cache's positions, or ``None``/``axon.NONE``.
+        num_heads: the number of heads (``D`` must divide by it).
+        layer_index: which layer's entry of the cache to use and update.
+
+    Returns:
+        ``(output (B, T, D), updated_cache)``.
+
+    Raises:
+        ValueError: the shapes do not fit together.
+
+    >>> import jax.numpy as jnp
+    >>> cache = jnp.zeros((1, 2, 1, 3, 1, 2)).at[0, 1, 0, 0, 0].set(jnp.array([1.0, 2.0]))  # v at position 0
+    >>> qkv = jnp.array([[[0.0, 0.0, 0.0, 0.0, 3.0, 4.0]]])  # one token at position 1
+    >>> out, cache = cached_self_attention_op(qkv, cache, jnp.int32(1), num_heads=1)
+    >>> out.tolist(), cache[0, 1, 0, :, 0].tolist()
+    ([[[2.0, 3.0]]], [[1.0, 2.0], [3.0, 4.0], [0.0, 0.0]])
+    """
+    where = "cached_self_attention"
+    q, k, v, d = _split_qkv(qkv, num_heads, where)
     b, t = qkv.shape[:2]
     expected = (2, b, cache.shape[3], num_heads, d // num_heads)
     if cache.ndim != 6 or tuple(cache.shape[1:]) != expected or not 0 <= layer_index < cache.shape[0]:
         raise ValueError(
-            f"causal_self_attention: expected a cache of shape (layers > {layer_index}, *{expected}), "
-            f"got {tuple(cache.shape)}"
+            f"{where}: expected a cache of shape (layers > {layer_index}, *{expected}), got {tuple(cache.shape)}"
         )
-    start = jnp.asarray(0 if offset is None else offset, jnp.int32).reshape(())
+    s = cache.shape[3]
+    start = jnp.asarray(offset, jnp.int32).reshape(())
     new = jnp.stack([k, v]).astype(cache.dtype)[None]  # (1, 2, B, T, N, H)
     zero = jnp.int32(0)
     cache = lax.dynamic_update_slice(cache, new, (jnp.int32(layer_index), zero, zero, start, zero, zero))
-    keys, values = cache[layer_index, 0], cache[layer_index, 1]
-    query_pos = start + jnp.arange(t)
-    mask = jnp.arange(cache.shape[3])[None, :] <= query_pos[:, None]  # (T, S_max)
-    out = layers.dot_product_attention(q, keys.astype(q.dtype), values.astype(q.dtype), mask=mask[None, None], scale=scale)
+    keys, values = cache[layer_index, 0].astype(q.dtype), cache[layer_index, 1].astype(q.dtype)
+    causal = (jnp.arange(s)[None, :] <= (start + jnp.arange(t))[:, None])[None, None]  # (1, 1, T, S)
+    padding = _key_mask(key_mask, b, s, where)
+    mask = causal if padding is None else causal & padding
+    out = layers.dot_product_attention(q, keys, values, mask=mask, scale=1.0 / math.sqrt(d // num_heads))
     return out.reshape(b, t, d), cache
+
+
+@register("op", "axon.models.default_positions")
+def default_positions_op(ids: jax.Array, offset: Any = None) -> jax.Array:
+    """The positions ``offset .. offset + T - 1`` of ``ids`` ``(B, T)``, as ``(1, T)`` int32
+    (``offset`` ``None``: 0; traced values allowed).
+
+    >>> default_positions_op(jnp.zeros((2, 3), "int32"), jnp.int32(4)).tolist()
+    [[4, 5, 6]]
+    """
+    start = jnp.int32(0) if offset is None else jnp.asarray(offset, jnp.int32).reshape(())
+    return (start + jnp.arange(ids.shape[-1], dtype=jnp.int32))[None]

@@ -9,7 +9,7 @@ shapes and sampling options.
 >>> import axon, axon.models, jax.numpy as jnp
 >>> config = axon.models.GPT2Config(vocab_size=50, n_positions=32, n_embd=16, n_layer=2, n_head=2)
 >>> model = axon.models.gpt2(config)
->>> state = axon.init(model, axon.template((1, 4), "int32"))
+>>> state = axon.init(model, {"input_ids": axon.template((1, 4), "int32")})
 >>> axon.models.generate(model, state, jnp.array([[1, 2, 3]]), 5).shape
 (1, 8)
 """
@@ -72,30 +72,43 @@ def _finish(token: jax.Array, done: jax.Array, eos: int | None) -> tuple[jax.Arr
     return token, done | (token == eos)
 
 
+def _layout(prompt_mask: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """For a left-padded prompt's mask ``(B, P)``: the mask over all ``P + steps`` positions,
+    the prompt's position ids (real tokens numbered from 0, pads 0, as Hugging Face does)
+    and the number of real tokens per row."""
+    b = prompt_mask.shape[0]
+    key_mask = jnp.concatenate([prompt_mask, jnp.ones((b, steps), prompt_mask.dtype)], axis=1)
+    prompt_positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0).astype(jnp.int32)
+    return key_mask, prompt_positions, prompt_mask.sum(axis=1).astype(jnp.int32)
+
+
 def _cached(config: GPT2Config, steps: int, top_k: int | None, eos: int | None, loop: Loop):
     decode, _ = _apply_fns(config)
 
-    def prefill(state, prompt, key, temperature, cache):
-        out = decode(state, {"input_ids": prompt, "position": jnp.int32(0), "cache": cache})
+    def prefill(state, prompt, prompt_mask, key, temperature, cache):
+        key_mask, positions, real = _layout(prompt_mask, steps)
+        out = decode(state, {"input_ids": prompt, "position": jnp.int32(0), "cache": cache,
+                             "attention_mask": key_mask, "position_ids": positions})
         token, done = _finish(_pick(out["logits"][:, -1], key, 0, temperature, top_k),
                               jnp.zeros(prompt.shape[0], bool), eos)
-        return token, done, out["cache"]
+        return token, done, out["cache"], key_mask, real
 
-    def step(state, token, done, position, key, temperature, cache, i):
-        out = decode(state, {"input_ids": token[:, None], "position": position, "cache": cache})
+    def step(state, token, done, offset, key_mask, real, key, temperature, cache, i):
+        out = decode(state, {"input_ids": token[:, None], "position": offset, "cache": cache,
+                             "attention_mask": key_mask, "position_ids": (real + i - 1)[:, None]})
         token, done = _finish(_pick(out["logits"][:, -1], key, i, temperature, top_k), done, eos)
         return token, done, out["cache"]
 
     if loop == "fori":
-        def run(state, prompt, key, temperature):
+        def run(state, prompt, prompt_mask, key, temperature):
             b, p = prompt.shape
             cache = _empty_cache(config, b, p + steps, state)
-            token, done, cache = prefill(state, prompt, key, temperature, cache)
+            token, done, cache, key_mask, real = prefill(state, prompt, prompt_mask, key, temperature, cache)
             tokens = jnp.zeros((b, steps), jnp.int32).at[:, 0].set(token)
 
             def body(i, carry):
                 tokens, token, done, cache = carry
-                token, done, cache = step(state, token, done, p + i - 1, key, temperature, cache, i)
+                token, done, cache = step(state, token, done, p + i - 1, key_mask, real, key, temperature, cache, i)
                 return tokens.at[:, i].set(token), token, done, cache
 
             tokens = lax.fori_loop(1, steps, body, (tokens, token, done, cache))[0]
@@ -104,15 +117,16 @@ def _cached(config: GPT2Config, steps: int, top_k: int | None, eos: int | None, 
         return jax.jit(run)
 
     jit_prefill = jax.jit(prefill)
-    jit_step = jax.jit(step, donate_argnums=(6,))
+    jit_step = jax.jit(step, donate_argnums=(8,))
 
-    def run_python(state, prompt, key, temperature):
+    def run_python(state, prompt, prompt_mask, key, temperature):
         b, p = prompt.shape
         cache = _empty_cache(config, b, p + steps, state)
-        token, done, cache = jit_prefill(state, prompt, key, temperature, cache)
+        token, done, cache, key_mask, real = jit_prefill(state, prompt, prompt_mask, key, temperature, cache)
         tokens = [token]
         for i in range(1, steps):
-            token, done, cache = jit_step(state, token, done, jnp.int32(p + i - 1), key, temperature, cache, jnp.int32(i))
+            token, done, cache = jit_step(state, token, done, jnp.int32(p + i - 1), key_mask, real, key, temperature,
+                                          cache, jnp.int32(i))
             tokens.append(token)
         return jnp.concatenate([prompt, jnp.stack(tokens, axis=1)], axis=1)
 
@@ -122,13 +136,16 @@ def _cached(config: GPT2Config, steps: int, top_k: int | None, eos: int | None, 
 def _uncached(config: GPT2Config, steps: int, top_k: int | None, eos: int | None):
     _, full = _apply_fns(config)
 
-    def run(state, prompt, key, temperature):
+    def run(state, prompt, prompt_mask, key, temperature):
         b, p = prompt.shape
+        key_mask, prompt_positions, real = _layout(prompt_mask, steps)
+        positions = jnp.concatenate([prompt_positions, real[:, None] + jnp.arange(steps, dtype=jnp.int32)], axis=1)
         ids = jnp.concatenate([prompt, jnp.zeros((b, steps), jnp.int32)], axis=1)
 
         def body(i, carry):
             ids, done = carry
-            logits = full(state, {"input_ids": ids})  # causal: the zeros after p + i do not matter
+            # causal: the zeros after p + i do not matter
+            logits = full(state, {"input_ids": ids, "attention_mask": key_mask, "position_ids": positions})
             last = lax.dynamic_index_in_dim(logits, p + i - 1, axis=1, keepdims=False)
             token, done = _finish(_pick(last, key, i, temperature, top_k), done, eos)
             return lax.dynamic_update_index_in_dim(ids, token, p + i, axis=1), done
@@ -164,6 +181,7 @@ def generate(
     key: jax.Array | None = None,
     top_k: int | None = None,
     eos_token_id: int | None = None,
+    attention_mask: Any = None,
     use_cache: bool = True,
     loop: Loop = "fori",
 ) -> jax.Array:
@@ -174,7 +192,9 @@ def generate(
     from ``softmax(logits / temperature)`` (only among the ``top_k`` most likely when given)
     with the explicit ``key``. With ``eos_token_id``, a sequence that has produced it is
     continued with it (Hugging Face stops once every sequence has, so its output is a prefix
-    of this one).
+    of this one). Prompts of different lengths are padded on the left and given an
+    ``attention_mask`` (0 = padding), as for Hugging Face: pads are attended by no token and
+    each row's real tokens are numbered from position 0.
 
     ``use_cache=True`` (default) runs the prompt once and then one position per token through
     a key/value cache; ``use_cache=False`` runs the whole sequence for every token (a
@@ -194,6 +214,8 @@ def generate(
         top_k: Sample among the ``top_k`` most likely tokens only (sampling only). Default
             ``None``: all.
         eos_token_id: The id that ends a sequence. Default ``None``: none.
+        attention_mask: ``(batch, P)`` (or ``(P,)``) of 0/1 or bools for left-padded
+            prompts: zeros, then ones (at least one per row). Default ``None``: all real.
         use_cache: Use the key/value cache. Default ``True``.
         loop: ``"fori"`` or ``"python"`` (cached decoding only). Default ``"fori"``.
 
@@ -203,13 +225,13 @@ def generate(
 
     Raises:
         TypeError: ``model`` is not a GPT-2 model, or ``key`` is not a key.
-        ValueError: An argument is out of range, a prompt id is outside the vocabulary, or
-            the sequence would exceed ``n_positions``.
+        ValueError: An argument is out of range, a prompt id is outside the vocabulary, the
+            sequence would exceed ``n_positions``, or the mask is not a left padding.
 
     >>> import axon, axon.models, jax, jax.numpy as jnp
     >>> config = axon.models.GPT2Config(vocab_size=50, n_positions=32, n_embd=16, n_layer=1, n_head=2)
     >>> model = axon.models.gpt2(config)
-    >>> state = axon.init(model, axon.template((1, 4), "int32"))
+    >>> state = axon.init(model, {"input_ids": axon.template((1, 4), "int32")})
     >>> out = axon.models.generate(model, state, jnp.array([7, 8]), 3, temperature=0.8, key=jax.random.key(0))
     >>> out.shape, out[:2].tolist()
     ((5,), [7, 8])
@@ -250,10 +272,25 @@ def generate(
         eos_token_id = _check_int(eos_token_id, "eos_token_id", 0)
         if eos_token_id >= config.vocab_size:
             raise ValueError(f"generate: eos_token_id={eos_token_id} is outside the vocabulary of {config.vocab_size}")
+    if attention_mask is None:
+        prompt_mask = np.ones(prompt.shape, np.int32)
+    else:
+        prompt_mask = np.asarray(attention_mask)
+        prompt_mask = prompt_mask[None] if squeeze else prompt_mask
+        if prompt_mask.shape != prompt.shape:
+            raise ValueError(f"generate: expected attention_mask of the prompt's shape {tuple(np.shape(prompt_ids))}, "
+                             f"got {tuple(np.shape(attention_mask))}")
+        if not np.isin(prompt_mask, (0, 1)).all():
+            raise ValueError("generate: expected attention_mask to hold only 0/1 (or False/True)")
+        prompt_mask = prompt_mask.astype(np.int32)
+        if (np.diff(prompt_mask, axis=1) < 0).any() or not prompt_mask[:, -1].all():
+            raise ValueError("generate: expected a left-padded attention_mask (zeros, then ones, at least one per row); "
+                             "pad prompts of different lengths on the left")
     if not isinstance(use_cache, bool):
         raise TypeError(f"generate: expected use_cache to be a bool, got {use_cache!r}")
     if loop not in ("fori", "python"):
         raise ValueError(f"generate: expected loop to be 'fori' or 'python', got {loop!r}")
     run = _runner(config, steps, top_k, eos_token_id, use_cache, loop)
-    out = run(state, jnp.asarray(prompt, jnp.int32), key, jnp.float32(temperature if sampling else 1.0))
+    out = run(state, jnp.asarray(prompt, jnp.int32), jnp.asarray(prompt_mask), key,
+              jnp.float32(temperature if sampling else 1.0))
     return out[0] if squeeze else out

@@ -17,8 +17,8 @@ parameter for both.
 >>> import axon, axon.models
 >>> config = axon.models.GPT2Config(vocab_size=50, n_positions=16, n_embd=8, n_layer=1, n_head=2)
 >>> model = axon.models.gpt2(config)
->>> state = axon.init(model, axon.template((1, 5), "int32"))
->>> axon.predict(model, state, jnp.zeros((1, 5), "int32")).shape
+>>> state = axon.init(model, {"input_ids": axon.template((1, 5), "int32")})
+>>> axon.predict(model, state, {"input_ids": jnp.zeros((1, 5), "int32")}).shape
 (1, 5, 50)
 """
 
@@ -34,9 +34,10 @@ import jax.numpy as jnp  # noqa: F401  (used by the doctests)
 import axon
 from axon.models import _config
 from axon.models._transformer import (
+    cached_self_attention_op,
     causal_self_attention_op,
+    default_positions_op,
     gelu_tanh_op,
-    positions_op,
     select_op,
     tied_embedding_op,
     tied_logits_op,
@@ -189,7 +190,10 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     connection), a final layer norm and an output layer tied to the token embeddings.
 
     The input ``"input_ids"`` is ``(batch, T)`` integers; the output is the logits
-    ``(batch, T, vocab_size)``. Parameters are initialized as Hugging Face does (normal with
+    ``(batch, T, vocab_size)``. Optional inputs: ``"attention_mask"`` ``(batch, T)`` (1 or
+    ``True`` = a real token, 0 = padding, which no token attends to) and ``"position_ids"``
+    ``(batch, T)`` (default ``0 .. T - 1``; with left padding, Hugging Face numbers the real
+    tokens from 0: ``cumsum(mask) - 1``). Parameters are initialized as Hugging Face does (normal with
     scale 0.02, layer norms at 1 and 0), and are named as listed in the module docstring.
     There is no dropout: the model is for inference and fine-tuning from loaded weights.
 
@@ -198,6 +202,9 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     n_head, head_size)``, the keys and values of the earlier positions) and returns
     ``{"logits": ..., "cache": updated_cache}``: running a prompt at position 0 and then one
     token at a time gives the logits of the full model, each step costing one position.
+    ``position + T`` must not exceed ``max_length`` (it cannot be checked inside a trace).
+    Its ``"attention_mask"`` is over the cache's positions, ``(batch, max_length)``, and
+    ``"position_ids"`` (default ``position .. position + T - 1``) are those of the new tokens.
     Its parameters are the same as the full model's.
 
     The model saves with :func:`axon.save`; to load it in a fresh program, ``import
@@ -215,7 +222,7 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
 
     >>> import axon, axon.models, jax.numpy as jnp
     >>> config = axon.models.GPT2Config(vocab_size=50, n_positions=16, n_embd=8, n_layer=2, n_head=2)
-    >>> sorted(axon.init(axon.models.gpt2(config), axon.template((1, 4), "int32")).keys())[:4]
+    >>> sorted(axon.init(axon.models.gpt2(config), {"input_ids": axon.template((1, 4), "int32")}).keys())[:4]
     ['h_0_attn_c_attn', 'h_0_attn_c_proj', 'h_0_ln_1', 'h_0_ln_2']
     """
     config = _check_config(config, "gpt2")
@@ -224,6 +231,7 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     init = axon.initializers.normal(scale=0.02)
     d = config.n_embd
     ids = axon.input("input_ids", shape=(None, None))
+    key_mask = axon.optional(axon.input("attention_mask", shape=(None, None), optional=True))
     cache = position = None
     if decode:
         position = axon.input("position", shape=())
@@ -233,8 +241,11 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
         name="wte", op_name="tied_embedding",
     )
     table = _select(wte, 1, "wte_table")
-    wpe_inputs = [ids, axon.param("kernel", (config.n_positions, d), initializer=init)]
-    wpe = axon.layer(positions_op, wpe_inputs + ([position] if decode else []), name="wpe", op_name="positions")
+    default_positions = axon.layer(default_positions_op, [ids] + ([position] if decode else []),
+                                   name="default_positions", op_name="default_positions")
+    positions = axon.or_else(axon.input("position_ids", shape=(None, None), optional=True), default_positions,
+                             name="positions")
+    wpe = axon.embedding(positions, config.n_positions, d, kernel_initializer=init, name="wpe")
     x = axon.add(_select(wte, 0, "wte_embeddings"), wpe, name="embeddings")
     eps = config.layer_norm_epsilon
     for i in range(config.n_layer):
@@ -242,12 +253,12 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
         h = axon.layer_norm(x, epsilon=eps, name=p + "ln_1")
         qkv = axon.dense(h, 3 * d, kernel_initializer=init, name=p + "attn_c_attn")
         if decode:
-            attn = axon.layer(causal_self_attention_op, [qkv, cache, position], num_heads=config.n_head, layer_index=i,
-                              name=p + "attn", op_name="causal_self_attention")
+            attn = axon.layer(cached_self_attention_op, [qkv, cache, position, key_mask], num_heads=config.n_head,
+                              layer_index=i, name=p + "attn", op_name="cached_self_attention")
             cache = _select(attn, 1, p + "attn_cache")
             attn = _select(attn, 0, p + "attn_output")
         else:
-            attn = axon.layer(causal_self_attention_op, [qkv], num_heads=config.n_head, layer_index=i,
+            attn = axon.layer(causal_self_attention_op, [qkv, key_mask], num_heads=config.n_head,
                               name=p + "attn", op_name="causal_self_attention")
         x = axon.add(x, axon.dense(attn, d, kernel_initializer=init, name=p + "attn_c_proj"), name=p + "attn_residual")
         h = axon.layer_norm(x, epsilon=eps, name=p + "ln_2")
