@@ -190,7 +190,8 @@ def causal_self_attention_op(qkv: jax.Array, key_mask: Any = None, *, num_heads:
     """Causal multi-head self-attention over a fused projection ``qkv = [q | k | v]``: query
     ``i`` attends to keys ``j <= i`` that ``key_mask`` (``(B, T)``, ``True``/1 = a real
     token; ``None`` or ``axon.NONE``: all) keeps. Scores are scaled by ``1/sqrt(head_dim)``; a
-    query with no key to attend to (a left pad) averages the values uniformly.
+    query with no key to attend to (a left pad) averages all the values uniformly (its output
+    is meaningless, but never NaN).
 
     Args:
         qkv: ``(B, T, 3·D)``: queries, keys and values side by side.
@@ -207,8 +208,8 @@ def causal_self_attention_op(qkv: jax.Array, key_mask: Any = None, *, num_heads:
     >>> qkv = jnp.concatenate([jnp.zeros((1, 2, 2)), jnp.zeros((1, 2, 2)), jnp.array([[[1.0, 2.0], [3.0, 4.0]]])], -1)
     >>> causal_self_attention_op(qkv, num_heads=1).tolist()  # equal scores: running means of v
     [[[1.0, 2.0], [2.0, 3.0]]]
-    >>> causal_self_attention_op(qkv, jnp.array([[0, 1]]), num_heads=1).tolist()  # the first token is padding
-    [[[1.0, 2.0], [3.0, 4.0]]]
+    >>> causal_self_attention_op(qkv, jnp.array([[0, 1]]), num_heads=1).tolist()  # the first token is a pad
+    [[[2.0, 3.0], [3.0, 4.0]]]
     """
     where = "causal_self_attention"
     q, k, v, d = _split_qkv(qkv, num_heads, where)
