@@ -54,6 +54,22 @@ def _template(channels: str):
     return axon.template(shape)
 
 
+@pytest.mark.parametrize("depth, count", [(18, 11_689_512), (34, 21_797_672), (50, 25_557_032),
+                                          (101, 44_549_160), (152, 60_192_808)])
+def test_parameter_counts_are_torchvisions(depth, count):
+    # torchvision's published sizes (1000 classes): sum(p.numel() for p in model.parameters())
+    assert axon.pretrained.abstract_state(resnet(depth), _template("first")).parameter_count == count
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="expected depth to be one of"):
+        resnet(20)
+    with pytest.raises(ValueError, match="expected num_classes to be a positive int, got 0"):
+        resnet(18, num_classes=0)
+    with pytest.raises(ValueError, match="expected channels to be 'first' or 'last', got 'middle'"):
+        resnet_weight_map("middle")
+
+
 @pytest.mark.parametrize("channels", ["first", "last"])
 def test_resnet18_from_safetensors_matches_torch(torch, tmp_path, channels):
     import safetensors.torch

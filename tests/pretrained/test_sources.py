@@ -28,6 +28,10 @@ def _sd(seed: int = 0) -> dict[str, np.ndarray]:
     return {"fc.weight": rng.standard_normal((3, 4)).astype(np.float32), "fc.bias": rng.standard_normal(3).astype(np.float32)}
 
 
+class _Custom:
+    """A plain user class: a weights-only reader must not import it."""
+
+
 class _Touch:
     """Unpickling this would create ``path``: the files below must be refused before that."""
 
@@ -136,6 +140,7 @@ def test_torch_files_holding_code_or_other_objects_are_refused_unexecuted(torch,
     marker = tmp_path / "executed"
     files = {
         "code.pt": lambda p: torch.save({"fc.weight": torch.ones(3, 4), "x": _Touch(marker)}, p),
+        "custom_class.pt": lambda p: torch.save({"fc.weight": torch.ones(3, 4), "x": _Custom()}, p),
         "legacy_code.pt": lambda p: torch.save({"x": _Touch(marker)}, p, _use_new_zipfile_serialization=False),
         "plain_pickle.pt": lambda p: p.write_bytes(pickle.dumps({"fc.weight": _Touch(marker)})),
         "numpy_pickle.pt": lambda p: p.write_bytes(pickle.dumps({"fc.weight": np.ones((3, 4))})),
