@@ -15,11 +15,13 @@ import json
 import jax
 import numpy as np
 import pytest
+import safetensors.numpy
 
 import axon
 from axon.models import resnet, resnet_weight_map
 from axon.pretrained import load_weights
 
+from . import numpy_resnet
 from .torch_resnet import torch_resnet
 
 SIZE = 64
@@ -68,6 +70,19 @@ def test_bad_options_are_rejected():
         resnet(18, num_classes=0)
     with pytest.raises(ValueError, match="expected channels to be 'first' or 'last', got 'middle'"):
         resnet_weight_map("middle")
+
+
+@pytest.mark.parametrize("depth, channels", [(18, "last"), (50, "first")])
+def test_logits_match_a_numpy_torchvision_resnet(tmp_path, depth, channels):
+    # runs without torch: the reference is torchvision's forward pass written in numpy
+    sd = numpy_resnet.state_dict(depth, 10, np.random.default_rng(depth))
+    assert len(sd) == {18: 122, 50: 320}[depth]  # torchvision's state_dict sizes
+    path = tmp_path / "model.safetensors"
+    safetensors.numpy.save_file(sd, str(path))
+    state = load_weights(resnet(depth, num_classes=10, channels=channels), path,
+                         mapping=resnet_weight_map(channels), template=_template(channels))
+    want = numpy_resnet.forward(sd, depth, _images("first"))
+    _assert_logits(_axon_logits(depth, channels, state), want)
 
 
 @pytest.mark.parametrize("channels", ["first", "last"])
