@@ -136,6 +136,17 @@ def test_torch_state_dicts_load_in_both_file_formats(torch, tmp_path):
     np.testing.assert_array_equal(state["fc"]["kernel"], want)
 
 
+def test_a_sharded_torch_checkpoint_loads_from_its_folder(torch, tmp_path):
+    sd = _sd(2)
+    torch.save({"fc.weight": torch.from_numpy(sd["fc.weight"])}, tmp_path / "pytorch_model-00001-of-00002.bin")
+    torch.save({"fc.bias": torch.from_numpy(sd["fc.bias"])}, tmp_path / "pytorch_model-00002-of-00002.bin")
+    weight_map = {"fc.weight": "pytorch_model-00001-of-00002.bin", "fc.bias": "pytorch_model-00002-of-00002.bin"}
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    state = load_weights(_model(), tmp_path, mapping=FC_RULES)
+    np.testing.assert_array_equal(state["fc"]["kernel"], sd["fc.weight"].T)
+    np.testing.assert_array_equal(state["fc"]["bias"], sd["fc.bias"])
+
+
 def test_torch_files_holding_code_or_other_objects_are_refused_unexecuted(torch, tmp_path):
     marker = tmp_path / "executed"
     files = {

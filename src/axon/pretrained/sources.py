@@ -158,6 +158,9 @@ class ArraySource(Source):
         """
         return list(self._tensors)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._tensors
+
     def read(self, key: str) -> np.ndarray:
         """The value under ``key`` as a numpy array.
 
@@ -202,6 +205,9 @@ class SafetensorsSource(Source):
         ['a', 'b']
         """
         return list(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
 
     def read(self, key: str) -> np.ndarray:
         """Reads one tensor from the file.
