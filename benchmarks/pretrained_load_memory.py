@@ -81,7 +81,7 @@ def write_checkpoint(path: Path, layers: int, width: int, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
-        for i in range(layers):
+        for _ in range(layers):
             f.write(rng.standard_normal((width, width), dtype=np.float32).tobytes())
             f.write(np.zeros(width, np.float32).tobytes())
     return os.path.getsize(path)

@@ -33,6 +33,10 @@ MODULES = [
     "axon.model_state",
     "axon.serialization.api",
     "axon.display",
+    "axon.pretrained.load",
+    "axon.pretrained.rules",
+    "axon.pretrained.sources",
+    "axon.models.resnet",
 ]
 
 # JAX's pytree protocol, called by JAX rather than by users

@@ -15,11 +15,13 @@ import json
 import jax
 import numpy as np
 import pytest
+import safetensors.numpy
 
 import axon
 from axon.models import resnet, resnet_weight_map
 from axon.pretrained import load_weights
 
+from . import numpy_resnet
 from .torch_resnet import torch_resnet
 
 SIZE = 64
@@ -52,6 +54,35 @@ def _assert_logits(got: np.ndarray, want: np.ndarray) -> None:
 def _template(channels: str):
     shape = (1, 3, SIZE, SIZE) if channels == "first" else (1, SIZE, SIZE, 3)
     return axon.template(shape)
+
+
+@pytest.mark.parametrize("depth, count", [(18, 11_689_512), (34, 21_797_672), (50, 25_557_032),
+                                          (101, 44_549_160), (152, 60_192_808)])
+def test_parameter_counts_are_torchvisions(depth, count):
+    # torchvision's published sizes (1000 classes): sum(p.numel() for p in model.parameters())
+    assert axon.pretrained.abstract_state(resnet(depth), _template("first")).parameter_count == count
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="expected depth to be one of"):
+        resnet(20)
+    with pytest.raises(ValueError, match="expected num_classes to be a positive int, got 0"):
+        resnet(18, num_classes=0)
+    with pytest.raises(ValueError, match="expected channels to be 'first' or 'last', got 'middle'"):
+        resnet_weight_map("middle")
+
+
+@pytest.mark.parametrize("depth, channels", [(18, "last"), (50, "first")])
+def test_logits_match_a_numpy_torchvision_resnet(tmp_path, depth, channels):
+    # runs without torch: the reference is torchvision's forward pass written in numpy
+    sd = numpy_resnet.state_dict(depth, 10, np.random.default_rng(depth))
+    assert len(sd) == {18: 122, 50: 320}[depth]  # torchvision's state_dict sizes
+    path = tmp_path / "model.safetensors"
+    safetensors.numpy.save_file(sd, str(path))
+    state = load_weights(resnet(depth, num_classes=10, channels=channels), path,
+                         mapping=resnet_weight_map(channels), template=_template(channels))
+    want = numpy_resnet.forward(sd, depth, _images("first"))
+    _assert_logits(_axon_logits(depth, channels, state), want)
 
 
 @pytest.mark.parametrize("channels", ["first", "last"])

@@ -28,6 +28,10 @@ def _sd(seed: int = 0) -> dict[str, np.ndarray]:
     return {"fc.weight": rng.standard_normal((3, 4)).astype(np.float32), "fc.bias": rng.standard_normal(3).astype(np.float32)}
 
 
+class _Custom:
+    """A plain user class: a weights-only reader must not import it."""
+
+
 class _Touch:
     """Unpickling this would create ``path``: the files below must be refused before that."""
 
@@ -132,10 +136,22 @@ def test_torch_state_dicts_load_in_both_file_formats(torch, tmp_path):
     np.testing.assert_array_equal(state["fc"]["kernel"], want)
 
 
+def test_a_sharded_torch_checkpoint_loads_from_its_folder(torch, tmp_path):
+    sd = _sd(2)
+    torch.save({"fc.weight": torch.from_numpy(sd["fc.weight"])}, tmp_path / "pytorch_model-00001-of-00002.bin")
+    torch.save({"fc.bias": torch.from_numpy(sd["fc.bias"])}, tmp_path / "pytorch_model-00002-of-00002.bin")
+    weight_map = {"fc.weight": "pytorch_model-00001-of-00002.bin", "fc.bias": "pytorch_model-00002-of-00002.bin"}
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    state = load_weights(_model(), tmp_path, mapping=FC_RULES)
+    np.testing.assert_array_equal(state["fc"]["kernel"], sd["fc.weight"].T)
+    np.testing.assert_array_equal(state["fc"]["bias"], sd["fc.bias"])
+
+
 def test_torch_files_holding_code_or_other_objects_are_refused_unexecuted(torch, tmp_path):
     marker = tmp_path / "executed"
     files = {
         "code.pt": lambda p: torch.save({"fc.weight": torch.ones(3, 4), "x": _Touch(marker)}, p),
+        "custom_class.pt": lambda p: torch.save({"fc.weight": torch.ones(3, 4), "x": _Custom()}, p),
         "legacy_code.pt": lambda p: torch.save({"x": _Touch(marker)}, p, _use_new_zipfile_serialization=False),
         "plain_pickle.pt": lambda p: p.write_bytes(pickle.dumps({"fc.weight": _Touch(marker)})),
         "numpy_pickle.pt": lambda p: p.write_bytes(pickle.dumps({"fc.weight": np.ones((3, 4))})),

@@ -49,7 +49,7 @@ def abstract_state(model: Axon, template: Any = None) -> ModelState:
     (ShapeDtypeStruct(shape=(3,), dtype=float32), [('batch_norm_0', 'mean'), ('batch_norm_0', 'var')])
     """
     if not isinstance(model, Axon):
-        raise TypeError(f"load_weights: expected model to be an axon graph, got {type(model).__name__}")
+        raise TypeError(f"expected model to be an axon graph, got {type(model).__name__}")
     init_fn, _ = build(model)
     return jax.eval_shape(lambda: init_fn(template))
 

@@ -158,6 +158,9 @@ class ArraySource(Source):
         """
         return list(self._tensors)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._tensors
+
     def read(self, key: str) -> np.ndarray:
         """The value under ``key`` as a numpy array.
 
@@ -202,6 +205,9 @@ class SafetensorsSource(Source):
         ['a', 'b']
         """
         return list(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
 
     def read(self, key: str) -> np.ndarray:
         """Reads one tensor from the file.
@@ -295,56 +301,31 @@ def _unpickler_reason(error: Exception) -> str:
     return " ".join(text.split()[:12]) or type(error).__name__
 
 
-class TorchSource(Source):
+class TorchSource(ArraySource):
     """A torch ``state_dict`` file (``.bin``/``.pt``), read with ``torch.load(weights_only=True)``,
     memory-mapped where the file's format allows it."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.name = str(self.path)
+        path = Path(path)
         torch = require(
-            "torch", extra="torch", feature=f"axon.pretrained.load_weights (reading the torch checkpoint {self.name})"
+            "torch", extra="torch", feature=f"axon.pretrained.load_weights (reading the torch checkpoint {path})"
         )
         try:
             try:
-                obj = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except RuntimeError as e:
                 if "mmap" not in str(e):
                     raise
-                obj = torch.load(self.path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+                obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
         except pickle.UnpicklingError as e:
             raise LoadError(
-                f"{self.name}: refused: the file holds objects other than tensors and plain containers, which "
+                f"{path}: refused: the file holds objects other than tensors and plain containers, which "
                 f"torch.load(weights_only=True) does not load (nothing from the file was executed): {_unpickler_reason(e)}"
             ) from None
         if not isinstance(obj, Mapping):
-            raise LoadError(f"{self.name}: expected a state dict (a dict of tensors), got a {type(obj).__name__}")
-        self._tensors = dict(_flatten(obj))
-
-    def names(self) -> list[str]:
-        """The state dict's keys (nested dicts joined with ``"."``).
-
-        Returns:
-            A list of strings.
-        """
-        return list(self._tensors)
-
-    def read(self, key: str) -> np.ndarray:
-        """One tensor as a numpy array (sharing the file's memory map where there is one).
-
-        Args:
-            key: a key from :meth:`names`.
-
-        Returns:
-            The array.
-
-        Raises:
-            KeyError: an unknown key.
-            LoadError: the value is not a tensor or number.
-        """
-        if key not in self._tensors:
-            raise KeyError(f"{self.name} has no tensor {key!r}")
-        return as_numpy(self._tensors[key], key)
+            raise LoadError(f"{path}: expected a state dict (a dict of tensors), got a {type(obj).__name__}")
+        self.path = path
+        super().__init__(obj, name=str(path))
 
 
 class ShardedSource(Source):
@@ -378,6 +359,15 @@ class ShardedSource(Source):
 
         Returns:
             A list of strings.
+
+        >>> import json, tempfile, safetensors.numpy
+        >>> folder = tempfile.mkdtemp()
+        >>> safetensors.numpy.save_file({"b": np.ones(2)}, folder + "/part-2.safetensors")
+        >>> safetensors.numpy.save_file({"a": np.zeros(1)}, folder + "/part-1.safetensors")
+        >>> index = {"weight_map": {"b": "part-2.safetensors", "a": "part-1.safetensors"}}
+        >>> _ = open(folder + "/model.safetensors.index.json", "w").write(json.dumps(index))
+        >>> ShardedSource(folder + "/model.safetensors.index.json").names()
+        ['b', 'a']
         """
         return list(self._map)
 
@@ -398,6 +388,13 @@ class ShardedSource(Source):
         Raises:
             KeyError: an unknown key.
             LoadError: the shard does not hold the tensor.
+
+        >>> import json, tempfile, safetensors.numpy
+        >>> folder = tempfile.mkdtemp()
+        >>> safetensors.numpy.save_file({"w": np.arange(3.0)}, folder + "/part-1.safetensors")
+        >>> _ = open(folder + "/index.json", "w").write(json.dumps({"weight_map": {"w": "part-1.safetensors"}}))
+        >>> ShardedSource(folder + "/index.json").read("w").tolist()
+        [0.0, 1.0, 2.0]
         """
         if key not in self._map:
             raise KeyError(f"{self.name} has no tensor {key!r}")
