@@ -37,6 +37,10 @@ MODULES = [
     "axon.pretrained.rules",
     "axon.pretrained.sources",
     "axon.models.resnet",
+    "axon.models.bert",
+    "axon.models.gpt2",
+    "axon.models.generate",
+    "axon.models._transformer",
 ]
 
 # JAX's pytree protocol, called by JAX rather than by users

@@ -80,6 +80,13 @@ def positions_op(ids: jax.Array, table: jax.Array, offset: Any = None) -> jax.Ar
 def tied_embedding_op(ids: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The embeddings of ``ids`` and the table itself, for a tied output layer.
 
+    Args:
+        ids: integer ids ``(B, T)``.
+        table: the embedding table ``(V, D)``.
+
+    Returns:
+        ``(embeddings (B, T, D), table)``.
+
     >>> import jax.numpy as jnp
     >>> emb, table = tied_embedding_op(jnp.array([[1]]), jnp.eye(2))
     >>> emb.tolist(), table.shape
@@ -92,6 +99,13 @@ def tied_embedding_op(ids: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.
 def tied_logits_op(hidden: jax.Array, table: jax.Array) -> jax.Array:
     """``hidden @ tableᵀ``: scores over the vocabulary from an embedding table ``(V, D)``.
 
+    Args:
+        hidden: ``(..., D)``.
+        table: the embedding table ``(V, D)``.
+
+    Returns:
+        ``(..., V)``.
+
     >>> import jax.numpy as jnp
     >>> tied_logits_op(jnp.ones((1, 1, 2)), jnp.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
     [[[3.0, 7.0]]]
@@ -103,6 +117,13 @@ def tied_logits_op(hidden: jax.Array, table: jax.Array) -> jax.Array:
 def select_op(value: Any, *, index: Any) -> Any:
     """``value[index]``: one entry of a container value.
 
+    Args:
+        value: a container (tuple, list or dict).
+        index: the entry's index or key.
+
+    Returns:
+        The entry.
+
     >>> select_op((1, 2), index=1)
     2
     """
@@ -112,6 +133,12 @@ def select_op(value: Any, *, index: Any) -> Any:
 @register("op", "axon.models.zeros_like")
 def zeros_like_op(x: jax.Array) -> jax.Array:
     """Zeros of ``x``'s shape and dtype.
+
+    Args:
+        x: an array.
+
+    Returns:
+        Zeros of ``x``'s shape and dtype.
 
     >>> zeros_like_op(jnp.ones(2, "int32")).tolist()
     [0, 0]
@@ -123,6 +150,12 @@ def zeros_like_op(x: jax.Array) -> jax.Array:
 def all_true_op(x: jax.Array) -> jax.Array:
     """``True`` everywhere in ``x``'s shape (the default attention mask: attend to every token).
 
+    Args:
+        x: any array; only its shape is used.
+
+    Returns:
+        A boolean array of ``x``'s shape, all ``True``.
+
     >>> all_true_op(jnp.zeros((1, 2), "int32")).tolist()
     [[True, True]]
     """
@@ -132,6 +165,12 @@ def all_true_op(x: jax.Array) -> jax.Array:
 @register("op", "axon.models.first_token")
 def first_token_op(x: jax.Array) -> jax.Array:
     """``x[:, 0]``: the first position of ``(batch, T, ...)`` (BERT's pooler input).
+
+    Args:
+        x: ``(batch, T, ...)``.
+
+    Returns:
+        ``(batch, ...)``.
 
     >>> first_token_op(jnp.arange(4).reshape(1, 2, 2)).tolist()
     [[0, 1]]
@@ -143,6 +182,12 @@ def first_token_op(x: jax.Array) -> jax.Array:
 def not_zero_op(x: jax.Array) -> jax.Array:
     """``x != 0`` (a 0/1 attention mask to the boolean mask the attention layers take).
 
+    Args:
+        x: an array of any shape.
+
+    Returns:
+        A boolean array of ``x``'s shape.
+
     >>> not_zero_op(jnp.array([1, 0])).tolist()
     [True, False]
     """
@@ -153,6 +198,12 @@ def not_zero_op(x: jax.Array) -> jax.Array:
 def gelu_tanh_op(x: jax.Array) -> jax.Array:
     """GELU's tanh approximation (GPT-2's ``gelu_new``):
     ``x/2 · (1 + tanh(sqrt(2/π) · (x + 0.044715 x³)))``.
+
+    Args:
+        x: a floating array.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
 
     >>> round(float(gelu_tanh_op(jnp.array(1.0))), 4)
     0.8412
@@ -283,6 +334,13 @@ def cached_self_attention_op(
 def default_positions_op(ids: jax.Array, offset: Any = None) -> jax.Array:
     """The positions ``offset .. offset + T - 1`` of ``ids`` ``(B, T)``, as ``(1, T)`` int32
     (``offset`` ``None``: 0; traced values allowed).
+
+    Args:
+        ids: the token ids ``(B, T)``; only their length is used.
+        offset: the first position, or ``None`` for 0.
+
+    Returns:
+        ``(1, T)`` int32.
 
     >>> default_positions_op(jnp.zeros((2, 3), "int32"), jnp.int32(4)).tolist()
     [[4, 5, 6]]
