@@ -287,6 +287,12 @@ def test_gpt2_config_reads_n_ctx_and_ignores_other_keys(tmp_path):
         axon.models.gpt2({"n_layer": 2})
 
 
+def test_gpt2_rejects_a_sequence_longer_than_its_positions():
+    model = axon.models.gpt2(axon.models.GPT2Config(**TINY))
+    with pytest.raises(ValueError, match="25 tokens is longer than the 24 learned positions"):
+        axon.get_output_shape(model, {"input_ids": axon.template((1, 25), "int32")})
+
+
 def test_gpt2_saves_and_loads_with_its_config(tmp_path):
     config = axon.models.GPT2Config(**TINY)
     model = axon.models.gpt2(config)

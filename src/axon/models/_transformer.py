@@ -331,19 +331,27 @@ def cached_self_attention_op(
 
 
 @register("op", "axon.models.default_positions")
-def default_positions_op(ids: jax.Array, offset: Any = None) -> jax.Array:
+def default_positions_op(ids: jax.Array, offset: Any = None, *, max_positions: int | None = None) -> jax.Array:
     """The positions ``offset .. offset + T - 1`` of ``ids`` ``(B, T)``, as ``(1, T)`` int32
     (``offset`` ``None``: 0; traced values allowed).
 
     Args:
         ids: the token ids ``(B, T)``; only their length is used.
         offset: the first position, or ``None`` for 0.
+        max_positions: the number of learned positions: a longer sequence is an error
+            (checked on ``T``; ``offset + T`` cannot be checked inside a trace).
 
     Returns:
         ``(1, T)`` int32.
 
+    Raises:
+        ValueError: ``T`` exceeds ``max_positions``.
+
     >>> default_positions_op(jnp.zeros((2, 3), "int32"), jnp.int32(4)).tolist()
     [[4, 5, 6]]
     """
+    t = ids.shape[-1]
+    if max_positions is not None and t > max_positions:
+        raise ValueError(f"positions: a sequence of {t} tokens is longer than the {max_positions} learned positions")
     start = jnp.int32(0) if offset is None else jnp.asarray(offset, jnp.int32).reshape(())
-    return (start + jnp.arange(ids.shape[-1], dtype=jnp.int32))[None]
+    return (start + jnp.arange(t, dtype=jnp.int32))[None]

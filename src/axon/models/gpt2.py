@@ -242,7 +242,8 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     )
     table = _select(wte, 1, "wte_table")
     default_positions = axon.layer(default_positions_op, [ids] + ([position] if decode else []),
-                                   name="default_positions", op_name="default_positions")
+                                   max_positions=config.n_positions, name="default_positions",
+                                   op_name="default_positions")
     positions = axon.or_else(axon.input("position_ids", shape=(None, None), optional=True), default_positions,
                              name="positions")
     wpe = axon.embedding(positions, config.n_positions, d, kernel_initializer=init, name="wpe")
