@@ -13,6 +13,7 @@ early stopping and resume.
 True
 """
 
+from axon.loop.backup import BackupMismatchError
 from axon.loop.checkpoint import deserialize_state, load_checkpoint, serialize_state
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.core import Loop, NonFiniteLossError, loop
@@ -22,6 +23,7 @@ from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, train_step
 
 __all__ = [
+    "BackupMismatchError",
     "EVENTS",
     "EvaluatorConfig",
     "Loop",

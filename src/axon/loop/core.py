@@ -27,6 +27,7 @@ from axon import plot as plot_module
 from axon.compiler import build
 from axon.display import as_table_str
 from axon.graph import Axon
+from axon.loop.backup import BackupConfig, backup_config
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
@@ -75,6 +76,7 @@ class Loop:
         handlers: ``event -> ((handler, filter), ...)``.
         attached_state: a state to resume from (see :meth:`from_state`).
         settings: a trainer's or evaluator's settings; ``None`` for a custom loop.
+        backup: the options of :meth:`backup_and_restore`, or ``None``.
         compiled: the cache of the compiled step (each new loop starts with an empty one).
     """
 
@@ -85,6 +87,7 @@ class Loop:
     handlers: Mapping[str, tuple[tuple[Callable[..., Any], Any], ...]] = dataclasses.field(default_factory=_no_handlers)
     attached_state: LoopState | None = None
     settings: TrainerConfig | EvaluatorConfig | None = None
+    backup: BackupConfig | None = None
     compiled: ProgramCache = dataclasses.field(default_factory=ProgramCache, init=False, repr=False, compare=False)
 
     @property
@@ -228,6 +231,70 @@ class Loop:
         if not isinstance(state, LoopState):
             raise TypeError(f"from_state: expected a LoopState, got {type(state).__name__}")
         return dataclasses.replace(self, attached_state=state)
+
+    def backup_and_restore(
+        self,
+        path: str | os.PathLike,
+        *,
+        keep: int = 1,
+        every: Literal["epoch"] | int = "epoch",
+        signals: Sequence[str] = ("SIGTERM", "SIGINT"),
+    ) -> Loop:
+        """Make the run preemption-safe (Keras' ``BackupAndRestore``): it backs itself up
+        into ``path`` and, run again with the same folder, resumes from the latest backup.
+
+        If ``path`` holds a backup, ``run`` resumes from the latest one: the step state
+        (parameters, layer state and random keys, optimizer, loss scale, moving average),
+        the epoch and iteration, the metrics history, the handlers' memory (early stopping
+        and plateau counters, checkpoint bests) and, for a backup taken mid-epoch, the
+        epoch's metric accumulators; the batches of the interrupted epoch it had used are
+        skipped. Otherwise the run starts fresh. ``run``'s ``epochs`` counts the epochs of
+        the whole run, those before the interruption included. A backup is written at each
+        epoch's end (and every ``every`` iterations), atomically, and the folder keeps the
+        latest ``keep``. A run resumed this way ends bit-identical to an uninterrupted one
+        when each epoch reads the same batches each time (a list, arrays with
+        ``batch_size`` -- shuffled from ``seed`` and the epoch --, a function returning a
+        fresh iterator); a one-shot iterator starts over in a new process. CSV and JSON
+        Lines logs continue without duplicate rows.
+
+        On one of ``signals`` (received by the main thread), the run finishes the step under
+        way, writes a backup, ends as halted (its ``halted`` handlers run), puts the
+        previous signal handlers back and then does what the signal would have done:
+        ``SystemExit(143)`` for ``SIGTERM`` (``128 + signal`` for any signal under its
+        default handler), ``KeyboardInterrupt`` for ``SIGINT``. A second signal of the same
+        kind acts at once. The backups stay after the run: running again with the same
+        folder continues from the last one (with no epochs left, ``run`` returns at once).
+        In a multi-process run only process 0 writes, and every process stops at the same
+        step.
+
+        Args:
+            path: the backup folder (made if missing); use one folder per experiment.
+            keep: how many backups to keep (the latest).
+            every: ``"epoch"``, or also back up every this many iterations within an epoch.
+            signals: the signals that stop the run cleanly (``()``: none).
+
+        Returns:
+            A new loop that backs up and restores.
+
+        Raises:
+            TypeError: ``path`` is not a path.
+            ValueError: a bad ``keep``, ``every`` or signal name; (when run) ``path`` is a
+                file.
+            axon.loop.BackupMismatchError: (when run, before the first step) the folder
+                holds another loop's backup (another model, optimizer or metrics).
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> folder = tempfile.mkdtemp()
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "adam", log=0).backup_and_restore(folder, keep=2)
+        >>> data = [(np.ones((2, 1)), np.ones((2, 1)))] * 3
+        >>> _ = t.run(data, epochs=3); sorted(os.listdir(folder))
+        ['backup_00002_0000000.ckpt', 'backup_00003_0000000.ckpt']
+        >>> final = t.run(data, epochs=4, return_state=True)  # resumes: one more epoch
+        >>> sorted(final.history), int(final.step_state["i"])
+        ([0, 1, 2, 3], 12)
+        """
+        return dataclasses.replace(self, backup=backup_config(path, keep, every, signals))
 
     # -- built-in handlers ----------------------------------------------------------------
     def log(
@@ -800,7 +867,7 @@ class Loop:
         {0: {}, 1: {}}
         """
         program = self.compiled.get(self._make_program)
-        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress)
+        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress, backup=self.backup)
         state = runner.run(
             data, init_state, epochs=epochs, iterations=iterations, jit=jit, batch_size=batch_size,
             shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution,
