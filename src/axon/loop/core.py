@@ -576,11 +576,11 @@ class Loop:
         in float32 at least). It is ``state.step_state["ema_model_state"]``: a
         :class:`axon.ModelState` with the averaged parameters and the current layer state
         (batch-norm statistics), checkpointed and resumed with the rest of the state.
-        Evaluate with it like with any model state, e.g.
-        ``axon.predict(model, final.step_state["ema_model_state"], x)`` or
-        ``axon.loop.evaluator(model).run(data, final.step_state["ema_model_state"])``
-        (``run(..., return_state=True)`` gives ``final``; ``run`` alone still returns the
-        trained, not the averaged, state).
+        The average is what the trainer evaluates and returns: :meth:`validate` measures
+        it, ``run`` returns it (the trained parameters stay in
+        ``run(..., return_state=True).step_state["model_state"]``), and
+        ``early_stop(..., restore_best=True)`` keeps its best epoch. Use it like any model
+        state: ``axon.predict(model, state, x)``.
 
         Args:
             decay: the decay, in [0, 1) (0.999: about the last 1000 updates).
@@ -600,6 +600,8 @@ class Loop:
         >>> ema_w = final.step_state["ema_model_state"]["dense_0"]["kernel"]
         >>> float(w[0, 0]), float(ema_w[0, 0])  # one step: w = 0 - 0.5 * 2 * (0 - 1); average 0.5 * 0 + 0.5 * 1
         (1.0, 0.5)
+        >>> float(t.run([(np.ones((1, 1)), np.ones((1, 1)))])["dense_0"]["kernel"][0, 0])  # run returns the average
+        0.5
         """
         config = self.settings
         if not isinstance(config, TrainerConfig):

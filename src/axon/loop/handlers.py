@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon.loop.checkpoint import serialize_state, write_atomic
+from axon.loop.ema import evaluated_model_state
 from axon.loop.state import LoopState
 
 __all__ = [
@@ -69,15 +70,16 @@ def validate_handler(evaluate: Callable[[Any], dict[str, float]]) -> Handler:
     current metrics.
 
     Args:
-        evaluate: runs an evaluation with the step state's ``model_state`` and returns the
-            metric values by name.
+        evaluate: runs an evaluation with a model state and returns the metric values by
+            name; it gets the step state's ``model_state``, or its moving average
+            (``ema_model_state``, ``Loop.ema``) when there is one.
 
     Returns:
         The handler.
     """
 
     def handler(state: LoopState) -> tuple[Action, LoopState]:
-        values = evaluate(state.step_state["model_state"])
+        values = evaluate(evaluated_model_state(state.step_state))
         state.metrics = {**state.metrics, **{f"validation_{k}": jnp.asarray(v) for k, v in values.items()}}
         return "continue", state
 
