@@ -37,7 +37,7 @@ import os
 import re
 import signal as signal_module
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
@@ -148,12 +148,26 @@ class BackupSession:
     :meth:`iteration_done` and :meth:`epoch_done` after each compiled call and epoch, runs
     the loop inside :meth:`handling_signals` and calls :meth:`deliver` once it is over.
 
+    Handlers that keep arrays of their own between events (``early_stop(...,
+    restore_best=True)``'s copy of the best model state) are bound methods of an object with
+    ``kept()``, ``template(step_state)`` and ``restore_kept(value)``: what ``kept()`` returns
+    is backed up with the step state (as its entry ``"kept/<n>"``) and given back before
+    the run starts.
+
     Args:
         config: the options.
+        handlers: the loop's handlers, ``event -> ((handler, filter), ...)``.
     """
 
-    def __init__(self, config: BackupConfig) -> None:
+    def __init__(self, config: BackupConfig, handlers: Mapping[str, Sequence[tuple[Any, Any]]] | None = None) -> None:
         self.config = config
+        keepers: dict[int, Any] = {}
+        for pairs in (handlers or {}).values():
+            for handler, _ in pairs:
+                owner = getattr(handler, "__self__", None)
+                if owner is not None and callable(getattr(owner, "restore_kept", None)):
+                    keepers.setdefault(id(owner), owner)
+        self.keepers = list(keepers.values())
         self.requested: int | None = None  # the signal number that asked to stop
         self.previous: dict[int, Any] = {}  # the handlers replaced while the loop runs
         self.active = False
@@ -191,7 +205,10 @@ class BackupSession:
             saved = load_checkpoint(file)
         except SerializationError as e:
             raise SerializationError(f"backup_and_restore: cannot read the latest backup {file!r}: {e}") from None
-        step_state = self._restored_step_state(saved, state.step_state, file)
+        template, kept_keys = self._template(saved, state.step_state)
+        step_state = self._restored_step_state(saved, template, file)
+        for i, key in kept_keys:
+            self.keepers[i].restore_kept(step_state.pop(key))
         metadata = dict(saved.handler_metadata)
         extra = metadata.pop(_META, {})
         if iteration > 0:
@@ -209,6 +226,18 @@ class BackupSession:
             times=dict(saved.times),
             event_counts=saved.event_counts,
         )
+
+    def _template(self, saved: LoopState, step_state: Any) -> tuple[Any, list[tuple[int, str]]]:
+        """The loop's step state, with the entries of the keepers the backup holds."""
+        raw_keys = getattr(saved.step_state, "saved_keys", [])
+        kept_keys = [(i, f"kept/{i}") for i in range(len(self.keepers))
+                     if any(k.startswith(f"['kept/{i}']") for k in raw_keys)]
+        if not kept_keys or not isinstance(step_state, Mapping):
+            return step_state, []
+        template = dict(step_state)
+        for i, key in kept_keys:
+            template[key] = self.keepers[i].template(step_state)
+        return template, kept_keys
 
     def _mismatch(self, file: str, detail: str) -> BackupMismatchError:
         return BackupMismatchError(
@@ -285,7 +314,11 @@ class BackupSession:
         if iteration > 0 and metric_state is not None:
             metrics = dict(metric_state["values"])
             metadata[_META] = {"nonfinite": int(metric_state.get("nonfinite", -1))}
-        saved = dataclasses.replace(state, epoch=epoch, iteration=iteration, metrics=metrics,
+        step_state = state.step_state
+        kept = {f"kept/{i}": k.kept() for i, k in enumerate(self.keepers) if k.kept() is not None}
+        if kept and isinstance(step_state, Mapping):
+            step_state = {**step_state, **kept}
+        saved = dataclasses.replace(state, step_state=step_state, epoch=epoch, iteration=iteration, metrics=metrics,
                                     handler_metadata=metadata, status=None)
         data = serialize_state(saved)  # every process: gathering sharded arrays is collective
         self.last_saved = (epoch, iteration)

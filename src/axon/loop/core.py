@@ -28,6 +28,7 @@ from axon.compiler import build
 from axon.display import as_table_str
 from axon.graph import Axon
 from axon.loop.backup import BackupConfig, backup_config
+from axon.loop.best import BestModelState
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
@@ -384,7 +385,8 @@ class Loop:
             result = evaluator.run(validation_data, model_state, batch_size=batch_size, progress=False, return_state=True)
             return result.history[0]
 
-        return self.handle_event(event, validate_handler(evaluate), filter)
+        names = [spec.name for spec in self.metrics if spec.evaluate is not None]
+        return self.handle_event(event, validate_handler(evaluate, names), filter)
 
     def monitor(
         self,
@@ -437,27 +439,60 @@ class Loop:
         filter: Filter = "always",
         mode: Mode = "min",
         patience: int = 3,
+        restore_best: bool = False,
     ) -> Loop:
         """Halt the loop when ``metric`` has not improved for ``patience`` epochs.
 
+        With ``restore_best=True`` (Keras' ``restore_best_weights``) the run returns the
+        model state of the epoch with the best value of ``metric``: a copy of it is kept
+        (on the device) at each new best and put back when the run ends -- when early
+        stopping halts it, and also when it completes or another handler halts it (Keras
+        restores only when it stops early; here the returned state is the best epoch's
+        however the run ends). With :meth:`ema` the copy is of the averaged state too
+        (what validation measured). The optimizer state and the counters stay the last
+        epoch's; ``state.handler_metadata["early_stop"]["best_epoch"]`` names the epoch.
+        :meth:`backup_and_restore` backs the copy up with the rest of the state.
+
         Args:
-            metric: the metric's name (e.g. ``"validation_loss"``).
+            metric: the metric's name (e.g. ``"validation_loss"``); it must be tracked by
+                the loop or added by a handler attached before (``validate``), else
+                ``run`` raises before the first step.
             event: when to check.
             filter: see :mod:`axon.loop.filters`.
             mode: ``"min"``, ``"max"`` or a predicate.
             patience: events without improvement before halting.
+            restore_best: return the best epoch's model state.
 
         Returns:
             A new loop with the handler.
 
-        >>> import axon
+        Raises:
+            ValueError: a bad ``mode`` or ``patience``; (when run, before the first step)
+                a metric the loop will not have.
+            TypeError: ``restore_best`` is not a bool.
+
+        >>> import axon, jax.numpy as jnp
         >>> t = axon.loop.trainer(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd", log=0)
         >>> len(t.early_stop("validation_loss", mode="min").handlers["epoch_completed"])
         1
+        >>> scores = jnp.array([3.0, 1.0, 2.0, 2.5, 2.7])  # the best epoch is 1
+        >>> lp = axon.loop.loop(lambda s, b: {"model_state": s["model_state"] + 1}, lambda b, i: {"model_state": jnp.zeros(())})
+        >>> lp = lp.metric(lambda s: scores[s["model_state"].astype(int) - 1], "score", transform=lambda s: (s,))
+        >>> final = lp.early_stop("score", patience=2, restore_best=True).run([0], epochs=5, progress=False)
+        >>> final.epoch, float(final.step_state["model_state"]), final.handler_metadata["early_stop"]["best_epoch"]
+        (3, 2.0, 1)
         """
         check_mode(mode, "early_stop")
         check_patience(patience, "early_stop")
-        return self.handle_event(event, monitor_handler(metric, _halt_loop, "early_stop", mode, patience), filter)
+        if not isinstance(restore_best, bool):
+            raise TypeError(f"early_stop: expected restore_best to be a bool, got {restore_best!r}")
+        if not restore_best:
+            handler = monitor_handler(metric, _halt_loop, "early_stop", mode, patience, where="early_stop")
+            return self.handle_event(event, handler, filter)
+        best = BestModelState("early_stop")
+        handler = monitor_handler(metric, _halt_loop, "early_stop", mode, patience, where="early_stop", on_improve=best.keep)
+        loop_ = self.handle_event("started", best.started).handle_event(event, handler, filter)
+        return loop_.handle_event(["completed", "halted"], best.ended)
 
     def checkpoint(
         self,
@@ -469,6 +504,7 @@ class Loop:
         criteria: str | None = None,
         mode: Mode = "min",
         patience: int = 3,
+        keep_best: int | None = None,
     ) -> Loop:
         """Save the whole loop state (parameters, layer and optimizer state, counters,
         random keys, handler memory) atomically.
@@ -478,6 +514,11 @@ class Loop:
         documentation says ("the min score metric will be considered best when deciding to
         save"); the best value and the events since it are kept in
         ``state.handler_metadata["checkpoint"]`` (``"best"``, ``"since_last_improvement"``).
+        With ``criteria`` and ``keep_best=n`` a checkpoint is saved when the metric ranks
+        among the ``n`` best values so far, and the file pushed out of the ``n`` best is
+        deleted: the folder holds the ``n`` best epochs (``keep_best=1``: Keras'
+        ``save_best_only``, in one file per best); ``handler_metadata["checkpoint"]
+        ["kept"]`` lists ``[value, file]`` best first.
 
         Args:
             path: the directory.
@@ -485,32 +526,53 @@ class Loop:
                 ``checkpoint_<epoch>_<iteration>.ckpt``).
             event: when to save.
             filter: see :mod:`axon.loop.filters`.
-            criteria: a metric name: save only when it reaches a new best value.
-            mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+            criteria: a metric name: save only when it reaches a new best value. It must be
+                tracked by the loop or added by a handler attached before (``validate``),
+                else ``run`` raises before the first step.
+            mode: ``"min"``, ``"max"`` or a predicate, for ``criteria`` (``"min"`` or
+                ``"max"`` with ``keep_best``).
             patience: Axon's option, "number of given events to wait for improvement"
                 (default 3), accepted for Axon's code. It does not change which checkpoints
                 are written (every new best is); ``since_last_improvement`` counts towards
                 it and restarts at 0 after ``patience`` events without improvement, as
                 ``monitor`` counts. Use ``early_stop(criteria, patience=...)`` to stop.
+            keep_best: with ``criteria``, keep the checkpoints of this many best values.
 
         Returns:
             A new loop with the handler.
 
         Raises:
-            ValueError: a bad ``mode`` or ``patience``.
+            ValueError: a bad ``mode``, ``patience`` or ``keep_best``, or ``keep_best``
+                without ``criteria``; (when run, before the first step) a ``criteria`` the
+                loop will not have.
 
         >>> import axon, os, tempfile, jax.numpy as jnp
         >>> path = tempfile.mkdtemp()
         >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(())).checkpoint(path=path)
         >>> _ = l.run([(0, 0)] * 3, epochs=2, progress=False); sorted(os.listdir(path))
         ['checkpoint_0_3.ckpt', 'checkpoint_1_3.ckpt']
+        >>> scores = jnp.array([3.0, 1.0, 2.0, 0.5, 2.5])  # the two best: epochs 3 and 1
+        >>> lp = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros((), jnp.int32))
+        >>> lp = lp.metric(lambda s: scores[s - 1], "score", transform=lambda s: (s,))
+        >>> best = tempfile.mkdtemp()
+        >>> _ = lp.checkpoint(path=best, criteria="score", keep_best=2).run([0], epochs=5, progress=False)
+        >>> sorted(os.listdir(best))
+        ['checkpoint_1_1.ckpt', 'checkpoint_3_1.ckpt']
         """
         check_mode(mode, "checkpoint")
         check_patience(patience, "checkpoint")
         if file_pattern is not None and not callable(file_pattern):
             raise TypeError(f"checkpoint: expected file_pattern to be a function of the state, got {file_pattern!r}")
+        if keep_best is not None:
+            if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 1:
+                raise ValueError(f"checkpoint: expected keep_best to be a positive int or None, got {keep_best!r}")
+            if criteria is None:
+                raise ValueError("checkpoint: keep_best needs criteria, the metric that ranks the checkpoints")
+            if mode not in ("min", "max"):
+                raise ValueError(f"checkpoint: keep_best ranks values by mode 'min' or 'max', got {mode!r}")
         pattern = file_pattern or _default_checkpoint_file
-        return self.handle_event(event, checkpoint_handler(path, pattern, criteria, mode, patience), filter)
+        handler = checkpoint_handler(path, pattern, criteria, mode, patience, keep_best)
+        return self.handle_event(event, handler, filter)
 
     def reduce_lr_on_plateau(
         self,
@@ -565,7 +627,8 @@ class Loop:
                 gradient_accumulation_steps=config.gradient_accumulation_steps, lr_scale=True,
             )
             loop_ = dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
-        return loop_.handle_event(event, monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience), filter)
+        handler = monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience, where="reduce_lr_on_plateau")
+        return loop_.handle_event(event, handler, filter)
 
     def ema(self, decay: float = 0.999, *, every: int = 1) -> Loop:
         """Keep an exponential moving average of the trainable parameters, inside the

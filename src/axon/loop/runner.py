@@ -29,6 +29,7 @@ from axon.loop.checkpoint import RawStepState, restore_step_state
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.data import BatchStream, DataSource, check_batch, read_chunks
 from axon.loop.filters import matches
+from axon.loop.metric_check import check_watched_metrics
 from axon.loop.program import StepProgram
 from axon.loop.progress import Reporter
 from axon.loop.state import ITERATION_EVENTS, LoopState
@@ -76,7 +77,7 @@ class Runner:
         backup: BackupConfig | None = None,
     ) -> None:
         self.program = program
-        self.backup = BackupSession(backup) if backup is not None else None
+        self.backup = BackupSession(backup, handlers) if backup is not None else None
         self.init_fn = init_fn
         self.handlers = handlers
         self.settings = settings
@@ -177,6 +178,7 @@ class Runner:
             raise ValueError(f"run: expected iterations to be a positive int or None, got {iterations!r}")
         if not isinstance(steps_per_execution, int) or isinstance(steps_per_execution, bool) or steps_per_execution < 1:
             raise ValueError(f"run: expected steps_per_execution to be a positive int, got {steps_per_execution!r}")
+        check_watched_metrics([m.name for m in self.program.metrics], self.handlers)
         source = DataSource(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
         first_stream: BatchStream | None = source.epoch(0)
