@@ -183,9 +183,9 @@ def counting(loop_):
         (lambda t: t.early_stop("validation_loss"), "validation metrics come from Loop.validate"),
     ],
 )
-def test_unknown_watched_metric_fails_before_the_first_step(tmp_path, attach, message):
+def test_unknown_watched_metric_fails_before_the_first_step(tmp_path, monkeypatch, attach, message):
     model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 1)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # checkpoint's default folder
     t, steps = counting(attach(axon.loop.trainer(model, "mean_squared_error", "sgd", log=0)))
     with pytest.raises(ValueError, match=message):
         t.run(BATCHES)
