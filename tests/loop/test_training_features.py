@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import axon
-from axon.loop.metric_check import adds_metrics
 
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(16, 3)).astype(np.float32)
@@ -210,6 +209,6 @@ def test_a_handler_that_declares_its_metrics_can_be_watched():
         state.metrics = {**state.metrics, "custom": jnp.asarray(1.0)}
         return "continue", state
 
-    lp = scripted([1, 2]).handle_event("epoch_completed", adds_metrics(add, ["custom"]))
+    lp = scripted([1, 2]).handle_event("epoch_completed", axon.loop.adds_metrics(add, ["custom"]))
     final = lp.early_stop("custom", patience=1).run([0], epochs=2, progress=False)
     assert final.handler_metadata["early_stop"]["best"] == 1.0

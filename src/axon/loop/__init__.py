@@ -19,6 +19,7 @@ from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.core import Loop, NonFiniteLossError, loop
 from axon.loop.factories import evaluator, trainer
 from axon.loop.handlers import learning_rate_scale
+from axon.loop.metric_check import adds_metrics
 from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, train_step
 
@@ -29,6 +30,7 @@ __all__ = [
     "Loop",
     "LoopState",
     "NonFiniteLossError",
+    "adds_metrics",
     "deserialize_state",
     "eval_step",
     "evaluator",

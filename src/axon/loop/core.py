@@ -417,7 +417,10 @@ class Loop:
             A new loop with the handler.
 
         Raises:
-            ValueError: a bad ``mode`` or ``patience``; (when run) an untracked metric.
+            ValueError: a bad ``mode`` or ``patience``; (when run, before the first step) a
+                metric the loop will not have: one it does not track, nor a handler
+                attached before adds (``validate``; a handler of your own that adds metrics
+                declares them with :func:`axon.loop.adds_metrics`).
 
         >>> import axon, jax.numpy as jnp
         >>> stalled = []
@@ -602,7 +605,8 @@ class Loop:
             A new trainer with the handler.
 
         Raises:
-            ValueError: not a trainer, or a bad ``factor``, ``mode`` or ``patience``.
+            ValueError: not a trainer, or a bad ``factor``, ``mode`` or ``patience``; (when
+                run, before the first step) a metric the loop will not have.
 
         >>> import axon, numpy as np, optax
         >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)

@@ -5,8 +5,8 @@ runs before it (``validate`` adds ``validation_<name>``). A typo then costs no t
 
 A handler declares what it watches with :func:`watches` and what it adds with
 :func:`adds_metrics`; a handler of your own that puts metrics into ``state.metrics``
-declares them the same way (``axon.loop.metric_check.adds_metrics(handler, ["my_metric"])``)
-so that other handlers may watch them.
+declares them the same way (``axon.loop.adds_metrics(handler, ["my_metric"])``) so that
+other handlers may watch them.
 
 >>> def handler(state):
 ...     return "continue", state
@@ -41,7 +41,9 @@ def watches(handler: Callable[..., Any], metric: str, where: str) -> Callable[..
 
 
 def adds_metrics(handler: Callable[..., Any], names: Iterable[str]) -> Callable[..., Any]:
-    """Mark ``handler`` as adding ``names`` to ``state.metrics``.
+    """Mark ``handler`` as adding ``names`` to ``state.metrics``, so that ``early_stop``,
+    ``monitor``, ``reduce_lr_on_plateau`` and ``checkpoint(criteria=...)`` attached after
+    it may watch them (a watched metric nothing provides is an error before the first step).
 
     Args:
         handler: the handler function.
