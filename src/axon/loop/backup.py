@@ -207,13 +207,13 @@ class BackupSession:
             raise SerializationError(f"backup_and_restore: cannot read the latest backup {file!r}: {e}") from None
         template, kept_keys = self._template(saved, state.step_state)
         step_state = self._restored_step_state(saved, template, file)
-        for i, key in kept_keys:
-            self.keepers[i].restore_kept(step_state.pop(key))
         metadata = dict(saved.handler_metadata)
         extra = metadata.pop(_META, {})
         if iteration > 0:
             metrics = self._restored_metrics(saved, metric_template, file)
             self.resume = (epoch, iteration, metrics, int(extra.get("nonfinite", -1)))
+        for i, key in kept_keys:  # everything checked: the keepers take their copies back
+            self.keepers[i].restore_kept(step_state.pop(key))
         self.last_saved = (epoch, iteration)
         return LoopState(
             step_state=place(step_state),
