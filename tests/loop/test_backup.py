@@ -180,3 +180,22 @@ def test_bad_input(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file, expected a folder"):
         counter(tmp_path / "file").run([0], progress=False)
+
+
+def test_a_run_in_another_thread_backs_up_without_touching_signals(tmp_path):
+    import threading
+
+    seen, results = [], []
+
+    def watch(state):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return "continue", state
+
+    def work():
+        results.append(counter(tmp_path).handle_event("iteration_completed", watch).run([0] * 2, epochs=2, progress=False))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert int(results[0].step_state) == 4 and os.listdir(tmp_path) == ["backup_00002_0000000.ckpt"]
+    assert seen and all(h is signal.getsignal(signal.SIGTERM) for h in seen)  # never replaced
