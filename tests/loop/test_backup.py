@@ -199,3 +199,18 @@ def test_a_run_in_another_thread_backs_up_without_touching_signals(tmp_path):
     thread.join()
     assert int(results[0].step_state) == 4 and os.listdir(tmp_path) == ["backup_00002_0000000.ckpt"]
     assert seen and all(h is signal.getsignal(signal.SIGTERM) for h in seen)  # never replaced
+
+
+def test_a_mid_epoch_backup_of_other_metrics_fails_before_the_first_step(tmp_path):
+    def send(state):
+        if state.event_counts["iteration_completed"]["total"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return "continue", state
+
+    with pytest.raises(SystemExit):
+        counter(tmp_path).handle_event("iteration_completed", send).run([0] * 3, epochs=2, progress=False)
+    assert os.listdir(tmp_path) == ["backup_00000_0000002.ckpt"]
+    other = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros((), jnp.float32))
+    other = other.metric(lambda s: s, "total", "running_sum", transform=lambda s: (s,)).backup_and_restore(tmp_path)
+    with pytest.raises(axon.loop.BackupMismatchError, match=r"its metrics are \['count'\], this loop's are \['total'\]"):
+        other.run([0] * 3, epochs=2, progress=False)
