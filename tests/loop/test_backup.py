@@ -214,3 +214,24 @@ def test_a_mid_epoch_backup_of_other_metrics_fails_before_the_first_step(tmp_pat
     other = other.metric(lambda s: s, "total", "running_sum", transform=lambda s: (s,)).backup_and_restore(tmp_path)
     with pytest.raises(axon.loop.BackupMismatchError, match=r"its metrics are \['count'\], this loop's are \['total'\]"):
         other.run([0] * 3, epochs=2, progress=False)
+
+
+def test_logs_after_a_stop_in_the_first_epoch_have_every_row_once(tmp_path):
+    def send(state):
+        if state.event_counts["iteration_completed"]["total"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return "continue", state
+
+    log = tmp_path / "log.jsonl"
+    with pytest.raises(SystemExit):
+        counter(tmp_path / "b").log_to_jsonl(log, every=1).handle_event("iteration_completed", send).run(
+            [0] * 3, epochs=2, progress=False
+        )
+    counter(tmp_path / "b").log_to_jsonl(log, every=1).run([0] * 3, epochs=2, progress=False)
+    rows = read_jsonl(log)
+    assert [(r["event"], r["epoch"], r["iteration"]) for r in rows] == [
+        ("iteration", 0, 1), ("iteration", 0, 2), ("iteration", 0, 3), ("epoch", 0, 3),
+        ("iteration", 1, 1), ("iteration", 1, 2), ("iteration", 1, 3), ("epoch", 1, 3),
+    ]
+    # running averages of the counter, by hand: epoch 0 sees 1, 2, 3; epoch 1 sees 4, 5, 6
+    assert [r["count"] for r in rows] == [1.0, 1.5, 2.0, 2.0, 4.0, 4.5, 5.0, 5.0]
