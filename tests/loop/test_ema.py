@@ -134,3 +134,30 @@ def test_ema_under_data_parallel_and_fsdp_equals_one_device():
         n=2,
     )
     assert result["DataParallel"] < 1e-5 and result["FSDP"] < 1e-5
+
+
+def numpy_forward(params, x):
+    hidden = np.tanh(x @ params["dense_0/kernel"] + params["dense_0/bias"])
+    return hidden @ params["dense_1/kernel"] + params["dense_1/bias"]
+
+
+def test_validation_and_the_returned_state_use_the_average():
+    net = model()
+    validation = [(X[:12], Y[:12])]
+    t = axon.loop.trainer(net, "mean_squared_error", axon.optimizers.adam(0.05), log=0).ema(0.8)
+    t = t.validate(net, validation)
+    t, trajectory, _ = recording(t)
+    final = t.run(BATCHES, epochs=2, return_state=True)
+    expected = numpy_ema(trajectory, 0.8, 1)
+    for epoch in range(2):
+        average = expected[4 * epoch + 3]  # after the epoch's 4th step
+        want = float(np.mean((numpy_forward(average, X[:12].astype(np.float64)) - Y[:12]) ** 2))
+        assert final.history[epoch]["validation_loss"] == pytest.approx(want, rel=1e-5)
+        trained = params_of(final.step_state["model_state"]) if epoch == 1 else None
+        if trained is not None:  # the trained parameters would give another loss
+            other = float(np.mean((numpy_forward(trained, X[:12].astype(np.float64)) - Y[:12]) ** 2))
+            assert other != pytest.approx(want, rel=1e-3)
+    returned = t.run(BATCHES, epochs=2)
+    got = params_of(returned)
+    for k in expected[-1]:
+        np.testing.assert_allclose(got[k], expected[-1][k], rtol=1e-5, atol=1e-6)

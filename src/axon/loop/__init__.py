@@ -13,20 +13,24 @@ early stopping and resume.
 True
 """
 
+from axon.loop.backup import BackupMismatchError
 from axon.loop.checkpoint import deserialize_state, load_checkpoint, serialize_state
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.core import Loop, NonFiniteLossError, loop
 from axon.loop.factories import evaluator, trainer
 from axon.loop.handlers import learning_rate_scale
+from axon.loop.metric_check import adds_metrics
 from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, train_step
 
 __all__ = [
+    "BackupMismatchError",
     "EVENTS",
     "EvaluatorConfig",
     "Loop",
     "LoopState",
     "NonFiniteLossError",
+    "adds_metrics",
     "deserialize_state",
     "eval_step",
     "evaluator",

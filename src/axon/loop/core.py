@@ -27,6 +27,8 @@ from axon import plot as plot_module
 from axon.compiler import build
 from axon.display import as_table_str
 from axon.graph import Axon
+from axon.loop.backup import BackupConfig, backup_config
+from axon.loop.best import BestModelState
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
@@ -75,6 +77,7 @@ class Loop:
         handlers: ``event -> ((handler, filter), ...)``.
         attached_state: a state to resume from (see :meth:`from_state`).
         settings: a trainer's or evaluator's settings; ``None`` for a custom loop.
+        backup: the options of :meth:`backup_and_restore`, or ``None``.
         compiled: the cache of the compiled step (each new loop starts with an empty one).
     """
 
@@ -85,6 +88,7 @@ class Loop:
     handlers: Mapping[str, tuple[tuple[Callable[..., Any], Any], ...]] = dataclasses.field(default_factory=_no_handlers)
     attached_state: LoopState | None = None
     settings: TrainerConfig | EvaluatorConfig | None = None
+    backup: BackupConfig | None = None
     compiled: ProgramCache = dataclasses.field(default_factory=ProgramCache, init=False, repr=False, compare=False)
 
     @property
@@ -229,6 +233,70 @@ class Loop:
             raise TypeError(f"from_state: expected a LoopState, got {type(state).__name__}")
         return dataclasses.replace(self, attached_state=state)
 
+    def backup_and_restore(
+        self,
+        path: str | os.PathLike,
+        *,
+        keep: int = 1,
+        every: Literal["epoch"] | int = "epoch",
+        signals: Sequence[str] = ("SIGTERM", "SIGINT"),
+    ) -> Loop:
+        """Make the run preemption-safe (Keras' ``BackupAndRestore``): it backs itself up
+        into ``path`` and, run again with the same folder, resumes from the latest backup.
+
+        If ``path`` holds a backup, ``run`` resumes from the latest one: the step state
+        (parameters, layer state and random keys, optimizer, loss scale, moving average),
+        the epoch and iteration, the metrics history, the handlers' memory (early stopping
+        and plateau counters, checkpoint bests) and, for a backup taken mid-epoch, the
+        epoch's metric accumulators; the batches of the interrupted epoch it had used are
+        skipped. Otherwise the run starts fresh. ``run``'s ``epochs`` counts the epochs of
+        the whole run, those before the interruption included. A backup is written at each
+        epoch's end (and every ``every`` iterations), atomically, and the folder keeps the
+        latest ``keep``. A run resumed this way ends bit-identical to an uninterrupted one
+        when each epoch reads the same batches each time (a list, arrays with
+        ``batch_size`` -- shuffled from ``seed`` and the epoch --, a function returning a
+        fresh iterator); a one-shot iterator starts over in a new process. CSV and JSON
+        Lines logs continue without duplicate rows.
+
+        On one of ``signals`` (received by the main thread), the run finishes the step under
+        way, writes a backup, ends as halted (its ``halted`` handlers run), puts the
+        previous signal handlers back and then does what the signal would have done:
+        ``SystemExit(143)`` for ``SIGTERM`` (``128 + signal`` for any signal under its
+        default handler), ``KeyboardInterrupt`` for ``SIGINT``. A second signal of the same
+        kind acts at once. The backups stay after the run: running again with the same
+        folder continues from the last one (with no epochs left, ``run`` returns at once).
+        In a multi-process run only process 0 writes, and every process stops at the same
+        step.
+
+        Args:
+            path: the backup folder (made if missing); use one folder per experiment.
+            keep: how many backups to keep (the latest).
+            every: ``"epoch"``, or also back up every this many iterations within an epoch.
+            signals: the signals that stop the run cleanly (``()``: none).
+
+        Returns:
+            A new loop that backs up and restores.
+
+        Raises:
+            TypeError: ``path`` is not a path.
+            ValueError: a bad ``keep``, ``every`` or signal name; (when run) ``path`` is a
+                file.
+            axon.loop.BackupMismatchError: (when run, before the first step) the folder
+                holds another loop's backup (another model, optimizer or metrics).
+
+        >>> import axon, os, tempfile, numpy as np
+        >>> folder = tempfile.mkdtemp()
+        >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
+        >>> t = axon.loop.trainer(model, "mean_squared_error", "adam", log=0).backup_and_restore(folder, keep=2)
+        >>> data = [(np.ones((2, 1)), np.ones((2, 1)))] * 3
+        >>> _ = t.run(data, epochs=3); sorted(os.listdir(folder))
+        ['backup_00002_0000000.ckpt', 'backup_00003_0000000.ckpt']
+        >>> final = t.run(data, epochs=4, return_state=True)  # resumes: one more epoch
+        >>> sorted(final.history), int(final.step_state["i"])
+        ([0, 1, 2, 3], 12)
+        """
+        return dataclasses.replace(self, backup=backup_config(path, keep, every, signals))
+
     # -- built-in handlers ----------------------------------------------------------------
     def log(
         self,
@@ -317,7 +385,8 @@ class Loop:
             result = evaluator.run(validation_data, model_state, batch_size=batch_size, progress=False, return_state=True)
             return result.history[0]
 
-        return self.handle_event(event, validate_handler(evaluate), filter)
+        names = [spec.name for spec in self.metrics if spec.evaluate is not None]
+        return self.handle_event(event, validate_handler(evaluate, names), filter)
 
     def monitor(
         self,
@@ -348,7 +417,10 @@ class Loop:
             A new loop with the handler.
 
         Raises:
-            ValueError: a bad ``mode`` or ``patience``; (when run) an untracked metric.
+            ValueError: a bad ``mode`` or ``patience``; (when run, before the first step) a
+                metric the loop will not have: one it does not track, nor a handler
+                attached before adds (``validate``; a handler of your own that adds metrics
+                declares them with :func:`axon.loop.adds_metrics`).
 
         >>> import axon, jax.numpy as jnp
         >>> stalled = []
@@ -370,27 +442,60 @@ class Loop:
         filter: Filter = "always",
         mode: Mode = "min",
         patience: int = 3,
+        restore_best: bool = False,
     ) -> Loop:
         """Halt the loop when ``metric`` has not improved for ``patience`` epochs.
 
+        With ``restore_best=True`` (Keras' ``restore_best_weights``) the run returns the
+        model state of the epoch with the best value of ``metric``: a copy of it is kept
+        (on the device) at each new best and put back when the run ends -- when early
+        stopping halts it, and also when it completes or another handler halts it (Keras
+        restores only when it stops early; here the returned state is the best epoch's
+        however the run ends). With :meth:`ema` the copy is of the averaged state too
+        (what validation measured). The optimizer state and the counters stay the last
+        epoch's; ``state.handler_metadata["early_stop"]["best_epoch"]`` names the epoch.
+        :meth:`backup_and_restore` backs the copy up with the rest of the state.
+
         Args:
-            metric: the metric's name (e.g. ``"validation_loss"``).
+            metric: the metric's name (e.g. ``"validation_loss"``); it must be tracked by
+                the loop or added by a handler attached before (``validate``), else
+                ``run`` raises before the first step.
             event: when to check.
             filter: see :mod:`axon.loop.filters`.
             mode: ``"min"``, ``"max"`` or a predicate.
             patience: events without improvement before halting.
+            restore_best: return the best epoch's model state.
 
         Returns:
             A new loop with the handler.
 
-        >>> import axon
+        Raises:
+            ValueError: a bad ``mode`` or ``patience``; (when run, before the first step)
+                a metric the loop will not have.
+            TypeError: ``restore_best`` is not a bool.
+
+        >>> import axon, jax.numpy as jnp
         >>> t = axon.loop.trainer(axon.input("x").pipe(axon.dense, 1), "mean_squared_error", "sgd", log=0)
         >>> len(t.early_stop("validation_loss", mode="min").handlers["epoch_completed"])
         1
+        >>> scores = jnp.array([3.0, 1.0, 2.0, 2.5, 2.7])  # the best epoch is 1
+        >>> lp = axon.loop.loop(lambda s, b: {"model_state": s["model_state"] + 1}, lambda b, i: {"model_state": jnp.zeros(())})
+        >>> lp = lp.metric(lambda s: scores[s["model_state"].astype(int) - 1], "score", transform=lambda s: (s,))
+        >>> final = lp.early_stop("score", patience=2, restore_best=True).run([0], epochs=5, progress=False)
+        >>> final.epoch, float(final.step_state["model_state"]), final.handler_metadata["early_stop"]["best_epoch"]
+        (3, 2.0, 1)
         """
         check_mode(mode, "early_stop")
         check_patience(patience, "early_stop")
-        return self.handle_event(event, monitor_handler(metric, _halt_loop, "early_stop", mode, patience), filter)
+        if not isinstance(restore_best, bool):
+            raise TypeError(f"early_stop: expected restore_best to be a bool, got {restore_best!r}")
+        if not restore_best:
+            handler = monitor_handler(metric, _halt_loop, "early_stop", mode, patience, where="early_stop")
+            return self.handle_event(event, handler, filter)
+        best = BestModelState("early_stop")
+        handler = monitor_handler(metric, _halt_loop, "early_stop", mode, patience, where="early_stop", on_improve=best.keep)
+        loop_ = self.handle_event("started", best.started).handle_event(event, handler, filter)
+        return loop_.handle_event(["completed", "halted"], best.ended)
 
     def checkpoint(
         self,
@@ -402,6 +507,7 @@ class Loop:
         criteria: str | None = None,
         mode: Mode = "min",
         patience: int = 3,
+        keep_best: int | None = None,
     ) -> Loop:
         """Save the whole loop state (parameters, layer and optimizer state, counters,
         random keys, handler memory) atomically.
@@ -411,6 +517,11 @@ class Loop:
         documentation says ("the min score metric will be considered best when deciding to
         save"); the best value and the events since it are kept in
         ``state.handler_metadata["checkpoint"]`` (``"best"``, ``"since_last_improvement"``).
+        With ``criteria`` and ``keep_best=n`` a checkpoint is saved when the metric ranks
+        among the ``n`` best values so far, and the file pushed out of the ``n`` best is
+        deleted: the folder holds the ``n`` best epochs (``keep_best=1``: Keras'
+        ``save_best_only``, in one file per best); ``handler_metadata["checkpoint"]
+        ["kept"]`` lists ``[value, file]`` best first.
 
         Args:
             path: the directory.
@@ -418,32 +529,53 @@ class Loop:
                 ``checkpoint_<epoch>_<iteration>.ckpt``).
             event: when to save.
             filter: see :mod:`axon.loop.filters`.
-            criteria: a metric name: save only when it reaches a new best value.
-            mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+            criteria: a metric name: save only when it reaches a new best value. It must be
+                tracked by the loop or added by a handler attached before (``validate``),
+                else ``run`` raises before the first step.
+            mode: ``"min"``, ``"max"`` or a predicate, for ``criteria`` (``"min"`` or
+                ``"max"`` with ``keep_best``).
             patience: Axon's option, "number of given events to wait for improvement"
                 (default 3), accepted for Axon's code. It does not change which checkpoints
                 are written (every new best is); ``since_last_improvement`` counts towards
                 it and restarts at 0 after ``patience`` events without improvement, as
                 ``monitor`` counts. Use ``early_stop(criteria, patience=...)`` to stop.
+            keep_best: with ``criteria``, keep the checkpoints of this many best values.
 
         Returns:
             A new loop with the handler.
 
         Raises:
-            ValueError: a bad ``mode`` or ``patience``.
+            ValueError: a bad ``mode``, ``patience`` or ``keep_best``, or ``keep_best``
+                without ``criteria``; (when run, before the first step) a ``criteria`` the
+                loop will not have.
 
         >>> import axon, os, tempfile, jax.numpy as jnp
         >>> path = tempfile.mkdtemp()
         >>> l = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros(())).checkpoint(path=path)
         >>> _ = l.run([(0, 0)] * 3, epochs=2, progress=False); sorted(os.listdir(path))
         ['checkpoint_0_3.ckpt', 'checkpoint_1_3.ckpt']
+        >>> scores = jnp.array([3.0, 1.0, 2.0, 0.5, 2.5])  # the two best: epochs 3 and 1
+        >>> lp = axon.loop.loop(lambda s, b: s + 1, lambda b, init: jnp.zeros((), jnp.int32))
+        >>> lp = lp.metric(lambda s: scores[s - 1], "score", transform=lambda s: (s,))
+        >>> best = tempfile.mkdtemp()
+        >>> _ = lp.checkpoint(path=best, criteria="score", keep_best=2).run([0], epochs=5, progress=False)
+        >>> sorted(os.listdir(best))
+        ['checkpoint_1_1.ckpt', 'checkpoint_3_1.ckpt']
         """
         check_mode(mode, "checkpoint")
         check_patience(patience, "checkpoint")
         if file_pattern is not None and not callable(file_pattern):
             raise TypeError(f"checkpoint: expected file_pattern to be a function of the state, got {file_pattern!r}")
+        if keep_best is not None:
+            if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 1:
+                raise ValueError(f"checkpoint: expected keep_best to be a positive int or None, got {keep_best!r}")
+            if criteria is None:
+                raise ValueError("checkpoint: keep_best needs criteria, the metric that ranks the checkpoints")
+            if mode not in ("min", "max"):
+                raise ValueError(f"checkpoint: keep_best ranks values by mode 'min' or 'max', got {mode!r}")
         pattern = file_pattern or _default_checkpoint_file
-        return self.handle_event(event, checkpoint_handler(path, pattern, criteria, mode, patience), filter)
+        handler = checkpoint_handler(path, pattern, criteria, mode, patience, keep_best)
+        return self.handle_event(event, handler, filter)
 
     def reduce_lr_on_plateau(
         self,
@@ -473,7 +605,8 @@ class Loop:
             A new trainer with the handler.
 
         Raises:
-            ValueError: not a trainer, or a bad ``factor``, ``mode`` or ``patience``.
+            ValueError: not a trainer, or a bad ``factor``, ``mode`` or ``patience``; (when
+                run, before the first step) a metric the loop will not have.
 
         >>> import axon, numpy as np, optax
         >>> model = axon.input("x", shape=(None, 1)).pipe(axon.dense, 1)
@@ -498,7 +631,8 @@ class Loop:
                 gradient_accumulation_steps=config.gradient_accumulation_steps, lr_scale=True,
             )
             loop_ = dataclasses.replace(self, init_fn=init_fn, step_fn=step_fn, settings=config)
-        return loop_.handle_event(event, monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience), filter)
+        handler = monitor_handler(metric, reduce_lr_action(factor), "reduce_lr", mode, patience, where="reduce_lr_on_plateau")
+        return loop_.handle_event(event, handler, filter)
 
     def ema(self, decay: float = 0.999, *, every: int = 1) -> Loop:
         """Keep an exponential moving average of the trainable parameters, inside the
@@ -509,11 +643,11 @@ class Loop:
         in float32 at least). It is ``state.step_state["ema_model_state"]``: a
         :class:`axon.ModelState` with the averaged parameters and the current layer state
         (batch-norm statistics), checkpointed and resumed with the rest of the state.
-        Evaluate with it like with any model state, e.g.
-        ``axon.predict(model, final.step_state["ema_model_state"], x)`` or
-        ``axon.loop.evaluator(model).run(data, final.step_state["ema_model_state"])``
-        (``run(..., return_state=True)`` gives ``final``; ``run`` alone still returns the
-        trained, not the averaged, state).
+        The average is what the trainer evaluates and returns: :meth:`validate` measures
+        it, ``run`` returns it (the trained parameters stay in
+        ``run(..., return_state=True).step_state["model_state"]``), and
+        ``early_stop(..., restore_best=True)`` keeps its best epoch. Use it like any model
+        state: ``axon.predict(model, state, x)``.
 
         Args:
             decay: the decay, in [0, 1) (0.999: about the last 1000 updates).
@@ -533,6 +667,8 @@ class Loop:
         >>> ema_w = final.step_state["ema_model_state"]["dense_0"]["kernel"]
         >>> float(w[0, 0]), float(ema_w[0, 0])  # one step: w = 0 - 0.5 * 2 * (0 - 1); average 0.5 * 0 + 0.5 * 1
         (1.0, 0.5)
+        >>> float(t.run([(np.ones((1, 1)), np.ones((1, 1)))])["dense_0"]["kernel"][0, 0])  # run returns the average
+        0.5
         """
         config = self.settings
         if not isinstance(config, TrainerConfig):
@@ -800,7 +936,7 @@ class Loop:
         {0: {}, 1: {}}
         """
         program = self.compiled.get(self._make_program)
-        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress)
+        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress, backup=self.backup)
         state = runner.run(
             data, init_state, epochs=epochs, iterations=iterations, jit=jit, batch_size=batch_size,
             shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution,

@@ -6,7 +6,8 @@ The average starts at the initial parameters and, after every ``every``-th step 
 (``optax.incremental_update``), computed in float32 at least and stored in the parameters'
 dtypes. It lives in the step state as ``"ema_model_state"``: the current model state (layer
 state such as batch-norm statistics included) with the averaged trainable parameters, so it
-is checkpointed and resumed with the rest, and used for evaluation like any model state.
+is checkpointed and resumed with the rest; ``Loop.validate`` evaluates it, and the trainer's
+``run`` returns it (:func:`evaluated_model_state`).
 
 >>> import axon, jax.numpy as jnp
 >>> from axon.loop.steps import train_step
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["EMA_KEY", "is_ema_step", "with_ema"]
+__all__ = ["EMA_KEY", "evaluated_model_state", "is_ema_step", "with_ema"]
 
 EMA_KEY = "ema_model_state"
 
@@ -71,6 +72,22 @@ def with_ema(
 
     step.axon_ema = True  # type: ignore[attr-defined]
     return init, step
+
+
+def evaluated_model_state(step_state: Any) -> Any:
+    """The model state a trainer validates with and returns: the moving average
+    (``"ema_model_state"``) when the trainer keeps one, else ``"model_state"``.
+
+    Args:
+        step_state: a trainer's step state.
+
+    Returns:
+        The model state.
+
+    >>> evaluated_model_state({"model_state": "trained", "ema_model_state": "averaged"})
+    'averaged'
+    """
+    return step_state[EMA_KEY] if EMA_KEY in step_state else step_state["model_state"]
 
 
 def is_ema_step(step_fn: Any) -> bool:

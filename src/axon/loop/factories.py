@@ -16,6 +16,7 @@ from typing import Any
 from axon.compiler.placement import check_distribution
 from axon.loop.config import EvaluatorConfig, NonFinite, TrainerConfig
 from axon.loop.core import Loop
+from axon.loop.ema import evaluated_model_state
 from axon.loop.state import LoopState
 from axon.loop.steps import eval_step, resolve_loss, resolve_model, train_step
 
@@ -25,7 +26,7 @@ _NONFINITE = ("raise", "continue")
 
 
 def _model_state(state: LoopState) -> Any:
-    return state.step_state["model_state"]
+    return evaluated_model_state(state.step_state)
 
 
 def _history(state: LoopState) -> Any:

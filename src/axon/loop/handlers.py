@@ -12,15 +12,19 @@ attach them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TextIO
 
 import jax.numpy as jnp
 import numpy as np
 
+from axon._host import writes_files
 from axon.loop.checkpoint import serialize_state, write_atomic
+from axon.loop.ema import evaluated_model_state
+from axon.loop.metric_check import adds_metrics, watches
 from axon.loop.state import LoopState
 
 __all__ = [
@@ -64,24 +68,27 @@ def log_handler(message_fn: Callable[[LoopState], str], stream: Callable[[], Tex
     return handler
 
 
-def validate_handler(evaluate: Callable[[Any], dict[str, float]]) -> Handler:
+def validate_handler(evaluate: Callable[[Any], dict[str, float]], names: Sequence[str] = ()) -> Handler:
     """Add ``validation_<name>`` metrics computed by ``evaluate(model_state)`` to the
     current metrics.
 
     Args:
-        evaluate: runs an evaluation with the step state's ``model_state`` and returns the
-            metric values by name.
+        evaluate: runs an evaluation with a model state and returns the metric values by
+            name; it gets the step state's ``model_state``, or its moving average
+            (``ema_model_state``, ``Loop.ema``) when there is one.
+        names: the names of the metrics ``evaluate`` gives (for the check that watched
+            metrics exist, :mod:`axon.loop.metric_check`).
 
     Returns:
         The handler.
     """
 
     def handler(state: LoopState) -> tuple[Action, LoopState]:
-        values = evaluate(state.step_state["model_state"])
+        values = evaluate(evaluated_model_state(state.step_state))
         state.metrics = {**state.metrics, **{f"validation_{k}": jnp.asarray(v) for k, v in values.items()}}
         return "continue", state
 
-    return handler
+    return adds_metrics(handler, [f"validation_{n}" for n in names])
 
 
 def check_mode(mode: Any, where: str) -> Callable[[float, float], bool]:
@@ -126,7 +133,16 @@ def _metric_value(state: LoopState, metric: str, where: str) -> float:
     return float(np.asarray(state.metrics[metric]))
 
 
-def monitor_handler(metric: str, fn: Handler, name: str, mode: Any, patience: int) -> Handler:
+def monitor_handler(
+    metric: str,
+    fn: Handler,
+    name: str,
+    mode: Any,
+    patience: int,
+    *,
+    where: str = "monitor",
+    on_improve: Callable[[LoopState], None] | None = None,
+) -> Handler:
     """Track the best value of ``metric`` in ``state.handler_metadata[name]``; after
     ``patience`` events without improvement call ``fn(state)`` and count again.
 
@@ -136,18 +152,22 @@ def monitor_handler(metric: str, fn: Handler, name: str, mode: Any, patience: in
         name: the key in ``state.handler_metadata``.
         mode: ``"min"``, ``"max"`` or a predicate.
         patience: events without improvement before ``fn`` runs.
+        where: the method's name, for error messages.
+        on_improve: called with the state when the metric reaches a new best value.
 
     Returns:
         The handler.
     """
-    improved = check_mode(mode, "monitor")
+    improved = check_mode(mode, where)
 
     def handler(state: LoopState) -> tuple[Action, LoopState]:
-        value = _metric_value(state, metric, "monitor")
+        value = _metric_value(state, metric, where)
         memory = state.handler_metadata.setdefault(name, {"best": None, "since_last_improvement": 0})
         if memory["best"] is None or improved(value, memory["best"]):
             memory["best"] = value
             memory["since_last_improvement"] = 0
+            if on_improve is not None:
+                on_improve(state)
             return "continue", state
         memory["since_last_improvement"] += 1
         if memory["since_last_improvement"] >= patience:
@@ -155,7 +175,7 @@ def monitor_handler(metric: str, fn: Handler, name: str, mode: Any, patience: in
             return fn(state)
         return "continue", state
 
-    return handler
+    return watches(handler, metric, where)
 
 
 def checkpoint_handler(
@@ -164,45 +184,81 @@ def checkpoint_handler(
     criteria: str | None,
     mode: Any,
     patience: int = 3,
+    keep_best: int | None = None,
 ) -> Handler:
     """Save the loop state to ``path/file_pattern(state)`` atomically; with ``criteria``,
-    only when that metric reaches a new best value.
+    only when that metric reaches a new best value, or with ``keep_best=n`` when it ranks
+    among the ``n`` best so far (the file pushed out of the ``n`` best is deleted).
 
     Args:
         path: the directory.
         file_pattern: the file name from the state.
         criteria: a metric name, or ``None`` to save on every event.
-        mode: ``"min"``, ``"max"`` or a predicate, for ``criteria``.
+        mode: ``"min"``, ``"max"`` or a predicate, for ``criteria`` (``"min"`` or
+            ``"max"`` with ``keep_best``).
         patience: events without improvement after which ``since_last_improvement``
             restarts at 0 (it does not change which checkpoints are written).
+        keep_best: keep the files of the ``n`` best values of ``criteria`` (their values
+            and files are ``handler_metadata["checkpoint"]["kept"]``, best first).
 
     Returns:
         The handler.
     """
     improved = check_mode(mode, "checkpoint")
 
-    def save(state: LoopState) -> None:
+    def file_of(state: LoopState) -> str:
         filename = file_pattern(state)
         if not isinstance(filename, str):
             raise TypeError(f"checkpoint: file_pattern must return a string, got {filename!r}")
-        state.handler_metadata.setdefault("checkpoint", {})["last"] = os.path.join(path, filename)
-        write_atomic(os.path.join(path, filename), serialize_state(state))
+        return os.path.join(path, filename)
+
+    def save(state: LoopState, file: str) -> None:
+        state.handler_metadata.setdefault("checkpoint", {})["last"] = file
+        write_atomic(file, serialize_state(state))
+
+    def ranked(state: LoopState, memory: dict, value: float) -> tuple[str, list[str]] | None:
+        """The file to write and the files to delete, or None when ``value`` is not among
+        the ``keep_best`` best."""
+        kept = memory.get("kept", [])
+        if len(kept) >= keep_best and not improved(value, kept[-1][0]):
+            return None
+        file = file_of(state)
+        kept = sorted([*(k for k in kept if k[1] != file), [value, file]], key=lambda k: k[0], reverse=mode == "max")
+        memory["kept"] = kept[:keep_best]
+        return file, [f for _, f in kept[keep_best:] if f != file]
 
     def handler(state: LoopState) -> tuple[Action, LoopState]:
+        pushed_out: list[str] = []
         if criteria is not None:
             value = _metric_value(state, criteria, "checkpoint")
             memory = state.handler_metadata.setdefault("checkpoint", {})
             best = memory.get("best")
-            if best is not None and not improved(value, best):
+            new_best = best is None or improved(value, best)
+            if new_best:
+                memory["best"] = value
+                memory["since_last_improvement"] = 0
+            else:
                 waited = memory.get("since_last_improvement", 0) + 1
                 memory["since_last_improvement"] = 0 if waited >= patience else waited
+            if keep_best is not None:
+                chosen = ranked(state, memory, value)
+                if chosen is None:
+                    return "continue", state
+                file, pushed_out = chosen
+            elif not new_best:
                 return "continue", state
-            memory["best"] = value
-            memory["since_last_improvement"] = 0
-        save(state)
+            else:
+                file = file_of(state)
+        else:
+            file = file_of(state)
+        save(state, file)
+        if writes_files():
+            for old in pushed_out:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(old)
         return "continue", state
 
-    return handler
+    return handler if criteria is None else watches(handler, criteria, "checkpoint")
 
 
 def _is_lr_scale(opt_state: Any) -> bool:

@@ -191,8 +191,8 @@ class Cadence:
 class FileLogger:
     """Writes log rows to a CSV or JSON Lines file; its methods are the loop handlers.
 
-    On ``started``: a run that starts at epoch 0 starts the file over; a resumed run
-    (``Loop.from_state``) keeps it and skips every row at or before the last one in the
+    On ``started``: a run that starts at the beginning of epoch 0 starts the file over; a
+    resumed run (``Loop.from_state``, ``Loop.backup_and_restore``) keeps it and skips every row at or before the last one in the
     file (its last epoch row, or its last iteration row of a later epoch), so a log has one
     row per epoch however often the run was interrupted and resumed. Only the main process
     (``jax.process_index() == 0``) writes.
@@ -232,7 +232,7 @@ class FileLogger:
             raise PermissionError(f"{self.where}: cannot write the log file {self.path!r}")
         self.columns, self.last = None, None
         self.cadence.reset()
-        if state.epoch == 0 or not os.path.exists(self.path):
+        if (state.epoch == 0 and state.iteration == 0) or not os.path.exists(self.path):
             open(self.path, "w").close()
             return "continue", state
         rows = self._read()

@@ -24,10 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from axon.loop.backup import BackupConfig, BackupSession
 from axon.loop.checkpoint import RawStepState, restore_step_state
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.data import BatchStream, DataSource, check_batch, read_chunks
 from axon.loop.filters import matches
+from axon.loop.metric_check import check_watched_metrics
 from axon.loop.program import StepProgram
 from axon.loop.progress import Reporter
 from axon.loop.state import ITERATION_EVENTS, LoopState
@@ -61,6 +63,7 @@ class Runner:
             batches can be anything; a trainer's and evaluator's are ``(inputs, targets)``).
         attached_state: a state to resume from (``Loop.from_state``).
         progress: ``False`` silences the progress display.
+        backup: ``Loop.backup_and_restore``'s options, or ``None``.
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class Runner:
         settings: TrainerConfig | EvaluatorConfig | None,
         attached_state: LoopState | None = None,
         progress: bool | None = None,
+        backup: BackupConfig | None = None,
     ) -> None:
         self.program = program
+        self.backup = BackupSession(backup, handlers) if backup is not None else None
         self.init_fn = init_fn
         self.handlers = handlers
         self.settings = settings
@@ -173,6 +178,7 @@ class Runner:
             raise ValueError(f"run: expected iterations to be a positive int or None, got {iterations!r}")
         if not isinstance(steps_per_execution, int) or isinstance(steps_per_execution, bool) or steps_per_execution < 1:
             raise ValueError(f"run: expected steps_per_execution to be a positive int, got {steps_per_execution!r}")
+        check_watched_metrics([m.name for m in self.program.metrics], self.handlers)
         source = DataSource(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
         first_stream: BatchStream | None = source.epoch(0)
@@ -184,6 +190,8 @@ class Runner:
         first = self._prepare(first_batch)
         state = self._initial_state(first, init_state, epochs)
         state.max_iteration = -1 if iterations is None else iterations
+        if self.backup is not None:  # before the first step: a mismatched backup loses no work
+            state = self.backup.restore(state, self._place, self.program.metric_init(state.step_state))
         self.state = state
         reporter = self._reporter(source)
         # the stream opened to peek at the first batch serves the first epoch too (a data
@@ -193,7 +201,8 @@ class Runner:
             first_stream = None
         batch_fn, chunk_fn = self.program.functions(jit)
 
-        with warnings.catch_warnings():
+        signals = self.backup.handling_signals() if self.backup is not None else contextlib.nullcontext()
+        with warnings.catch_warnings(), signals:
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             try:
                 state = self._fire(state, "started")
@@ -211,6 +220,8 @@ class Runner:
                 if reporter is not None:
                     reporter.close()
         state.trace_count = self.program.trace_count
+        if self.backup is not None:
+            self.backup.deliver()  # the signal that stopped the run, if one did
         return state
 
     def _initial_state(self, first: Any, init_state: Any, epochs: int) -> LoopState:
@@ -254,10 +265,14 @@ class Runner:
         state.iteration = 0
         carry = self.program.carry
         try:
-            state = self._fire(state, "epoch_started")
+            skipped = 0
+            if self.backup is not None:  # resuming a backup taken mid-epoch
+                metric_state, skipped = self.backup.resume_epoch(state, metric_state, batches)
+            if not skipped:
+                state = self._fire(state, "epoch_started")
             if reporter is not None:
                 reporter.epoch_started(state)
-            limit = state.max_iteration if state.max_iteration > 0 else None
+            limit = state.max_iteration - skipped if state.max_iteration > 0 else None
             fire = any(self.handlers.get(e) for e in ITERATION_EVENTS)
             used_before = batches.used
             # closing the chunks gives a chunk read ahead back to the stream (an epoch that
@@ -277,6 +292,9 @@ class Runner:
                     state = self._iteration_event(state, "iteration_completed", fire)
                     if reporter is not None:
                         reporter.iteration(state, n)
+                    if self.backup is not None and self.backup.iteration_done(state, metric_state):
+                        self.state = state
+                        raise _Halt("halt_loop")
             if state.iteration == 0:
                 raise ValueError(self._no_batch_message(source, state.epoch, used_before))
             self._check_finite(state, metric_state)
@@ -299,6 +317,9 @@ class Runner:
             self._fire(state, "epoch_halted")
             state = self.state
         state.epoch += 1
+        if self.backup is not None and self.backup.epoch_done(state):
+            self.state = state
+            raise _Halt("halt_loop")
         return state
 
     @staticmethod
