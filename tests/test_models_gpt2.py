@@ -303,3 +303,25 @@ def test_gpt2_saves_and_loads_with_its_config(tmp_path):
     np.testing.assert_array_equal(np.asarray(axon.predict(loaded, loaded_state, {"input_ids": ids})),
                                   np.asarray(axon.predict(model, state, {"input_ids": ids})))
     assert axon.models.GPT2Config(**loaded.node.meta["axon.models.gpt2"]) == config
+
+
+def test_a_saved_gpt2_loads_in_a_program_that_never_imported_axon_models(tmp_path):
+    config = axon.models.GPT2Config(**TINY)
+    model = axon.models.gpt2(config)
+    state = axon.init(model, {"input_ids": axon.template((1, 4), "int32")})
+    axon.save(tmp_path / "gpt2.axon", model, state)
+    ids = np.array([[1, 2, 3]])
+    np.save(tmp_path / "expected.npy", np.asarray(axon.predict(model, state, {"input_ids": ids})))
+    script = (
+        "import sys, numpy as np, axon\n"
+        "assert 'axon.models' not in sys.modules\n"
+        f"m, s = axon.load({str(tmp_path / 'gpt2.axon')!r})\n"
+        "out = np.asarray(axon.predict(m, s, {'input_ids': np.array([[1, 2, 3]])}))\n"
+        f"np.testing.assert_array_equal(out, np.load({str(tmp_path / 'expected.npy')!r}))\n"
+        "print('ok')\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

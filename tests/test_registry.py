@@ -123,7 +123,9 @@ def test_builtin_names_follow_the_documented_scheme():
     assert ops["axon.separable_conv2d"] is axon.layers.separable_conv2d
     assert ops["axon.relu"] is axon.activations.relu
     assert ops["axon.fn"] is axon.api.core.apply_fn
-    assert all(name.startswith("axon.") for name in ops if registry.lookup("op", name).__module__.startswith("axon."))
+    # (the doctests of axon's modules register functions of theirs as "doc.*": left out)
+    assert all(name.startswith("axon.") for name in ops
+               if registry.lookup("op", name).__module__.startswith("axon.") and not name.startswith("doc."))
     factories = registry.names("initializer_factory")
     for name in [*axon.initializers.INITIALIZERS, "full"]:
         assert factories["axon.initializers." + name] is getattr(axon.initializers, name)
@@ -242,7 +244,7 @@ def test_loading_an_unknown_initializer_lists_close_matches():
     axon.serialization.register_initializer("tests.registry.ones_initt", ones_like)
     try:
         with pytest.raises(SerializationError, match=r"initializer 'tests.registry.ones_init' is not registered in this "
-                           r"program \(close matches: 'tests.registry.ones_initt'\); register it"):
+                           r"program \(close matches: 'tests.registry.ones_initt'[^)]*\); register it"):
             axon.deserialize(data)
     finally:
         registry.unregister("initializer", "tests.registry.ones_initt")

@@ -61,7 +61,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -278,7 +280,30 @@ def find(kind: Kind, name: Any) -> Any | None:
     (True, None)
     """
     table = _TABLES[_check_kind(kind, "find")]
-    return table.get(name) if isinstance(name, str) else None
+    if not isinstance(name, str):
+        return None
+    obj = table.get(name)
+    if obj is None:
+        provider = _provider_of(name)
+        if provider is not None and provider not in sys.modules:
+            importlib.import_module(provider)
+            obj = table.get(name)
+    return obj
+
+
+PROVIDERS: dict[str, str] = {"axon.models.": "axon.models"}
+"""Name prefixes of ops registered by axon packages that ``import axon`` does not import,
+and the package that registers them: looking up such a name imports the package first, so
+that ``axon.load`` of a saved GPT-2 works in a program that never imported
+:mod:`axon.models`. Imported by name (importlib), so this module still imports nothing from
+axon."""
+
+
+def _provider_of(name: str) -> str | None:
+    for prefix, module in PROVIDERS.items():
+        if name.startswith(prefix):
+            return module
+    return None
 
 
 def name_of(kind: Kind, obj: Any) -> str | None:

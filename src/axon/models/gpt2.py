@@ -207,8 +207,8 @@ def gpt2(config: GPT2Config, *, decode: bool = False) -> axon.Axon:
     ``"position_ids"`` (default ``position .. position + T - 1``) are those of the new tokens.
     Its parameters are the same as the full model's.
 
-    The model saves with :func:`axon.save`; to load it in a fresh program, ``import
-    axon.models`` first (it registers the ops the model uses).
+    The model saves with :func:`axon.save` and loads with :func:`axon.load` in any program
+    (loading imports :mod:`axon.models`, which registers the ops the model uses).
 
     Args:
         config: The hyperparameters.
