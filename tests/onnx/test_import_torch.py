@@ -1,0 +1,206 @@
+"""axon.onnx.import_model on torch models exported with torch.onnx.export(dynamo=False): the
+imported axon model predicts what onnxruntime and torch predict, and behaves as any axon model
+(gradients, one compile per shape, as_table, save/load, fine-tuning)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import axon
+import axon.onnx
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _export(torch, module, example, path, *, dynamic_batch=True, input_name="x"):
+    module.eval()
+    dynamic_axes = {input_name: {0: "batch"}, "y": {0: "batch"}} if dynamic_batch else None
+    torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=["y"],
+                      dynamic_axes=dynamic_axes, opset_version=17, dynamo=False, do_constant_folding=False)
+    return path
+
+
+def _check_against_references(torch, onnxruntime, module, path, x, *, dims=None, input_name="x", rtol=RTOL, atol=ATOL):
+    model, state = axon.onnx.import_model(path, dims=dims)
+    ours = np.asarray(axon.predict(model, state, {input_name: jnp.asarray(x)}))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (ort,) = session.run(None, {input_name: x})
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours, ort, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ours, ref, rtol=rtol, atol=atol)
+    return model, state
+
+
+def _cnn(torch):
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+    )
+    with torch.no_grad():  # non-trivial running statistics
+        for m in net:
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def test_cnn_with_batch_norm(torch, onnx, onnxruntime, tmp_path):
+    net = _cnn(torch)
+    x = np.random.default_rng(0).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / "cnn.onnx")
+    model, state = _check_against_references(torch, onnxruntime, net, path, x)
+    assert axon.get_inputs(model) == {"x": (None, 3, 16, 16)}
+    ops = axon.get_op_counts(model)
+    assert ops["conv"] == 2 and ops["batch_norm"] == 2 and ops["dense"] == 1, ops
+    assert set(state.state_paths) >= {(k, "mean") for k in state.keys() if "mean" in state[k]}
+    table = axon.display.as_table(model, axon.template((1, 3, 16, 16)))
+    assert "conv" in str(table)
+
+
+def test_gradients_compile_once_save_load_and_fine_tune(torch, onnx, onnxruntime, tmp_path):
+    net = _cnn(torch)
+    x = np.random.default_rng(1).normal(size=(4, 3, 16, 16)).astype(np.float32)
+    model, state = axon.onnx.import_model(_export(torch, net, torch.from_numpy(x), tmp_path / "cnn.onnx"))
+    init_fn, predict_fn = axon.build(model)
+    # gradients through the imported model are finite and not all zero
+    grads = jax.grad(lambda s: jnp.sum(predict_fn(s, jnp.asarray(x)) ** 2))(state)
+    leaves = jax.tree_util.tree_leaves(grads.trainable_parameters() if hasattr(grads, "trainable_parameters") else grads)
+    assert all(bool(jnp.isfinite(g).all()) for g in leaves)
+    assert any(float(jnp.abs(g).sum()) > 0 for g in leaves)
+    # a jit-compiled imported model compiles once per shape
+    compiled = jax.jit(predict_fn)
+    traces = []
+    counted = jax.jit(lambda s, v: (traces.append(v.shape), predict_fn(s, v))[1])
+    for batch in (4, 4, 2, 2):
+        counted(state, jnp.asarray(x[:batch]))
+    assert traces == [(4, 3, 16, 16), (2, 3, 16, 16)]
+    np.testing.assert_allclose(compiled(state, jnp.asarray(x)), predict_fn(state, jnp.asarray(x)), rtol=1e-5, atol=1e-6)
+    # save / load round trip
+    axon.save(tmp_path / "model.axon", model, state)
+    model2, state2 = axon.load(tmp_path / "model.axon")
+    np.testing.assert_allclose(axon.predict(model2, state2, jnp.asarray(x)), predict_fn(state, jnp.asarray(x)), rtol=1e-6, atol=1e-6)
+    # one fine-tuning step changes the parameters
+    labels = jax.nn.one_hot(jnp.arange(4) % 10, 10)
+    trainer = axon.loop.trainer(model, "categorical_cross_entropy", axon.optimizers.sgd(0.1), from_logits=True) \
+        if "from_logits" in axon.loop.trainer.__code__.co_varnames else axon.loop.trainer(model, lambda y, p: axon.losses.categorical_cross_entropy(y, jax.nn.softmax(p), reduction="mean"), axon.optimizers.sgd(0.1))
+    tuned = axon.loop.run(trainer, [(jnp.asarray(x), labels)], state, epochs=1)
+    before = jax.tree_util.tree_leaves(state.trainable_parameters())
+    after = jax.tree_util.tree_leaves(tuned.trainable_parameters())
+    assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+class _Block(object):
+    pass
+
+
+def _resnet18(torch, num_classes=10):
+    nn = torch.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    class ResNet18(nn.Module):  # torchvision.models.resnet18's layout
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            widths, cin, stages = (64, 128, 256, 512), 64, []
+            for i, w in enumerate(widths):
+                stages.append(nn.Sequential(BasicBlock(cin, w, 1 if i == 0 else 2), BasicBlock(w, w, 1)))
+                cin = w
+            self.layer1, self.layer2, self.layer3, self.layer4 = stages
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    torch.manual_seed(0)
+    net = ResNet18()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def test_resnet18(torch, onnx, onnxruntime, tmp_path):
+    net = _resnet18(torch)
+    x = np.random.default_rng(2).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / "resnet18.onnx")
+    model, state = _check_against_references(torch, onnxruntime, net, path, x, rtol=1e-4, atol=1e-4)
+    assert "layer1_0_conv1" in state.keys() and state["layer1_0_conv1"]["kernel"].shape == (64, 64, 3, 3)
+    assert axon.get_op_counts(model)["conv"] == 20
+
+
+def test_mlp(torch, onnx, onnxruntime, tmp_path):
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 8), nn.Tanh(), nn.Dropout(0.3), nn.Linear(8, 3), nn.LogSoftmax(-1))
+    x = np.random.default_rng(3).normal(size=(5, 6)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / "mlp.onnx")
+    model, state = _check_against_references(torch, onnxruntime, net, path, x)
+    assert axon.get_op_counts(model)["dense"] == 3
+    assert state["0"]["kernel"].shape == (6, 16)
+
+
+def _recurrent_classifier(torch, kind):
+    nn = torch.nn
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(input_size=4, hidden_size=8, batch_first=True)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1])
+
+    torch.manual_seed(0)
+    return Classifier()
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_classifier(torch, onnx, onnxruntime, tmp_path, kind):
+    net = _recurrent_classifier(torch, kind)
+    x = np.random.default_rng(4).normal(size=(2, 5, 4)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / f"{kind}.onnx", dynamic_batch=False)
+    model, _ = _check_against_references(torch, onnxruntime, net, path, x)
+    assert axon.get_op_counts(model)[kind.lower()] == 1
+
+
+def test_transformer_encoder(torch, onnx, onnxruntime, tmp_path):
+    nn = torch.nn
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0, batch_first=True)
+    net = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+    x = np.random.default_rng(5).normal(size=(2, 6, 16)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / "encoder.onnx", dynamic_batch=False)
+    model, state = _check_against_references(torch, onnxruntime, net, path, x, rtol=1e-4, atol=1e-4)
+    assert axon.get_op_counts(model)["layer_norm"] == 4
