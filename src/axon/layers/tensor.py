@@ -34,6 +34,7 @@ __all__ = [
     "pad_axes",
     "power",
     "reduce",
+    "remainder",
     "slice_axes",
     "sqrt",
     "where",
@@ -98,6 +99,25 @@ def matmul(x: jax.Array, y: jax.Array) -> jax.Array:
     (2, 3, 5)
     """
     return jnp.matmul(x, y)
+
+
+def remainder(x: jax.Array, y: jax.Array, *, fmod: bool = False) -> jax.Array:
+    """Element-wise remainder of ``x / y``: with the divisor's sign (Python's ``%``), or with
+    the dividend's sign when ``fmod`` (C's ``fmod``).
+
+    Args:
+        x: the dividend.
+        y: the divisor, broadcastable with ``x``.
+        fmod: take the dividend's sign (default ``False``: the divisor's).
+
+    Returns:
+        The remainder.
+
+    >>> import jax.numpy as jnp
+    >>> remainder(jnp.array([-7, 7]), 3).tolist(), remainder(jnp.array([-7, 7]), 3, fmod=True).tolist()
+    ([2, 1], [-1, 1])
+    """
+    return jnp.fmod(x, y) if fmod else jnp.remainder(x, y)
 
 
 def sqrt(x: jax.Array) -> jax.Array:

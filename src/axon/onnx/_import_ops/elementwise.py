@@ -51,6 +51,15 @@ _UNARY = {
 }
 
 
+@handles("Mod")
+def mod(ctx: Context, node: Any, attrs: dict) -> list:
+    """``axon.layers.remainder`` (``fmod`` as ONNX's attribute)."""
+    a, b = inputs(ctx, node)
+    fmod = bool(int(attrs.get("fmod", 0)))
+    return [apply(ctx, layers.remainder, [a, b], op_name="remainder", fmod=fmod,
+                  fold=lambda x, y, fmod: np.fmod(x, y) if fmod else np.mod(x, y))]
+
+
 @handles(*_UNARY)
 def unary(ctx: Context, node: Any, attrs: dict) -> list:
     """``axon.layers.sqrt``/``log``/``negative``/``absolute``/``erf`` or the activation (``relu``, ``sigmoid``, ``tanh``, ``exp``)."""
