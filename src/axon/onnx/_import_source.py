@@ -34,8 +34,9 @@ def load(onnx: Any, source: Any) -> Any:
         base_dir = path.resolve().parent
     else:
         raise TypeError(f"onnx.import_model: expected source to be a path, bytes or an onnx.ModelProto, got {type(source).__name__}")
-    _check_model(onnx, model)
+    _check_opset(model)
     _load_external_data(onnx, model, base_dir)
+    _check_model(onnx, model)
     return model
 
 
@@ -50,7 +51,7 @@ def _parse(onnx: Any, data: bytes, what: str) -> Any:
     return model
 
 
-def _check_model(onnx: Any, model: Any) -> None:
+def _check_opset(model: Any) -> None:
     opsets = {o.domain: o.version for o in model.opset_import}
     default = [opsets[d] for d in DEFAULT_DOMAINS if d in opsets]
     if not default:
@@ -58,6 +59,9 @@ def _check_model(onnx: Any, model: Any) -> None:
     if default[0] < MIN_OPSET:
         raise _fail(f"the model uses opset {default[0]} of the default ONNX domain; axon imports opset {MIN_OPSET} or later "
                     f"(convert it with onnx.version_converter.convert_version(model, {MIN_OPSET}))")
+
+
+def _check_model(onnx: Any, model: Any) -> None:
     try:
         onnx.checker.check_model(model)
     except Exception as e:

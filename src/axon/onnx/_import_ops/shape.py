@@ -20,14 +20,14 @@ from axon.onnx._import_ops._table import handles
 def reshape_to(ctx: Context, x: Sym, shape: list[int]) -> Sym:
     """``axon.reshape`` of ``x`` to ``shape`` (a tracked shape: one dynamic size at most,
     which becomes ``"auto"``)."""
+    if tuple(shape) == tuple(x.shape):
+        return x
     dynamic = [i for i, d in enumerate(shape) if is_dynamic(d)]
     if len(dynamic) > 1:
         raise ctx.error(f"cannot resolve the target shape {public_shape(shape)} of input shape {public_shape(x.shape)}: "
                         "more than one size depends on dynamic input sizes; pass fixed sizes with dims={...}")
     if not dynamic and any(is_dynamic(d) for d in x.shape):
         raise ctx.error(f"cannot reshape input shape {public_shape(x.shape)} with a dynamic size to the fixed shape {shape}")
-    if tuple(shape) == tuple(x.shape):
-        return x
     target = tuple("auto" if i in dynamic else int(d) for i, d in enumerate(shape))
     return ctx.sym(axon.reshape(x.graph, target, name=ctx.layer_name()))
 
