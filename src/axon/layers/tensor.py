@@ -331,35 +331,35 @@ def reduce(x: jax.Array, *, kind: ReduceKind = "sum", axes: Sequence[int] | None
     return fns[kind](x, axis=None if axes is None else tuple(int(a) for a in axes), keepdims=keepdims)
 
 
-def pad_axes(x: jax.Array, *, pads: Sequence[tuple[int, int]], mode: PadMode = "constant", value: float = 0.0) -> jax.Array:
+def pad_axes(x: jax.Array, *, pads: Sequence[tuple[int, int]], method: PadMode = "constant", value: float = 0.0) -> jax.Array:
     """Pad every axis with one ``(before, after)`` pair (batch and channel axes included);
-    negative sizes crop. ``mode``: ``"constant"`` (fill with ``value``), ``"reflect"`` or
+    negative sizes crop. ``method``: ``"constant"`` (fill with ``value``), ``"reflect"`` or
     ``"edge"``.
 
     Args:
         x: the input.
         pads: one ``(before, after)`` pair per axis of ``x``.
-        mode: how to fill: ``"constant"`` (default), ``"reflect"`` or ``"edge"``.
-        value: the fill value of ``"constant"`` mode (default 0).
+        method: how to fill: ``"constant"`` (default), ``"reflect"`` or ``"edge"``.
+        value: the fill value of the ``"constant"`` method (default 0).
 
     Returns:
         The padded array.
 
     Raises:
-        ValueError: ``pads`` has not one pair per axis, or ``mode`` is unknown.
+        ValueError: ``pads`` has not one pair per axis, or ``method`` is unknown.
 
     >>> import jax.numpy as jnp
-    >>> pad_axes(jnp.array([1.0, 2.0]), pads=[(1, 2)], mode="edge").tolist()
+    >>> pad_axes(jnp.array([1.0, 2.0]), pads=[(1, 2)], method="edge").tolist()
     [1.0, 1.0, 2.0, 2.0, 2.0]
     """
     pads = [(int(lo), int(hi)) for lo, hi in pads]
     if len(pads) != x.ndim:
         raise ValueError(f"pad_axes: expected one (before, after) pair per axis ({x.ndim}), got {pads}")
-    if mode not in ("constant", "reflect", "edge"):
-        raise ValueError(f"pad_axes: expected mode to be one of ['constant', 'reflect', 'edge'], got {mode!r}")
+    if method not in ("constant", "reflect", "edge"):
+        raise ValueError(f"pad_axes: expected method to be one of ['constant', 'reflect', 'edge'], got {method!r}")
     crop = tuple(slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads))
     x = x[crop]
     grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
-    if mode == "constant":
+    if method == "constant":
         return jnp.pad(x, grow, constant_values=jnp.asarray(value, x.dtype))
-    return jnp.pad(x, grow, mode=mode)
+    return jnp.pad(x, grow, mode=method)

@@ -152,7 +152,7 @@ def _clamp_slice(start: int, end: int, step: int, size: int) -> tuple[int, int]:
     if not is_dynamic(size):
         start, end, _ = slice(start, end, step).indices(size)
         if step < 0 and end < 0:
-            end = None  # runs to the start of the axis
+            end = -size - 1  # runs to the start of the axis
     return start, end
 
 
@@ -172,8 +172,6 @@ def slice_op(ctx: Context, node: Any, attrs: dict) -> list:
         for (s, e), a, st in zip(bounds, axes, steps):
             index[a] = slice(s, e, st)
         return [Const(x.value[tuple(index)])]
-    if any(e is None for _, e in bounds):
-        raise ctx.error("a negative step that runs past the start of a dynamic axis is not supported")
     starts, ends = [s for s, _ in bounds], [e for _, e in bounds]
     return [apply(ctx, layers.slice_axes, [x], op_name="slice", starts=tuple(starts), ends=tuple(ends), axes=tuple(axes),
                   steps=tuple(steps))]
@@ -280,7 +278,7 @@ def pad(ctx: Context, node: Any, attrs: dict) -> list:
     mode = attrs.get("mode", "constant")
     if mode not in ("constant", "reflect", "edge"):
         raise ctx.error(f"mode={mode!r} is not supported (constant, reflect or edge)")
-    return [apply(ctx, layers.pad_axes, [x], op_name="pad", pads=tuple(pairs), mode=mode, value=value)]
+    return [apply(ctx, layers.pad_axes, [x], op_name="pad", pads=tuple(pairs), method=mode, value=value)]
 
 
 __all__ = ["DYNAMIC", "reshape_to"]
