@@ -104,7 +104,7 @@ def test_external_data_outside_the_model_folder(onnx, tmp_path):
     folder.mkdir()
     onnx.save_model(m, str(folder / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
                     size_threshold=0)
-    model, state = axon.onnx.import_model(folder / "m.onnx")  # inside the folder: fine
+    _, state = axon.onnx.import_model(folder / "m.onnx")  # inside the folder: fine
     np.testing.assert_allclose(np.asarray(state["w"]["kernel"]), np.ones((4, 4)))
     proto = onnx.load(str(folder / "m.onnx"), load_external_data=False)
     for entry in proto.graph.initializer[0].external_data:

@@ -170,7 +170,7 @@ def erf(x: jax.Array) -> jax.Array:
     return _erf(x)
 
 
-def clip(x: jax.Array, *, min: float | None = None, max: float | None = None) -> jax.Array:  # noqa: A002
+def clip(x: jax.Array, *, min: float | None = None, max: float | None = None) -> jax.Array:
     """Clamp ``x`` to ``[min, max]`` (``None``: unbounded on that side).
 
     Args:

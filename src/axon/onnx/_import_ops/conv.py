@@ -186,7 +186,7 @@ def resize(ctx: Context, node: Any, attrs: dict) -> list:
     sizes = ctx.const(node.input[3], "sizes") if len(node.input) > 3 and node.input[3] else None
     if sizes is None:
         scales = ctx.const(node.input[2], "scales")
-        sizes = [int(math.floor(d * s)) for d, s in zip(x.shape, scales)]
+        sizes = [math.floor(d * s) for d, s in zip(x.shape, scales)]
     sizes = [int(s) for s in sizes]
     if sizes[:2] != list(x.shape[:2]):
         raise ctx.error(f"only the spatial axes may be resized, got output sizes {sizes} for input {x.shape}")

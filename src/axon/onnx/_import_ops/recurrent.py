@@ -10,8 +10,8 @@ import numpy as np
 
 import axon
 from axon.onnx._import_context import Const, Context, Sym
-from axon.onnx._import_ops.shape import reshape_to
 from axon.onnx._import_ops._table import handles
+from axon.onnx._import_ops.shape import reshape_to
 
 _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 

@@ -199,7 +199,7 @@ def shape(ctx: Context, node: Any, attrs: dict) -> list:
     """Folded to a constant (a dynamic size stays symbolic until a reshape resolves it)."""
     (x,) = inputs(ctx, node)
     dims = np.array(x.value.shape if isinstance(x, Const) else x.shape, dtype=np.int64)
-    start, end = attrs.get("start", 0), attrs.get("end", None)
+    start, end = attrs.get("start", 0), attrs.get("end")
     return [Const(dims[start:end])]
 
 
