@@ -25,16 +25,13 @@ def supported_ops() -> dict[str, str]:
         A dict ``{op_type: description}``, sorted by op type.
 
     >>> from axon.onnx.importer import supported_ops
-    >>> supported_ops()["Conv"]
-    'axon.conv(channels="first") (groups as feature_group_size; auto_pad and pads as explicit padding).'
+    >>> supported_ops()["Softmax"]
+    '`axon.softmax(axis)`'
     """
     from axon.onnx._import_ops import OPS
+    from axon.onnx._import_ops._table import description
 
-    out = {}
-    for op_type in sorted(OPS):
-        doc = (OPS[op_type].__doc__ or "").strip().splitlines()[0]
-        out[op_type] = doc.replace("``", "")
-    return out
+    return {op_type: description(op_type) for op_type in sorted(OPS)}
 
 
 def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, int] | None = None) -> tuple[axon.Axon, ModelState]:

@@ -168,7 +168,9 @@ def avg_pool(ctx: Context, node: Any, attrs: dict) -> list:
     return [out]
 
 
-@handles("GlobalAveragePool", "GlobalMaxPool")
+@handles("GlobalAveragePool", "GlobalMaxPool", describe={
+    "GlobalAveragePool": '`axon.global_avg_pool(keep_axes=True, channels="first")`',
+    "GlobalMaxPool": '`axon.global_max_pool(keep_axes=True, channels="first")`'})
 def global_pool(ctx: Context, node: Any, attrs: dict) -> list:
     """``axon.global_avg_pool``/``global_max_pool(keep_axes=True, channels="first")``."""
     x = _graph_input(ctx, ctx.get(node.input[0]))

@@ -30,9 +30,14 @@ _BINARY = {
 }
 
 
-@handles(*_BINARY)
+_LAYER_MODULE = {"add": "axon", "subtract": "axon", "multiply": "axon"}
+
+
+@handles(*_BINARY, describe={
+    k: f"`{_LAYER_MODULE.get(v[2], 'axon.layers')}.{v[2]}` (a float initializer operand becomes a trainable parameter)"
+    for k, v in _BINARY.items()})
 def binary(ctx: Context, node: Any, attrs: dict) -> list:
-    """``axon.add``/``subtract``/``multiply``/``divide``/``power``/``equal`` (float initializers become parameters)."""
+    """The element-wise layer of the op (float initializers become parameters)."""
     fn, fold, op_name = _BINARY[node.op_type]
     a, b = inputs(ctx, node)
     return [apply(ctx, fn, [a, b], op_name=op_name, fold=fold)]
@@ -60,17 +65,21 @@ def mod(ctx: Context, node: Any, attrs: dict) -> list:
                   fold=lambda x, y, fmod: np.fmod(x, y) if fmod else np.mod(x, y))]
 
 
-@handles(*_UNARY)
+@handles(*_UNARY, describe={
+    k: f"`axon.{v[2]}`" if v[2] in ("relu", "sigmoid", "tanh", "exp") else f"`axon.layers.{v[2]}`" for k, v in _UNARY.items()})
 def unary(ctx: Context, node: Any, attrs: dict) -> list:
-    """``axon.layers.sqrt``/``log``/``negative``/``absolute``/``erf`` or the activation (``relu``, ``sigmoid``, ``tanh``, ``exp``)."""
+    """The element-wise function or activation of the op."""
     fn, fold, op_name = _UNARY[node.op_type]
     (x,) = inputs(ctx, node)[:1]
     return [apply(ctx, fn, [x], op_name=op_name, fold=None if fold is None else (lambda v: fold(v)))]
 
 
-@handles("LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Softmax", "LogSoftmax")
+@handles("LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Softmax", "LogSoftmax", describe={
+    "LeakyRelu": "`axon.leaky_relu(alpha)`", "Elu": "`axon.elu(alpha)`", "Selu": "`axon.selu(alpha, gamma)`",
+    "HardSigmoid": "`axon.hard_sigmoid(alpha, beta)`", "Gelu": "`axon.gelu` (exact; `approximate=\"none\"`)",
+    "Softmax": "`axon.softmax(axis)`", "LogSoftmax": "`axon.log_softmax(axis)`"})
 def activation(ctx: Context, node: Any, attrs: dict) -> list:
-    """The axon activation with ONNX's options (``leaky_relu(alpha)``, ``elu``, ``selu``, ``hard_sigmoid``, ``gelu``, ``softmax(axis)``, ``log_softmax(axis)``)."""
+    """The axon activation with ONNX's options."""
     (x,) = inputs(ctx, node)[:1]
     kind = node.op_type
     if kind == "LeakyRelu":
@@ -122,9 +131,10 @@ def cast(ctx: Context, node: Any, attrs: dict) -> list:
     return [apply(ctx, layers.cast, [x], op_name="cast", dtype=jax_dtype)]
 
 
-@handles("Identity", "Dropout")
+@handles("Identity", "Dropout", describe={
+    "Identity": "the input itself (no layer)", "Dropout": "the input itself: ONNX graphs run dropout in inference mode"})
 def identity(ctx: Context, node: Any, attrs: dict) -> list:
-    """The input itself (``Dropout`` is the identity in an inference graph; its mask output is all true)."""
+    """The input itself (``Dropout`` is the identity in an inference graph)."""
     x = inputs(ctx, node)[0]
     if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1]:
         raise ctx.error("the dropout mask output is not supported")

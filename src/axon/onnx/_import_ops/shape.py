@@ -75,7 +75,8 @@ def flatten(ctx: Context, node: Any, attrs: dict) -> list:
     return [reshape_to(ctx, x, [math.prod(x.shape[:axis]), math.prod(x.shape[axis:])])]
 
 
-@handles("Squeeze", "Unsqueeze")
+@handles("Squeeze", "Unsqueeze", describe={
+    "Squeeze": "`axon.reshape` (axes from the input or the attribute)", "Unsqueeze": "`axon.reshape` (axes from the input or the attribute)"})
 def squeeze(ctx: Context, node: Any, attrs: dict) -> list:
     """``axon.reshape`` (axes from the input or the attribute)."""
     x = ctx.get(node.input[0])
@@ -246,9 +247,9 @@ def expand(ctx: Context, node: Any, attrs: dict) -> list:
 _REDUCE = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod"}
 
 
-@handles(*_REDUCE)
+@handles(*_REDUCE, describe={k: f'`axon.layers.reduce(kind="{v}")`' for k, v in _REDUCE.items()})
 def reduce(ctx: Context, node: Any, attrs: dict) -> list:
-    """``axon.layers.reduce`` with ``kind`` mean/sum/max/min/prod."""
+    """``axon.layers.reduce`` with the op's kind."""
     x = ctx.get(node.input[0])
     axes = _axes(ctx, node, attrs, 1)
     keepdims = bool(int(attrs.get("keepdims", 1)))
