@@ -202,3 +202,23 @@ def test_transformer_encoder(torch, onnx, onnxruntime, tmp_path):
     path = _export(torch, net, torch.from_numpy(x), tmp_path / "encoder.onnx", dynamic_batch=False)
     model, _ = _check_against_references(torch, onnxruntime, net, path, x, rtol=1e-4, atol=1e-4)
     assert axon.get_op_counts(model)["layer_norm"] == 4
+
+
+def test_transfer_learning_pop_node_freeze(torch, onnx, tmp_path):
+    """Replace the imported head with a new axon layer and train it with the backbone frozen."""
+    net = _cnn(torch)
+    x = np.random.default_rng(6).normal(size=(4, 3, 16, 16)).astype(np.float32)
+    model, state = axon.onnx.import_model(_export(torch, net, torch.from_numpy(x), tmp_path / "cnn.onnx"))
+    head, backbone = axon.pop_node(model)
+    assert head.op_name == "dense"
+    new_model = axon.dense(backbone, 3, name="new_head")
+    init_fn, _ = axon.build(new_model)
+    backbone_state = axon.ModelState({k: v for k, v in state.data.items() if k != head.name},
+                                     state_paths=[p for p in state.state_paths if p[0] != head.name])
+    new_state = init_fn(axon.template((1, 3, 16, 16)), backbone_state).freeze(lambda path: path[0] != "new_head")
+    assert set(new_state.trainable_parameters()) == {"new_head"}
+    loss = lambda y, p: axon.losses.categorical_cross_entropy(y, p, from_logits=True, reduction="mean")  # noqa: E731
+    trainer = axon.loop.trainer(new_model, loss, axon.optimizers.sgd(0.1), log=0)
+    tuned = trainer.run([(jnp.asarray(x), jax.nn.one_hot(jnp.arange(4) % 3, 3))], new_state, epochs=1, progress=False)
+    np.testing.assert_array_equal(np.asarray(tuned["0"]["kernel"]), np.asarray(state["0"]["kernel"]))
+    assert not np.allclose(np.asarray(tuned["new_head"]["kernel"]), np.asarray(new_state["new_head"]["kernel"]))
