@@ -116,3 +116,20 @@ def test_external_data_outside_the_model_folder(onnx, tmp_path):
         axon.onnx.import_model(folder / "evil.onnx")
     with pytest.raises(OnnxImportError, match="external files"):
         axon.onnx.import_model(proto)
+
+
+def test_a_constant_of_dynamic_shape_only_broadcasts(onnx):
+    h, T = onnx.helper, onnx.TensorProto
+    nodes = [
+        h.make_node("Shape", ["x"], ["s"]),
+        h.make_node("ConstantOfShape", ["s"], ["ones"], name="ones", value=onnx.numpy_helper.from_array(np.array([2.0], np.float32))),
+        h.make_node("Mul", ["x", "ones"], ["y"], name="scale"),  # broadcasting: fine
+        h.make_node("Concat", ["y", "ones"], ["z"], name="join", axis=1),  # needs the real size: an error
+    ]
+    m = _model(onnx, nodes[:3], [h.make_tensor_value_info("x", T.FLOAT, ["batch", 3])], [h.make_tensor_value_info("y", T.FLOAT, ["batch", 3])])
+    model, state = axon.onnx.import_model(m)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(np.asarray(axon.predict(model, state, {"x": x})), 2 * x)
+    m = _model(onnx, nodes, [h.make_tensor_value_info("x", T.FLOAT, ["batch", 3])], [h.make_tensor_value_info("z", T.FLOAT, ["batch", 6])])
+    with pytest.raises(OnnxImportError, match=r"node 'join' \(Concat\): input 'ones' is a constant whose shape depends on dynamic"):
+        axon.onnx.import_model(m)

@@ -37,6 +37,9 @@ class Const:
 
     value: np.ndarray
     initializer: str | None = None  # the initializer's name when it came straight from one
+    dynamic_axes: tuple[int, ...] = ()
+    """Axes of size 1 standing for a dynamic size (a ``ConstantOfShape`` of a dynamic shape):
+    the value broadcasts there, so element-wise ops and recurrent initial states accept it."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,9 @@ class Context:
     def const(self, name: str, what: str) -> np.ndarray:
         """The value of input ``name``, which must be known at import time."""
         v = self.get(name)
+        if isinstance(v, Const) and v.dynamic_axes:
+            raise self.error(f"{what} (input {name!r}) depends on dynamic input sizes (axes {list(v.dynamic_axes)}); "
+                             "pass fixed sizes with dims={...}")
         if isinstance(v, Sym):
             raise self.error(
                 f"{what} (input {name!r}) must be known when the model is imported, but it is computed at run time "

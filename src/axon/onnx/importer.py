@@ -97,6 +97,7 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
             ctx.set(value_info.name, _input(ctx, value_info, dims))
     for node in graph.node:
         ctx.node = node
+        _check_dynamic_constants(ctx, node)
         outputs = OPS[node.op_type](ctx, node, attributes(onnx, node))
         for name, value in zip(node.output, outputs):
             if name and value is not None:
@@ -108,6 +109,25 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
         outputs[out.name] = value.graph if isinstance(value, Sym) else axon.constant(to_host(value.value), name=ctx.unique(out.name))
     model = next(iter(outputs.values())) if len(outputs) == 1 else axon.container(outputs, name=ctx.unique("outputs"))
     return model, _state(ctx, model)
+
+
+BROADCASTING_OPS = frozenset({
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Where", "Sqrt", "Exp", "Log", "Neg", "Abs", "Erf", "Relu", "Sigmoid",
+    "Tanh", "Identity", "Cast", "Shape",
+})
+"""Ops that take a constant standing for a dynamic size (see ``Const.dynamic_axes``): element-wise
+ones broadcast it; ``Shape`` reports the dynamic size; LSTM and GRU accept it as a zero initial state."""
+
+
+def _check_dynamic_constants(ctx: Context, node: Any) -> None:
+    for i, name in enumerate(node.input):
+        value = ctx.values.get(name)
+        if not (isinstance(value, Const) and value.dynamic_axes) or node.op_type in BROADCASTING_OPS:
+            continue
+        if node.op_type in ("LSTM", "GRU") and i in (5, 6) and not value.value.any():
+            continue
+        raise ctx.error(f"input {name!r} is a constant whose shape depends on dynamic input sizes (axes "
+                        f"{list(value.dynamic_axes)}), which {node.op_type} cannot take; pass fixed sizes with dims={{...}}")
 
 
 def _check_dims(dims: Any) -> dict[str, int]:

@@ -56,7 +56,9 @@ def apply(ctx: Context, fn: Callable[..., Any], values: list[Value], *, op_name:
     constant, else a registered-op layer of the graph values, constants and initializers."""
     if all_const(values):
         f = fold or fn
-        return Const(np.asarray(f(*[v.value for v in values], **opts)))
+        out = np.asarray(f(*[v.value for v in values], **opts))
+        dynamic = sorted({out.ndim - v.value.ndim + a for v in values if v is not None for a in v.dynamic_axes})
+        return Const(out, dynamic_axes=tuple(dynamic))
     name = ctx.layer_name()
     args = [operand(ctx, v, name, f"input_{i}") for i, v in enumerate(values)]
     return ctx.sym(axon.layer(fn, args, name=name, op_name=op_name, **opts))

@@ -200,6 +200,8 @@ def shape(ctx: Context, node: Any, attrs: dict) -> list:
     """Folded to a constant (a dynamic size stays symbolic until a reshape resolves it)."""
     (x,) = inputs(ctx, node)
     dims = np.array(x.value.shape if isinstance(x, Const) else x.shape, dtype=np.int64)
+    if isinstance(x, Const):
+        dims[list(x.dynamic_axes)] = DYNAMIC
     start, end = attrs.get("start", 0), attrs.get("end")
     return [Const(dims[start:end])]
 
@@ -218,10 +220,12 @@ def constant(ctx: Context, node: Any, attrs: dict) -> list:
 def constant_of_shape(ctx: Context, node: Any, attrs: dict) -> list:
     """Folded to a constant (the shape must be static)."""
     dims = [int(d) for d in ctx.const(node.input[0], "the shape")]
-    if any(is_dynamic(d) for d in dims):
+    dynamic = tuple(i for i, d in enumerate(dims) if is_dynamic(d))
+    if any(is_dynamic(d) and d != DYNAMIC for d in dims):
         raise ctx.error(f"cannot resolve the shape {public_shape(dims)}: it depends on dynamic input sizes; pass fixed sizes with dims={{...}}")
     value = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)[0]
-    return [Const(np.full(dims, value, dtype=np.asarray(value).dtype))]
+    shape = [1 if i in dynamic else d for i, d in enumerate(dims)]
+    return [Const(np.full(shape, value, dtype=np.asarray(value).dtype), dynamic_axes=dynamic)]
 
 
 @handles("Expand")
