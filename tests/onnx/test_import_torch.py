@@ -223,3 +223,35 @@ def test_transfer_learning_pop_node_freeze(torch, onnx, tmp_path):
     tuned = trainer.run([(jnp.asarray(x), jax.nn.one_hot(jnp.arange(4) % 3, 3))], new_state, epochs=1, progress=False)
     np.testing.assert_array_equal(np.asarray(tuned["0"]["kernel"]), np.asarray(state["0"]["kernel"]))
     assert not np.allclose(np.asarray(tuned["new_head"]["kernel"]), np.asarray(new_state["new_head"]["kernel"]))
+
+
+def test_bert_style_encoder_with_token_ids(torch, onnx, onnxruntime, tmp_path):
+    """Token embeddings plus sliced position embeddings, a GELU transformer encoder and a pooled head;
+    dynamic batch and sequence axes. The position slice needs the sequence length: fixed with dims."""
+    nn = torch.nn
+
+    class Bert(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = nn.Embedding(50, 16)
+            self.pos = nn.Parameter(torch.randn(1, 12, 16) * 0.1)
+            layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, activation="gelu")
+            self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.norm, self.head = nn.LayerNorm(16), nn.Linear(16, 3)
+
+        def forward(self, ids):
+            h = self.enc(self.tok(ids) + self.pos[:, : ids.shape[1]])
+            return self.head(self.norm(h).mean(1))
+
+    torch.manual_seed(0)
+    net = Bert().eval()
+    ids = np.random.default_rng(7).integers(0, 50, (3, 7)).astype(np.int64)
+    path = tmp_path / "bert.onnx"
+    torch.onnx.export(net, (torch.from_numpy(ids),), str(path), input_names=["ids"], output_names=["y"],
+                      dynamic_axes={"ids": {0: "batch", 1: "seq"}}, opset_version=17, dynamo=False)
+    with pytest.raises(axon.onnx.importer.OnnxImportError, match=r"\(Slice\): the slice bounds .* dims="):
+        axon.onnx.import_model(path)
+    model, _ = _check_against_references(torch, onnxruntime, net, path, ids, dims={"seq": 7}, input_name="ids",
+                                          rtol=1e-4, atol=1e-4)
+    assert axon.get_inputs(model) == {"ids": (None, 7)}
+    assert axon.get_op_counts(model)["embedding"] == 1

@@ -155,6 +155,14 @@ class Context:
             )
         return v.value
 
+    def static_ints(self, name: str, what: str) -> list[int]:
+        """Input ``name`` as a list of ints known at import time, none of them a dynamic size."""
+        values = [int(v) for v in np.asarray(self.const(name, what)).reshape(-1)]
+        if any(is_dynamic(v) for v in values):
+            raise self.error(f"{what} (input {name!r}) {public_shape(values)} depends on dynamic input sizes; "
+                             "pass fixed sizes with dims={...}")
+        return values
+
     def set(self, name: str, value: Value | axon.Axon) -> None:
         if isinstance(value, axon.Axon):
             value = self.sym(value)

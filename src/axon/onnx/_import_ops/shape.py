@@ -131,7 +131,7 @@ def split(ctx: Context, node: Any, attrs: dict) -> list:
     shape = x.value.shape if isinstance(x, Const) else x.shape
     size = shape[axis]
     if len(node.input) > 1 and node.input[1]:
-        sizes = [int(s) for s in ctx.const(node.input[1], "split")]
+        sizes = ctx.static_ints(node.input[1], "split")
     elif "split" in attrs:
         sizes = [int(s) for s in attrs["split"]]
     else:
@@ -165,8 +165,13 @@ def slice_op(ctx: Context, node: Any, attrs: dict) -> list:
     ends = [int(v) for v in ctx.const(node.input[2], "ends")]
     shape = x.value.shape if isinstance(x, Const) else x.shape
     axes = _axes(ctx, node, attrs, 3) or list(range(len(starts)))
-    steps = [int(v) for v in ctx.const(node.input[4], "steps")] if len(node.input) > 4 and node.input[4] else [1] * len(starts)
+    steps = ctx.static_ints(node.input[4], "steps") if len(node.input) > 4 and node.input[4] else [1] * len(starts)
     axes = [a % len(shape) for a in axes]
+    for s, e, a in zip(starts, ends, axes):
+        # a bound that is a dynamic size is resolved only as the end of that same dynamic axis
+        if is_dynamic(s) or (is_dynamic(e) and not (e == DYNAMIC and shape[a] == DYNAMIC)):
+            raise ctx.error(f"the slice bounds {public_shape([s, e])} of axis {a} (size {public_shape([shape[a]])[0]}) depend on "
+                            "dynamic input sizes; pass fixed sizes with dims={...}")
     bounds = [_clamp_slice(s, e, st, shape[a]) for s, e, st, a in zip(starts, ends, steps, axes)]
     if isinstance(x, Const):
         index = [slice(None)] * x.value.ndim
@@ -272,7 +277,7 @@ def pad(ctx: Context, node: Any, attrs: dict) -> list:
     """``axon.layers.pad_axes`` (constant, reflect or edge; negative pads crop)."""
     x = ctx.get(node.input[0])
     rank = x.value.ndim if isinstance(x, Const) else x.rank
-    pads = [int(p) for p in (ctx.const(node.input[1], "pads") if len(node.input) > 1 else attrs["pads"])]
+    pads = ctx.static_ints(node.input[1], "pads") if len(node.input) > 1 else [int(p) for p in attrs["pads"]]
     value = 0.0
     if len(node.input) > 2 and node.input[2]:
         value = float(np.asarray(ctx.const(node.input[2], "constant_value")).reshape(-1)[0])
