@@ -133,3 +133,23 @@ def test_a_constant_of_dynamic_shape_only_broadcasts(onnx):
     m = _model(onnx, nodes, [h.make_tensor_value_info("x", T.FLOAT, ["batch", 3])], [h.make_tensor_value_info("z", T.FLOAT, ["batch", 6])])
     with pytest.raises(OnnxImportError, match=r"node 'join' \(Concat\): input 'ones' is a constant whose shape depends on dynamic"):
         axon.onnx.import_model(m)
+
+
+def test_a_dynamic_size_used_as_data_raises(onnx):
+    """x / sqrt(seq_len) with a dynamic sequence length: the size is unknown when importing."""
+    h, T = onnx.helper, onnx.TensorProto
+    nodes = [
+        h.make_node("Shape", ["x"], ["s"]),
+        h.make_node("Gather", ["s", "one"], ["n"], axis=0),
+        h.make_node("Cast", ["n"], ["nf"], to=T.FLOAT),
+        h.make_node("Sqrt", ["nf"], ["root"]),
+        h.make_node("Div", ["x", "root"], ["y"], name="scale_by_length"),
+    ]
+    one = onnx.numpy_helper.from_array(np.array(1, np.int64), "one")
+    m = _model(onnx, nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, "seq"])], [h.make_tensor_value_info("y", T.FLOAT, [2, "seq"])],
+               [one])
+    with pytest.raises(OnnxImportError, match=r"'scale_by_length' \(Div\): a value computed from dynamic input sizes"):
+        axon.onnx.import_model(m)
+    model, state = axon.onnx.import_model(m, dims={"seq": 4})
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(np.asarray(axon.predict(model, state, {"x": x})), x / 2.0)

@@ -40,6 +40,13 @@ class Const:
     dynamic_axes: tuple[int, ...] = ()
     """Axes of size 1 standing for a dynamic size (a ``ConstantOfShape`` of a dynamic shape):
     the value broadcasts there, so element-wise ops and recurrent initial states accept it."""
+    from_dynamic: bool = False
+    """Computed from a dynamic size (which is only a stand-in while importing): it may shape the
+    graph only where the stand-in is recognized (reshape targets, slice ends), never be data."""
+
+    def depends_on_dynamic(self) -> bool:
+        v = self.value
+        return self.from_dynamic or (v.dtype.kind in "iu" and bool(np.any((v != 0) & (v % DYNAMIC == 0))))
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,9 @@ class Context:
         """The axon graph of ``value`` (a constant becomes an ``axon.constant`` layer)."""
         if isinstance(value, Sym):
             return value.graph
+        if value.depends_on_dynamic():
+            raise self.error(f"a value computed from dynamic input sizes ({public_shape(np.asarray(value.value).reshape(-1)[:8])}...) "
+                             "is used as data; pass fixed sizes with dims={...}")
         key = id(value)
         if key not in self._constant_graphs:
             self._constant_graphs[key] = axon.constant(to_host(value.value), name=self.layer_name("_const"))

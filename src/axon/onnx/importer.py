@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -99,6 +100,7 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
         ctx.node = node
         _check_dynamic_constants(ctx, node)
         outputs = OPS[node.op_type](ctx, node, attributes(onnx, node))
+        outputs = _mark_dynamic(ctx, node, outputs)
         for name, value in zip(node.output, outputs):
             if name and value is not None:
                 ctx.set(name, value)
@@ -128,6 +130,16 @@ def _check_dynamic_constants(ctx: Context, node: Any) -> None:
             continue
         raise ctx.error(f"input {name!r} is a constant whose shape depends on dynamic input sizes (axes "
                         f"{list(value.dynamic_axes)}), which {node.op_type} cannot take; pass fixed sizes with dims={{...}}")
+
+
+def _mark_dynamic(ctx: Context, node: Any, outputs: list) -> list:
+    """Mark float constants computed from constants that hold dynamic sizes (integers keep
+    them in their values, where they are recognized). ``ConstantOfShape``'s value does not
+    depend on its shape's values (a dynamic size there is kept as a broadcasting axis)."""
+    if node.op_type == "ConstantOfShape" or not any(isinstance(ctx.values.get(n), Const) and ctx.values[n].depends_on_dynamic() for n in node.input if n):
+        return list(outputs)
+    return [dataclasses.replace(v, from_dynamic=True) if isinstance(v, Const) and v.value.dtype.kind not in "iub" else v
+            for v in outputs]
 
 
 def _check_dims(dims: Any) -> dict[str, int]:
