@@ -164,3 +164,20 @@ def test_shape_constant_split_chain(onnx, onnxruntime):
     assert axon.get_inputs(model) == {"x": (None, 2, 3)}
     np.testing.assert_allclose(np.asarray(axon.predict(model, state, {"x": x})), expected, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(axon.predict(model, state, {"x": x[:1]})), expected[:1], rtol=1e-6)
+
+
+def test_several_outputs_become_a_container_keyed_by_name(onnx, onnxruntime):
+    h, T = onnx.helper, onnx.TensorProto
+    nodes = [h.make_node("Relu", ["x"], ["pos"]), h.make_node("Neg", ["x"], ["neg"]),
+             h.make_node("Shape", ["x"], ["size"])]
+    graph = h.make_graph(nodes, "multi", [h.make_tensor_value_info("x", T.FLOAT, [2, 3])],
+                         [h.make_tensor_value_info(n, T.FLOAT, [2, 3]) for n in ("pos", "neg")]
+                         + [h.make_tensor_value_info("size", T.INT64, [2])])
+    proto = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    x = _r(2, 3)
+    expected = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    model, state = axon.onnx.import_model(proto)
+    out = axon.predict(model, state, {"x": x})
+    assert set(out) == {"pos", "neg", "size"}
+    for name, ref in zip(["pos", "neg", "size"], expected):
+        np.testing.assert_allclose(np.asarray(out[name]), ref)

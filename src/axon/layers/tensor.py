@@ -123,6 +123,12 @@ def remainder(x: jax.Array, y: jax.Array, *, fmod: bool = False) -> jax.Array:
 def sqrt(x: jax.Array) -> jax.Array:
     """Element-wise square root.
 
+    Args:
+        x: the input.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
+
     >>> import jax.numpy as jnp
     >>> sqrt(jnp.array([4.0, 9.0])).tolist()
     [2.0, 3.0]
@@ -132,6 +138,12 @@ def sqrt(x: jax.Array) -> jax.Array:
 
 def log(x: jax.Array) -> jax.Array:
     """Element-wise natural logarithm.
+
+    Args:
+        x: the input.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
 
     >>> import jax.numpy as jnp
     >>> log(jnp.array([1.0])).tolist()
@@ -143,6 +155,12 @@ def log(x: jax.Array) -> jax.Array:
 def negative(x: jax.Array) -> jax.Array:
     """Element-wise ``-x``.
 
+    Args:
+        x: the input.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
+
     >>> import jax.numpy as jnp
     >>> negative(jnp.array([1.0, -2.0])).tolist()
     [-1.0, 2.0]
@@ -153,6 +171,12 @@ def negative(x: jax.Array) -> jax.Array:
 def absolute(x: jax.Array) -> jax.Array:
     """Element-wise ``|x|``.
 
+    Args:
+        x: the input.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
+
     >>> import jax.numpy as jnp
     >>> absolute(jnp.array([-1.5, 2.0])).tolist()
     [1.5, 2.0]
@@ -162,6 +186,12 @@ def absolute(x: jax.Array) -> jax.Array:
 
 def erf(x: jax.Array) -> jax.Array:
     """Element-wise Gauss error function.
+
+    Args:
+        x: the input.
+
+    Returns:
+        An array of ``x``'s shape and dtype.
 
     >>> import jax.numpy as jnp
     >>> erf(jnp.array([0.0])).tolist()
@@ -189,7 +219,14 @@ def clip(x: jax.Array, *, min: float | None = None, max: float | None = None) ->
 
 
 def equal(x: jax.Array, y: jax.Array) -> jax.Array:
-    """Element-wise ``x == y`` with broadcasting (a boolean array).
+    """Element-wise ``x == y`` with broadcasting.
+
+    Args:
+        x: the first operand.
+        y: the second operand, broadcastable with ``x``.
+
+    Returns:
+        A boolean array.
 
     >>> import jax.numpy as jnp
     >>> equal(jnp.array([1, 2]), jnp.array([1, 3])).tolist()
@@ -217,7 +254,14 @@ def where(condition: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def cast(x: jax.Array, *, dtype: str) -> jax.Array:
-    """Convert ``x`` to ``dtype`` (a name such as ``"float32"``, ``"int32"`` or ``"bool"``).
+    """Convert ``x`` to ``dtype`` (floats to integers truncate toward zero).
+
+    Args:
+        x: the input.
+        dtype: the name of the new dtype, such as ``"float32"``, ``"int32"`` or ``"bool"``.
+
+    Returns:
+        ``x`` as ``dtype``.
 
     >>> import jax.numpy as jnp
     >>> cast(jnp.array([1.7, -1.7]), dtype="int32").tolist()
