@@ -255,3 +255,8 @@ def test_bert_style_encoder_with_token_ids(torch, onnx, onnxruntime, tmp_path):
                                           rtol=1e-4, atol=1e-4)
     assert axon.get_inputs(model) == {"ids": (None, 7)}
     assert axon.get_op_counts(model)["embedding"] == 1
+    # the sliced position table stays a trainable parameter
+    _, state = axon.onnx.import_model(path, dims={"seq": 7})
+    pos = [v for layer in state.trainable_parameters().values() for k, v in layer.items() if k == "pos"]
+    assert len(pos) == 1
+    np.testing.assert_allclose(np.asarray(pos[0]), net.pos.detach().numpy()[:, :7])

@@ -100,7 +100,7 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
         ctx.node = node
         _check_dynamic_constants(ctx, node)
         outputs = OPS[node.op_type](ctx, node, attributes(onnx, node))
-        outputs = _mark_dynamic(ctx, node, outputs)
+        outputs = _keep_initializer(ctx, node, _mark_dynamic(ctx, node, outputs))
         for name, value in zip(node.output, outputs):
             if name and value is not None:
                 ctx.set(name, value)
@@ -140,6 +140,19 @@ def _mark_dynamic(ctx: Context, node: Any, outputs: list) -> list:
         return list(outputs)
     return [dataclasses.replace(v, from_dynamic=True) if isinstance(v, Const) and v.value.dtype.kind not in "iub" else v
             for v in outputs]
+
+
+def _keep_initializer(ctx: Context, node: Any, outputs: list) -> list:
+    """A float constant folded from one float initializer (a slice of a position table, a
+    transposed weight) stays that initializer's: it becomes a trainable parameter where the
+    graph uses it, named after the initializer."""
+    sources = [ctx.values[n] for n in node.input if n and isinstance(ctx.values.get(n), Const)]
+    weights = [v for v in sources if v.initializer and v.value.dtype.kind == "f"]
+    if len(weights) != 1 or any(isinstance(ctx.values.get(n), Sym) for n in node.input if n):
+        return outputs
+    name = weights[0].initializer
+    return [dataclasses.replace(v, initializer=name) if isinstance(v, Const) and v.value.dtype.kind == "f" and not v.initializer
+            else v for v in outputs]
 
 
 def _check_dims(dims: Any) -> dict[str, int]:
