@@ -167,14 +167,15 @@ def test_mlp(torch, onnx, onnxruntime, tmp_path):
     assert state["0"]["kernel"].shape == (6, 16)
 
 
-def _recurrent_classifier(torch, kind):
+def _recurrent_classifier(torch, kind, bidirectional=False, num_layers=1):
     nn = torch.nn
 
     class Classifier(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = getattr(nn, kind)(input_size=4, hidden_size=8, batch_first=True)
-            self.head = nn.Linear(8, 3)
+            self.rnn = getattr(nn, kind)(input_size=4, hidden_size=8, batch_first=True, bidirectional=bidirectional,
+                                         num_layers=num_layers)
+            self.head = nn.Linear(16 if bidirectional else 8, 3)
 
         def forward(self, x):
             out, _ = self.rnn(x)
@@ -192,6 +193,15 @@ def test_recurrent_classifier(torch, onnx, onnxruntime, tmp_path, kind):
     model, _ = _check_against_references(torch, onnxruntime, net, path, x)
     assert axon.get_op_counts(model)[kind.lower()] == 1
     assert axon.get_inputs(model) == {"x": (None, 5, 4)}
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_two_layer_recurrent_classifier(torch, onnx, onnxruntime, tmp_path, kind):
+    net = _recurrent_classifier(torch, kind, bidirectional=True, num_layers=2)
+    x = np.random.default_rng(8).normal(size=(3, 6, 4)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / f"bi{kind}.onnx")
+    model, _ = _check_against_references(torch, onnxruntime, net, path, x)
+    assert axon.get_op_counts(model)[kind.lower()] == 4
 
 
 def test_transformer_encoder(torch, onnx, onnxruntime, tmp_path):

@@ -128,6 +128,8 @@ def _check_dynamic_constants(ctx: Context, node: Any) -> None:
             continue
         if node.op_type in ("LSTM", "GRU") and i in (5, 6) and not value.value.any():
             continue
+        if node.op_type == "Slice" and i == 0:  # slicing other axes keeps the broadcasting ones (checked there)
+            continue
         raise ctx.error(f"input {name!r} is a constant whose shape depends on dynamic input sizes (axes "
                         f"{list(value.dynamic_axes)}), which {node.op_type} cannot take; pass fixed sizes with dims={{...}}")
 

@@ -174,10 +174,13 @@ def slice_op(ctx: Context, node: Any, attrs: dict) -> list:
                             "dynamic input sizes; pass fixed sizes with dims={...}")
     bounds = [_clamp_slice(s, e, st, shape[a]) for s, e, st, a in zip(starts, ends, steps, axes)]
     if isinstance(x, Const):
+        if set(axes) & set(x.dynamic_axes):
+            raise ctx.error(f"cannot slice axes {sorted(set(axes) & set(x.dynamic_axes))} of a constant whose size there depends on "
+                            "dynamic input sizes; pass fixed sizes with dims={...}")
         index = [slice(None)] * x.value.ndim
         for (s, e), a, st in zip(bounds, axes, steps):
             index[a] = slice(s, e, st)
-        return [Const(x.value[tuple(index)])]
+        return [Const(x.value[tuple(index)], dynamic_axes=x.dynamic_axes)]
     starts, ends = [s for s, _ in bounds], [e for _, e in bounds]
     return [apply(ctx, layers.slice_axes, [x], op_name="slice", starts=tuple(starts), ends=tuple(ends), axes=tuple(axes),
                   steps=tuple(steps))]
