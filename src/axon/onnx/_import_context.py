@@ -107,14 +107,19 @@ class Context:
         self.state_paths: list[tuple[str, str]] = []
         self.used_names: set[str] = set()
         self._shapes: dict[int, Any] = {}
-        self._constant_graphs: dict[int, axon.Axon] = {}
+        self._constant_graphs: dict[int, tuple[Const, axon.Axon]] = {}
         self.node: Any = None  # the ONNX node being imported
         self.onnx = onnx
 
     # -- errors --------------------------------------------------------------------------
     def error(self, message: str) -> OnnxImportError:
         node = self.node
-        where = f"node {node.name!r} ({node.op_type})" if node is not None else "model"
+        if node is None:
+            where = "model"
+        elif node.name:
+            where = f"node {node.name!r} ({node.op_type})"
+        else:
+            where = f"the unnamed {node.op_type} node computing {list(node.output)}"
         return OnnxImportError(f"onnx.import_model: {where}: {message}")
 
     # -- names ---------------------------------------------------------------------------
@@ -182,10 +187,10 @@ class Context:
         if value.depends_on_dynamic():
             raise self.error(f"a value computed from dynamic input sizes ({public_shape(np.asarray(value.value).reshape(-1)[:8])}...) "
                              "is used as data; pass fixed sizes with dims={...}")
-        key = id(value)
+        key = id(value)  # the value is kept alongside, so its id is not reused
         if key not in self._constant_graphs:
-            self._constant_graphs[key] = axon.constant(to_host(value.value), name=self.layer_name("_const"))
-        return self._constant_graphs[key]
+            self._constant_graphs[key] = (value, axon.constant(to_host(value.value), name=self.layer_name("_const")))
+        return self._constant_graphs[key][1]
 
     # -- parameters ----------------------------------------------------------------------
     def put(self, layer: str, param: str, value: Any, *, state: bool = False) -> None:
