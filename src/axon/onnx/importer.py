@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +13,7 @@ import axon
 from axon._extras import require
 from axon.model_state import ModelState
 from axon.onnx._import_context import Const, Context, OnnxImportError, Sym, to_host
+from axon.onnx._import_folding import check_dynamic_constants, keep_initializer, mark_dynamic
 from axon.onnx._import_source import DEFAULT_DOMAINS, load
 
 __all__ = ["OnnxImportError", "import_model", "supported_ops"]
@@ -79,8 +79,8 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
     >>> model, state = axon.onnx.import_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     >>> model
     <Axon inputs={'x': (None, 2)} output='act' nodes=3>
-    >>> axon.predict(model, state, {"x": jnp.array([[1.0, -1.0]])}).tolist()
-    [[0.0, 0.0]]
+    >>> axon.predict(model, state, {"x": jnp.array([[1.0, 1.0], [1.0, -1.0]])}).tolist()
+    [[4.0, 6.0], [0.0, 0.0]]
     """
     onnx = require("onnx", extra="onnx", feature="onnx.import_model")
     dims = _check_dims(dims)
@@ -98,9 +98,9 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
             ctx.set(value_info.name, _input(ctx, value_info, dims))
     for node in graph.node:
         ctx.node = node
-        _check_dynamic_constants(ctx, node)
+        check_dynamic_constants(ctx, node)
         outputs = OPS[node.op_type](ctx, node, attributes(onnx, node))
-        outputs = _keep_initializer(ctx, node, _mark_dynamic(ctx, node, outputs))
+        outputs = keep_initializer(ctx, node, mark_dynamic(ctx, node, outputs))
         for name, value in zip(node.output, outputs):
             if name and value is not None:
                 ctx.set(name, value)
@@ -111,50 +111,6 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
         outputs[out.name] = value.graph if isinstance(value, Sym) else axon.constant(to_host(value.value), name=ctx.unique(out.name))
     model = next(iter(outputs.values())) if len(outputs) == 1 else axon.container(outputs, name=ctx.unique("outputs"))
     return model, _state(ctx, model)
-
-
-BROADCASTING_OPS = frozenset({
-    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Where", "Sqrt", "Exp", "Log", "Neg", "Abs", "Erf", "Relu", "Sigmoid",
-    "Tanh", "Identity", "Cast", "Shape",
-})
-"""Ops that take a constant standing for a dynamic size (see ``Const.dynamic_axes``): element-wise
-ones broadcast it; ``Shape`` reports the dynamic size; LSTM and GRU accept it as a zero initial state."""
-
-
-def _check_dynamic_constants(ctx: Context, node: Any) -> None:
-    for i, name in enumerate(node.input):
-        value = ctx.values.get(name)
-        if not (isinstance(value, Const) and value.dynamic_axes) or node.op_type in BROADCASTING_OPS:
-            continue
-        if node.op_type in ("LSTM", "GRU") and i in (5, 6) and not value.value.any():
-            continue
-        if node.op_type == "Slice" and i == 0:  # slicing other axes keeps the broadcasting ones (checked there)
-            continue
-        raise ctx.error(f"input {name!r} is a constant whose shape depends on dynamic input sizes (axes "
-                        f"{list(value.dynamic_axes)}), which {node.op_type} cannot take; pass fixed sizes with dims={{...}}")
-
-
-def _mark_dynamic(ctx: Context, node: Any, outputs: list) -> list:
-    """Mark float constants computed from constants that hold dynamic sizes (integers keep
-    them in their values, where they are recognized). ``ConstantOfShape``'s value does not
-    depend on its shape's values (a dynamic size there is kept as a broadcasting axis)."""
-    if node.op_type == "ConstantOfShape" or not any(isinstance(ctx.values.get(n), Const) and ctx.values[n].depends_on_dynamic() for n in node.input if n):
-        return list(outputs)
-    return [dataclasses.replace(v, from_dynamic=True) if isinstance(v, Const) and v.value.dtype.kind not in "iub" else v
-            for v in outputs]
-
-
-def _keep_initializer(ctx: Context, node: Any, outputs: list) -> list:
-    """A float constant folded from one float initializer (a slice of a position table, a
-    transposed weight) stays that initializer's: it becomes a trainable parameter where the
-    graph uses it, named after the initializer."""
-    sources = [ctx.values[n] for n in node.input if n and isinstance(ctx.values.get(n), Const)]
-    weights = [v for v in sources if v.initializer and v.value.dtype.kind == "f"]
-    if len(weights) != 1 or any(isinstance(ctx.values.get(n), Sym) for n in node.input if n):
-        return outputs
-    name = weights[0].initializer
-    return [dataclasses.replace(v, initializer=name) if isinstance(v, Const) and v.value.dtype.kind == "f" and not v.initializer
-            else v for v in outputs]
 
 
 def _check_dims(dims: Any) -> dict[str, int]:
