@@ -45,6 +45,16 @@ def test_missing_file_and_bad_source(onnx, tmp_path):
         axon.onnx.import_model(_relu_model(onnx), dims={"batch": "one"})
 
 
+def test_unknown_dims_are_rejected(onnx):
+    h, T = onnx.helper, onnx.TensorProto
+    m = _model(onnx, [h.make_node("Relu", ["x"], ["y"])], [h.make_tensor_value_info("x", T.FLOAT, ["batch", 4])],
+               [h.make_tensor_value_info("y", T.FLOAT, ["batch", 4])])
+    with pytest.raises(OnnxImportError, match=r"dims names \['bacth'\], which no input uses; .* \['batch'\]"):
+        axon.onnx.import_model(m, dims={"bacth": 2})
+    model, _ = axon.onnx.import_model(m, dims={"batch": 2})
+    assert axon.get_inputs(model) == {"x": (2, 4)}
+
+
 def test_opset_below_13(onnx):
     with pytest.raises(OnnxImportError, match="opset 12 .* opset 13 or later"):
         axon.onnx.import_model(_relu_model(onnx, opset=12))

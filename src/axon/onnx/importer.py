@@ -93,9 +93,14 @@ def import_model(source: str | os.PathLike | bytes | Any, *, dims: Mapping[str, 
     ctx = Context(onnx)
     for init in graph.initializer:
         ctx.values[init.name] = Const(onnx.numpy_helper.to_array(init), init.name)
-    for value_info in graph.input:
-        if value_info.name not in ctx.values:
-            ctx.set(value_info.name, _input(ctx, value_info, dims))
+    graph_inputs = [v for v in graph.input if v.name not in ctx.values]
+    symbols = {d.dim_param for v in graph_inputs for d in v.type.tensor_type.shape.dim if d.HasField("dim_param")}
+    unknown = sorted(set(dims) - symbols)
+    if unknown:
+        raise OnnxImportError(f"onnx.import_model: dims names {unknown}, which no input uses; the inputs' symbolic "
+                              f"dimensions are {sorted(symbols)}")
+    for value_info in graph_inputs:
+        ctx.set(value_info.name, _input(ctx, value_info, dims))
     for node in graph.node:
         ctx.node = node
         check_dynamic_constants(ctx, node)
