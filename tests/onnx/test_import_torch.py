@@ -285,3 +285,37 @@ def test_bert_style_encoder_with_token_ids(torch, onnx, onnxruntime, tmp_path):
     pos = [v for layer in state.trainable_parameters().values() for k, v in layer.items() if k == "pos"]
     assert len(pos) == 1
     np.testing.assert_allclose(np.asarray(pos[0]), net.pos.detach().numpy()[:, :7])
+
+
+def test_mobilenet_style_blocks(torch, onnx, onnxruntime, tmp_path):
+    """MobileNetV2/V3 pieces: depthwise convolutions, ReLU6, Hardswish, squeeze-excitation with Hardsigmoid."""
+    nn = torch.nn
+
+    class SqueezeExcite(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.pool, self.fc1, self.fc2 = nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+            self.relu, self.gate = nn.ReLU(), nn.Hardsigmoid()
+
+        def forward(self, x):
+            return x * self.gate(self.fc2(self.relu(self.fc1(self.pool(x)))))
+
+    def block(cin, cout, stride, act):
+        hidden = cin * 4
+        return nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), act(),
+            SqueezeExcite(hidden), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
+        )
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.Hardswish(),
+        block(8, 8, 1, nn.ReLU6), block(8, 16, 2, nn.Hardswish),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 5),
+    ).eval()
+    x = np.random.default_rng(9).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    path = _export(torch, net, torch.from_numpy(x), tmp_path / "mobilenet.onnx")
+    model, _ = _check_against_references(torch, onnxruntime, net, path, x)
+    ops = axon.get_op_counts(model)
+    assert ops["conv"] == 11 and ops["hard_silu"] >= 2 and ops["hard_sigmoid"] == 2, ops

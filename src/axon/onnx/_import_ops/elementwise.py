@@ -44,6 +44,7 @@ def binary(ctx: Context, node: Any, attrs: dict) -> list:
 
 
 _UNARY = {
+    "Softplus": (activations.softplus, lambda x: np.logaddexp(x, 0), "softplus"),
     "Sqrt": (layers.sqrt, np.sqrt, "sqrt"),
     "Exp": (activations.exp, np.exp, "exp"),
     "Log": (layers.log, np.log, "log"),
@@ -56,6 +57,23 @@ _UNARY = {
 }
 
 
+@handles("Sum")
+def sum_op(ctx: Context, node: Any, attrs: dict) -> list:
+    """``axon.add`` of every input (float initializers become parameters)."""
+    values = [v for v in inputs(ctx, node) if v is not None]
+    if len(values) == 1:
+        return values
+    return [apply(ctx, layers.add, values, op_name="add", fold=lambda *xs: sum(xs[1:], xs[0]))]
+
+
+@handles("Reciprocal")
+def reciprocal(ctx: Context, node: Any, attrs: dict) -> list:
+    """``axon.layers.divide`` of 1 by the input."""
+    (x,) = inputs(ctx, node)
+    dtype = x.value.dtype if isinstance(x, Const) else x.dtype
+    return [apply(ctx, layers.divide, [Const(np.ones((), dtype)), x], op_name="divide", fold=np.divide)]
+
+
 @handles("Mod")
 def mod(ctx: Context, node: Any, attrs: dict) -> list:
     """``axon.layers.remainder`` (``fmod`` as ONNX's attribute)."""
@@ -66,7 +84,8 @@ def mod(ctx: Context, node: Any, attrs: dict) -> list:
 
 
 @handles(*_UNARY, describe={
-    k: f"`axon.{v[2]}`" if v[2] in ("relu", "sigmoid", "tanh", "exp") else f"`axon.layers.{v[2]}`" for k, v in _UNARY.items()})
+    k: f"`axon.{v[2]}`" if v[2] in ("relu", "sigmoid", "tanh", "exp", "softplus") else f"`axon.layers.{v[2]}`"
+    for k, v in _UNARY.items()})
 def unary(ctx: Context, node: Any, attrs: dict) -> list:
     """The element-wise function or activation of the op."""
     fn, fold, op_name = _UNARY[node.op_type]
@@ -74,7 +93,8 @@ def unary(ctx: Context, node: Any, attrs: dict) -> list:
     return [apply(ctx, fn, [x], op_name=op_name, fold=None if fold is None else (lambda v: fold(v)))]
 
 
-@handles("LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Softmax", "LogSoftmax", describe={
+@handles("LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish", "Gelu", "Softmax", "LogSoftmax", describe={
+    "HardSwish": "`axon.hard_silu(alpha=1/6, beta=0.5)`",
     "LeakyRelu": "`axon.leaky_relu(alpha)`", "Elu": "`axon.elu(alpha)`", "Selu": "`axon.selu(alpha, gamma)`",
     "HardSigmoid": "`axon.hard_sigmoid(alpha, beta)`", "Gelu": "`axon.gelu` (exact; `approximate=\"none\"`)",
     "Softmax": "`axon.softmax(axis)`", "LogSoftmax": "`axon.log_softmax(axis)`"})
@@ -92,6 +112,8 @@ def activation(ctx: Context, node: Any, attrs: dict) -> list:
     if kind == "HardSigmoid":
         return [apply(ctx, activations.hard_sigmoid, [x], op_name="hard_sigmoid", alpha=float(attrs.get("alpha", 0.2)),
                       beta=float(attrs.get("beta", 0.5)))]
+    if kind == "HardSwish":
+        return [apply(ctx, activations.hard_silu, [x], op_name="hard_silu", alpha=1.0 / 6.0, beta=0.5)]
     if kind == "Gelu":
         if attrs.get("approximate", "none") != "none":
             raise ctx.error(f"approximate={attrs['approximate']!r} is not supported (only 'none', the exact GELU)")
