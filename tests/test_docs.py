@@ -5,7 +5,10 @@ namespace, in a fresh temporary working directory (guides may write files). A ``
 that directly follows a ``python`` block (only blank lines between) is that block's expected
 printed output, compared like a doctest (whitespace normalized, ``...`` matches anything).
 A block preceded by the line ``<!-- docs: no-run -->`` is illustrative and skipped (it needs
-data the guide does not make, several processes or a GPU). The rules are in docs/README.md.
+data the guide does not make, several processes or a GPU). A file with the line
+``<!-- docs: requires onnx torch -->`` needs those optional packages: it is skipped without them
+and marked ``torch``/``reference`` like the tests that take those fixtures. The rules are in
+docs/README.md.
 
 The mkdocs site is built with ``mkdocs build --strict`` when mkdocs is installed.
 """
@@ -28,6 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NO_RUN = "<!-- docs: no-run -->"
+_REQUIRES = re.compile(r"^<!-- docs: requires ([\w ]+) -->$", re.M)
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
 
@@ -136,8 +140,26 @@ def run_markdown(path: Path, workdir: Path) -> int:
 MARKDOWN = sorted(DOCS.rglob("*.md"))
 
 
-@pytest.mark.parametrize("path", MARKDOWN, ids=[str(p.relative_to(DOCS)) for p in MARKDOWN])
+def required_modules(text: str) -> list[str]:
+    """The optional packages a Markdown file declares with ``<!-- docs: requires ... -->``.
+
+    >>> required_modules("# Guide\\n<!-- docs: requires onnx torch -->\\n")
+    ['onnx', 'torch']
+    """
+    return [m for line in _REQUIRES.findall(text) for m in line.split()]
+
+
+def _markdown_param(path: Path) -> object:
+    modules = required_modules(path.read_text())
+    marks = [pytest.mark.torch] if "torch" in modules else []
+    marks += [pytest.mark.reference] if set(modules) - {"torch"} else []
+    return pytest.param(path, marks=marks, id=str(path.relative_to(DOCS)))
+
+
+@pytest.mark.parametrize("path", [_markdown_param(p) for p in MARKDOWN])
 def test_markdown_runs(path: Path, tmp_path: Path) -> None:
+    for module in required_modules(path.read_text()):
+        pytest.importorskip(module)
     run_markdown(path, tmp_path)
 
 

@@ -68,6 +68,7 @@ from axon.api.pooling import *
 from axon.api.recurrent import *
 from axon.api.resize import *
 from axon.api.shape import *
+from axon.api.tensor import *
 from axon.compiler import TrainOutput, build, compile, init, predict, template
 from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter
@@ -123,6 +124,7 @@ _STAR_MODULES = (
     "axon.api.recurrent",
     "axon.api.resize",
     "axon.api.shape",
+    "axon.api.tensor",
     "axon.graph_ops",
 )
 _EXPLICIT = (

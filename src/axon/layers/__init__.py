@@ -20,3 +20,4 @@ from axon.layers.pooling import *
 from axon.layers.recurrent import *
 from axon.layers.resize import *
 from axon.layers.shape import *
+from axon.layers.tensor import *

@@ -3,3 +3,7 @@
 Needs the ``onnx`` extra (``pip install "axon-jax[onnx]"``); nothing here is imported by
 ``import axon`` until it is used.
 """
+
+from axon.onnx.importer import import_model
+
+__all__ = ["import_model"]
