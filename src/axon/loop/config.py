@@ -43,6 +43,8 @@ class TrainerConfig:
             ``reduce_lr_on_plateau``).
         distribution: the strategy from :mod:`axon.distributed` the loop runs under, or
             ``None`` (one device).
+        model: the model as given to ``trainer`` (a graph or a pair), for validation
+            passes built in inference mode (``run(..., validation_split=)``).
     """
 
     built: tuple[Callable[..., Any], Any]
@@ -55,6 +57,7 @@ class TrainerConfig:
     on_nonfinite: NonFinite = "raise"
     lr_scale: bool = False
     distribution: Any = None
+    model: Any = None
 
     @property
     def program(self) -> PredictFunction | None:

@@ -47,6 +47,7 @@ from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
 from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, resolve_model, train_step
+from axon.loop.validation_split import with_validation_split
 
 __all__ = ["Loop", "NonFiniteLossError", "loop"]
 
@@ -767,6 +768,8 @@ class Loop:
         steps_per_execution: int = 1,
         progress: bool | None = None,
         return_state: bool = False,
+        validation_split: float = 0.0,
+        prefetch: int = 2,
     ) -> Any:
         """Run the loop over ``data``.
 
@@ -786,6 +789,13 @@ class Loop:
             progress: ``False`` silences a trainer's or evaluator's progress display.
             return_state: return the final :class:`LoopState` instead of
                 ``output_transform(state)``.
+            validation_split: (a trainer, arrays with ``batch_size``) hold out this last
+                fraction of the arrays, before shuffling, as Keras does, and evaluate it at
+                every epoch's end as ``validation_<metric>``, before the other epoch handlers
+                (:mod:`axon.loop.validation_split`).
+            prefetch: read and prepare up to this many chunks of batches ahead on a
+                background thread (:mod:`axon.loop.prefetch`); 0 reads them in the loop.
+                The results are the same either way.
 
         Returns:
             ``output_transform(final_state)``, or the final state.
@@ -800,10 +810,13 @@ class Loop:
         {0: {}, 1: {}}
         """
         program = self.compiled.get(self._make_program)
-        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress)
+        handlers = self.handlers
+        if validation_split:
+            data, handlers = with_validation_split(self, data, validation_split, batch_size)
+        runner = Runner(program, self.init_fn, handlers, self.settings, self.attached_state, progress)
         state = runner.run(
             data, init_state, epochs=epochs, iterations=iterations, jit=jit, batch_size=batch_size,
-            shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution,
+            shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution, prefetch=prefetch,
         )
         return state if return_state else self.output_transform(state)
 
