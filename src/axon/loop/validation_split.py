@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import numpy as np
 
 from axon.loop.config import TrainerConfig
 from axon.loop.data import _leading
 
-__all__ = ["split_arrays", "with_validation_split"]
+__all__ = ["RowRange", "split_arrays", "with_validation_split"]
 
 
 def _check_fraction(fraction: Any) -> float:
@@ -56,9 +57,45 @@ def split_arrays(data: Any, fraction: float) -> tuple[Any, Any]:
         )
 
     def part(start: int, stop: int) -> Any:
-        return jax.tree_util.tree_map(lambda a: a[start:stop], data)
+        return jax.tree_util.tree_map(lambda a: _rows(a, start, stop), data)
 
     return part(0, split_at), part(split_at, size)
+
+
+def _rows(array: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop``: a NumPy slice (a view; a memory map stays on disk), or for another
+    array-like (an HDF5 or zarr dataset, which would read the rows when sliced) a view that
+    reads them when a batch is taken."""
+    if isinstance(array, np.ndarray):
+        return array[start:stop]
+    return RowRange(array, start, stop)
+
+
+class RowRange:
+    """Rows ``start:stop`` of an array-like, read only when indexed.
+
+    >>> view = RowRange(np.arange(10), 2, 6)
+    >>> len(view), view.shape, view[1:3].tolist(), view[np.array([3, 0])].tolist()
+    (4, (4,), [3, 4], [5, 2])
+    """
+
+    def __init__(self, array: Any, start: int, stop: int) -> None:
+        self.array, self.start, self.stop = array, start, stop
+        self.shape = (stop - start, *tuple(array.shape[1:]))
+        self.dtype = array.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self))
+            return self.array[self.start + lo : self.start + hi : step]
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index {index} is out of range for {len(self)} rows")
+            return self.array[self.start + int(index) % len(self)]
+        return self.array[np.asarray(index) + self.start]
 
 
 def with_validation_split(
