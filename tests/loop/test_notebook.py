@@ -7,8 +7,6 @@ import json
 import os
 import sys
 
-import pytest
-
 import axon
 
 SETUP = """
