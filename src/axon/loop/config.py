@@ -45,6 +45,8 @@ class TrainerConfig:
             ``None`` (one device).
         model: the model as given to ``trainer`` (a graph or a pair), for validation
             passes built in inference mode (``run(..., validation_split=)``).
+        gradient_norms: whether each step records its gradients' norms
+            (``Loop.tensorboard(..., gradient_norms=True)``; :mod:`axon.loop.gradient_norms`).
     """
 
     built: tuple[Callable[..., Any], Any]
@@ -58,6 +60,7 @@ class TrainerConfig:
     lr_scale: bool = False
     distribution: Any = None
     model: Any = None
+    gradient_norms: bool = False
 
     @property
     def program(self) -> PredictFunction | None:

@@ -30,6 +30,7 @@ from axon.graph import Axon
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
+from axon.loop.gradient_norms import record_gradient_norms, with_gradient_norms
 from axon.loop.handlers import (
     Handler,
     Mode,
@@ -626,6 +627,7 @@ class Loop:
         every: int | None = None,
         histograms: bool = False,
         model: Axon | None = None,
+        gradient_norms: bool = False,
     ) -> Loop:
         """Write a TensorBoard event file (with ``tensorboardX``, the ``tensorboard`` extra;
         no TensorFlow).
@@ -648,6 +650,11 @@ class Loop:
                 epoch scalars only).
             histograms: write parameter histograms every epoch.
             model: the graph, for the model table.
+            gradient_norms: (a trainer) also write ``epoch/gradient_norm/global`` and
+                ``epoch/gradient_norm/<layer>`` (and the ``iteration/`` ones with ``every``):
+                the L2 norms of the latest step's gradients, over all trainable parameters
+                and per layer, which the train step computes from the gradients it already
+                has (:mod:`axon.loop.gradient_norms`; no second backward pass).
 
         Returns:
             A new loop with the logger.
@@ -671,6 +678,10 @@ class Loop:
             raise TypeError(f"tensorboard: expected log_dir to be a directory path, got {log_dir!r}")
         if not isinstance(histograms, bool):
             raise TypeError(f"tensorboard: expected histograms to be a bool, got {histograms!r}")
+        if not isinstance(gradient_norms, bool):
+            raise TypeError(f"tensorboard: expected gradient_norms to be a bool, got {gradient_norms!r}")
+        if gradient_norms and not isinstance(self.settings, TrainerConfig):
+            raise ValueError("tensorboard: gradient_norms=True needs a loop made by axon.loop.trainer")
         if model is not None and not isinstance(model, Axon):
             raise TypeError(f"tensorboard: expected model to be an axon graph, got {type(model).__name__}")
         try:
@@ -681,8 +692,11 @@ class Loop:
                 "(or pip install tensorboardX)"
             ) from e
         table = None if model is None else functools.partial(_model_table, model)
-        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table)
-        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table, gradient_norms)
+        loop_ = self
+        if gradient_norms:
+            loop_ = record_gradient_norms(self)
+        loop_ = loop_.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
         if every is not None:
             loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
         loop_ = loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
@@ -813,7 +827,8 @@ class Loop:
         handlers = self.handlers
         if validation_split:
             data, handlers = with_validation_split(self, data, validation_split, batch_size)
-        runner = Runner(program, self.init_fn, handlers, self.settings, self.attached_state, progress)
+        init_fn = with_gradient_norms(self.init_fn) if getattr(self.settings, "gradient_norms", False) else self.init_fn
+        runner = Runner(program, init_fn, handlers, self.settings, self.attached_state, progress)
         state = runner.run(
             data, init_state, epochs=epochs, iterations=iterations, jit=jit, batch_size=batch_size,
             shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution, prefetch=prefetch,
