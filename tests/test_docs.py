@@ -5,7 +5,10 @@ namespace, in a fresh temporary working directory (guides may write files). A ``
 that directly follows a ``python`` block (only blank lines between) is that block's expected
 printed output, compared like a doctest (whitespace normalized, ``...`` matches anything).
 A block preceded by the line ``<!-- docs: no-run -->`` is illustrative and skipped (it needs
-data the guide does not make, several processes or a GPU). The rules are in docs/README.md.
+data the guide does not make, several processes or a GPU). A block preceded by the line
+``<!-- docs: requires MODULE -->`` runs only when MODULE (an optional library such as
+``grain``) can be imported; a file with such blocks is also marked ``reference``, so the CI
+step that installs the test-reference extra runs them. The rules are in docs/README.md.
 
 The mkdocs site is built with ``mkdocs build --strict`` when mkdocs is installed.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib.util
 import io
 import os
 import re
@@ -28,6 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NO_RUN = "<!-- docs: no-run -->"
+_REQUIRES = re.compile(r"^<!-- docs: requires ([A-Za-z_][\w.]*) -->$")
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
 
@@ -40,6 +45,7 @@ class Block:
     line: int
     run: bool = True
     expected: str | None = None
+    requires: str | None = None
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -74,10 +80,11 @@ def parse_blocks(text: str) -> list[Block]:
         previous = [g.strip() for g in gaps if g.strip()]
         between_blank = not previous
         run = not (previous and previous[-1] == NO_RUN)
+        requires = _REQUIRES.match(previous[-1]) if previous else None
         if lang == "text" and between_blank and blocks and blocks[-1].lang == "python" and blocks[-1].expected is None:
             blocks[-1].expected = source
         else:
-            blocks.append(Block(lang, source, start + 1, run))
+            blocks.append(Block(lang, source, start + 1, run, requires=requires[1] if requires else None))
         gaps = []
     return [b for b in blocks if b.lang == "python"]
 
@@ -109,7 +116,7 @@ def run_markdown(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in parse_blocks(path.read_text()):
-            if not block.run:
+            if not block.run or (block.requires and importlib.util.find_spec(block.requires) is None):
                 continue
             where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
             out = io.StringIO()
@@ -136,7 +143,15 @@ def run_markdown(path: Path, workdir: Path) -> int:
 MARKDOWN = sorted(DOCS.rglob("*.md"))
 
 
-@pytest.mark.parametrize("path", MARKDOWN, ids=[str(p.relative_to(DOCS)) for p in MARKDOWN])
+def _needs_references(path: Path) -> bool:
+    return any(b.requires for b in parse_blocks(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.reference) if _needs_references(p) else p for p in MARKDOWN],
+    ids=[str(p.relative_to(DOCS)) for p in MARKDOWN],
+)
 def test_markdown_runs(path: Path, tmp_path: Path) -> None:
     run_markdown(path, tmp_path)
 
@@ -180,6 +195,16 @@ def test_output_and_no_run_markers(tmp_path: Path) -> None:
         (True, "[1.0, ...]\n"), (False, None), (True, "2\n")
     ]
     assert run_markdown(md, tmp_path) == 2
+
+
+def test_requires_marker_runs_a_block_only_with_its_module(tmp_path: Path) -> None:
+    md = tmp_path / "requires.md"
+    md.write_text(
+        "<!-- docs: requires json -->\n```python\nimport json\nprint(json.dumps(1))\n```\n\n```text\n1\n```\n\n"
+        "<!-- docs: requires a_module_that_is_not_installed -->\n```python\nraise SystemExit('never runs')\n```\n"
+    )
+    assert [b.requires for b in parse_blocks(md.read_text())] == ["json", "a_module_that_is_not_installed"]
+    assert run_markdown(md, tmp_path) == 1
 
 
 def _reference_pages() -> dict[str, object]:

@@ -172,3 +172,9 @@ def _plain_run(tmp_path):
     model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 1)
     axon.loop.trainer(model, "mean_squared_error", "sgd", log=0).tensorboard(log_dir).run(BATCHES)
     return log_dir
+
+
+def test_missing_parent_directories_are_made(tmp_path, tensorboardX):
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 1)
+    axon.loop.trainer(model, "mean_squared_error", "sgd", log=0).tensorboard(tmp_path / "runs" / "a").run(BATCHES)
+    assert scalars(read_events(tmp_path / "runs" / "a"))["epoch/loss"][0][0] == 0

@@ -360,10 +360,14 @@ class TensorBoardLogger:
         self.late.reset()
         if not writes_files():
             return "continue", state
-        parent = os.path.dirname(os.path.abspath(self.log_dir))
         if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
             raise ValueError(f"tensorboard: log_dir {self.log_dir!r} is a file, not a directory")
-        if not os.access(self.log_dir if os.path.isdir(self.log_dir) else parent, os.W_OK):
+        existing = os.path.abspath(self.log_dir)  # the directory, or its nearest existing parent
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise ValueError(f"tensorboard: cannot make log_dir {self.log_dir!r}: {existing!r} is a file")
+        if not os.access(existing, os.W_OK):
             raise PermissionError(f"tensorboard: cannot write to log_dir {self.log_dir!r}")
         self.writer = self.writer_class(self.log_dir)
         if self.table is not None:
