@@ -266,6 +266,12 @@ def test_hugging_face_dataset_trains_like_numpy(datasets, digits, numpy_mlp):
     assert accuracy(state, xt, yt) == numpy_mlp[1]
 
 
+def test_torch_data_loader_over_an_array_source_trains_like_numpy(torch):
+    loader = torch.utils.data.DataLoader(axon.loop.ArraySource(X, Y), batch_size=8, shuffle=False)
+    t = regression_trainer()
+    assert_identical(t.run(loader, epochs=2), t.run((X, Y), batch_size=8, epochs=2))
+
+
 def test_dict_batches_errors_name_the_column():
     rows = [{"image": X[:4], "y": Y[:4]}]
     with pytest.raises(KeyError, match=r"target column 'label' is not in the batch; its columns are \['image', 'y'\]"):
