@@ -2,7 +2,9 @@
 Keras's (x, y, batch_size, shuffle, validation_split)) and background prefetching that
 changes nothing but the timing."""
 
+import signal
 import threading
+import time
 
 import jax
 import numpy as np
@@ -64,8 +66,10 @@ def test_prefetch_raises_the_data_error_in_the_loop_and_stops_its_thread():
         )
         with pytest.raises(OSError, match="disk went away at batch 3"):
             t.run(batches, epochs=1, prefetch=depth)
-    # the loop reads one batch ahead either way: the error surfaces before the third step
-    assert used[0] == used[2] == [1, 2]
+    # prefetching, the error is raised where the bad batch would have been used: after the
+    # three good ones; reading in the loop (one chunk ahead), one step earlier
+    assert used[2] == [1, 2, 3]
+    assert used[0] == [1, 2]
     assert not prefetch_threads()
 
 
@@ -291,3 +295,32 @@ def test_array_source_indexes_rows():
         source[40]
     with pytest.raises(ValueError, match="same number of examples"):
         axon.loop.ArraySource(X, Y[:3])
+
+
+def test_an_interrupted_wait_for_data_does_not_hang_on_a_blocked_reader():
+    from axon.loop.data import BatchStream
+    from axon.loop.prefetch import prefetch_chunks
+
+    release = threading.Event()
+
+    def blocked():
+        yield 1
+        release.wait(10)  # a data source stuck on the network
+        yield 2
+
+    chunks = prefetch_chunks(BatchStream(blocked()), 1, None, list, depth=2)
+    assert next(chunks) == [1]
+    # Ctrl-C arrives while the loop waits for the next batch
+    timer = threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            next(chunks)
+        assert time.perf_counter() - start < 5  # it did not wait for the blocked reader
+    finally:
+        release.set()
+        timer.join()
+    for thread in prefetch_threads():
+        thread.join(5)
+    assert not prefetch_threads()

@@ -2,7 +2,7 @@
 (``Loop.run(..., prefetch=n)``).
 
 One thread per epoch reads chunks of batches from the epoch's :class:`BatchStream`
-(exactly as :func:`axon.loop.data.read_chunks` does: never past the epoch's cap), makes
+(as :func:`axon.loop.data.read_chunks` does: never past the epoch's cap), makes
 each ready for the device (host arrays, input checks, stacking, ``device_put``) and puts it
 in a queue of at most ``depth`` chunks. The loop takes chunks from the queue in order, so a
 run gives the same batches in the same order, and the same results, with or without
@@ -27,11 +27,12 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from axon.loop.data import BatchStream, read_chunks
+from axon.loop.data import BatchStream
 
 __all__ = ["check_prefetch", "prefetch_chunks"]
 
 _POLL_SECONDS = 0.05  # how often a blocked reader looks whether it should stop
+_INTERRUPT_JOIN_SECONDS = 1.0  # how long an interrupted loop waits for the reader
 
 
 class _Failed:
@@ -84,6 +85,7 @@ def prefetch_chunks(
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     held: list[list[Any]] = []  # a chunk the reader took but could not queue (stopped)
+    left = [limit]
 
     def put(item: Any) -> bool:
         while not stop.is_set():
@@ -94,28 +96,44 @@ def prefetch_chunks(
                 continue
         return False
 
+    def read() -> list[Any]:
+        """The next chunk, never past ``limit`` (checked before each read)."""
+        chunk: list[Any] = []
+        while len(chunk) < k and (left[0] is None or left[0] > 0):
+            try:
+                chunk.append(next(stream))
+            except StopIteration:
+                break
+            if left[0] is not None:
+                left[0] -= 1
+        return chunk
+
     def reader() -> None:
-        chunks = read_chunks(stream, k, limit, lambda raw: (raw, convert(raw)))
         try:
-            for raw, converted in chunks:
-                if not put((raw, converted)):
-                    held.append(raw)
+            while not stop.is_set():
+                chunk = read()
+                if not chunk:
+                    put(_DONE)
                     return
-            put(_DONE)
+                if not put((chunk, convert(chunk))):
+                    held.append(chunk)
+                    return
         except BaseException as e:  # carried to the loop, raised there
             put(_Failed(e))
         finally:
-            # the chunk read one ahead inside read_chunks goes back first (it is the
-            # latest), then the one held here; the loop gives back the queued ones last
-            chunks.close()
-            if held:
+            if held:  # read but never queued: it goes back before the queued ones do
                 stream.unread(held[0])
 
     thread = threading.Thread(target=reader, name="axon-prefetch", daemon=True)
     thread.start()
+    interrupted = False
     try:
         while True:
-            item = ready.get()
+            try:
+                item = ready.get()
+            except BaseException:  # Ctrl-C while waiting for data
+                interrupted = True
+                raise
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
@@ -123,14 +141,24 @@ def prefetch_chunks(
             yield item[1]
     finally:
         stop.set()
-        thread.join()
-        left: list[Any] = []
-        while True:
-            try:
-                item = ready.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, tuple):
-                left.extend(item[0])
-        if left:
-            stream.unread(left)
+        if interrupted:
+            # the reader may be blocked inside the user's data source: do not wait for it
+            # (a daemon thread), and give nothing back: the run is over
+            thread.join(_INTERRUPT_JOIN_SECONDS)
+        else:
+            thread.join()
+            _give_back(stream, ready)
+
+
+def _give_back(stream: BatchStream, ready: queue.Queue[Any]) -> None:
+    """Put the batches of the chunks still queued back into ``stream``, in order."""
+    left: list[Any] = []
+    while True:
+        try:
+            item = ready.get_nowait()
+        except queue.Empty:
+            break
+        if isinstance(item, tuple):
+            left.extend(item[0])
+    if left:
+        stream.unread(left)
