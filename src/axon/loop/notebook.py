@@ -23,6 +23,7 @@ False
 from __future__ import annotations
 
 import html
+import sys
 import time
 from typing import Any
 
@@ -38,11 +39,10 @@ def in_notebook() -> bool:
         ``True`` in a kernel (Jupyter, VS Code, Colab), ``False`` in a terminal or script
         (IPython's terminal shell included).
     """
-    try:
-        import IPython
-    except ImportError:
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; never import it here
+    if ipython is None:
         return False
-    shell = IPython.get_ipython()
+    shell = ipython.get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
