@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib
 import importlib.util
 import io
 import os
@@ -104,6 +105,18 @@ def output_matches(expected: str, got: str) -> bool:
     return _CHECKER.check_output(expected.strip() + "\n", got.strip() + "\n", _FLAGS)
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` imports (not only whether it is installed: with torch hidden by
+    ``AXON_TEST_BLOCK_TORCH=1``, a library that imports torch when it is installed fails)."""
+    try:
+        if importlib.util.find_spec(module) is None:
+            return False
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def run_markdown(path: Path, workdir: Path) -> int:
     """Run the ``python`` blocks of ``path`` in order in one namespace; return how many ran.
 
@@ -116,7 +129,7 @@ def run_markdown(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in parse_blocks(path.read_text()):
-            if not block.run or (block.requires and importlib.util.find_spec(block.requires) is None):
+            if not block.run or (block.requires and not _importable(block.requires)):
                 continue
             where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
             out = io.StringIO()
