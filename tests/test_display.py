@@ -220,6 +220,12 @@ def test_as_graph_dot_structure():
         as_graph(model, templates, format="jpeg")
 
 
+def test_as_graph_dot_escapes_quotes_and_backslashes():
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2, name='say "hi" \\ there')
+    _, nodes, _ = parse_dot(as_graph(model, axon.template((1, 3)), format="dot"))
+    assert nodes["n1"] == ('say \\"hi\\" \\\\ there (dense) (1, 2)', "box")
+
+
 def test_as_graph_svg_and_png_need_graphviz(monkeypatch):
     import axon.display as display
 

