@@ -65,13 +65,45 @@ def tensorboardX():
     return pytest.importorskip("tensorboardX")
 
 
-REFERENCE_FIXTURES = frozenset({"onnx", "onnxruntime", "transformers", "tensorboardX"})
+@pytest.fixture(scope="session")
+def grain():
+    """The grain module; the test is skipped when it is not installed."""
+    return pytest.importorskip("grain")
+
+
+@pytest.fixture(scope="session")
+def datasets():
+    """Hugging Face's datasets module; the test is skipped when it is not installed."""
+    return pytest.importorskip("datasets")
+
+
+@pytest.fixture(scope="session")
+def matplotlib():
+    """The matplotlib module (Agg backend); the test is skipped when it is not installed."""
+    module = pytest.importorskip("matplotlib")
+    module.use("Agg")
+    return module
+
+
+@pytest.fixture(scope="session")
+def nbclient():
+    """The nbclient module, to execute notebooks; the test is skipped unless nbclient,
+    nbformat and ipykernel (the kernel) are all installed."""
+    pytest.importorskip("nbformat")
+    pytest.importorskip("ipykernel")
+    return pytest.importorskip("nbclient")
+
+
+REFERENCE_FIXTURES = frozenset(
+    {"onnx", "onnxruntime", "transformers", "tensorboardX", "grain", "datasets", "matplotlib", "nbclient"}
+)
 """Fixtures of the test-only references other than torch; their tests are marked ``reference``."""
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark the tests that use the ``torch`` fixture ``torch``, and those that use another
-    reference fixture (onnx, onnxruntime, transformers, tensorboardX) ``reference``."""
+    reference fixture (onnx, onnxruntime, transformers, tensorboardX, grain, datasets,
+    matplotlib, nbclient) ``reference``."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if "torch" in names:

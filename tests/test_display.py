@@ -8,6 +8,7 @@ counts worked out by hand.
 
 import io
 import re
+import shutil
 
 import pytest
 from rich.table import Table
@@ -184,6 +185,65 @@ def test_as_graph_multi_parent_edges():
     text = as_graph(axon.add(a, b), {"a": axon.template((1, 1)), "b": axon.template((1, 1))})
     edges = [line for line in text.splitlines() if "-->" in line]
     assert sorted(edges) == ["0 --> 2;", "1 --> 2;"]
+
+
+def parse_dot(text):
+    """``(rankdir, {node id: (label, shape)}, [(parent id, child id)])`` of as_graph's dot."""
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[0] == "digraph axon {" and lines[-1] == "}"
+    rankdir = re.fullmatch(r"rankdir=(\w+);", lines[1])[1]
+    nodes, edges = {}, []
+    for line in lines[3:-1]:
+        if m := re.fullmatch(r'(n\d+) \[label="((?:[^"\\]|\\.)*)"(?:, shape=(\w+))?\];', line):
+            nodes[m[1]] = (m[2], m[3] or "box")
+        elif m := re.fullmatch(r"(n\d+) -> (n\d+);", line):
+            edges.append((m[1], m[2]))
+        else:
+            raise AssertionError(f"unexpected dot line {line!r}")
+    return rankdir, nodes, edges
+
+
+def test_as_graph_dot_structure():
+    a, b = axon.input("a", shape=(None, 2)), axon.input("b", shape=(None, 2))
+    model = axon.add(a, b).pipe(axon.dense, 3)
+    templates = {"a": axon.template((4, 2)), "b": axon.template((4, 2))}
+    rankdir, nodes, edges = parse_dot(as_graph(model, templates, format="dot"))
+    assert rankdir == "TB"
+    by_label = {label: (nid, shape) for nid, (label, shape) in nodes.items()}
+    assert set(by_label) == {"a (input) (4, 2)", "b (input) (4, 2)", "add_0 (add) (4, 2)", "dense_0 (dense) (4, 3)"}
+    assert by_label["a (input) (4, 2)"][1] == by_label["b (input) (4, 2)"][1] == "parallelogram"
+    assert by_label["dense_0 (dense) (4, 3)"][1] == "box"
+    ids = {label.split(" ")[0]: nid for label, (nid, _) in by_label.items()}
+    assert sorted(edges) == sorted([(ids["a"], ids["add_0"]), (ids["b"], ids["add_0"]), (ids["add_0"], ids["dense_0"])])
+    assert parse_dot(as_graph(model, templates, format="dot", direction="left_right"))[0] == "LR"
+    with pytest.raises(ValueError, match=r"format to be one of \['mermaid', 'dot', 'svg', 'png'\]"):
+        as_graph(model, templates, format="jpeg")
+
+
+def test_as_graph_dot_escapes_quotes_and_backslashes():
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2, name='say "hi" \\ there')
+    _, nodes, _ = parse_dot(as_graph(model, axon.template((1, 3)), format="dot"))
+    assert nodes["n1"] == ('say \\"hi\\" \\\\ there (dense) (1, 2)', "box")
+
+
+def test_as_graph_svg_and_png_need_graphviz(monkeypatch):
+    import axon.display as display
+
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
+    monkeypatch.setattr(display.shutil, "which", lambda name: None)
+    assert not display.has_graphviz()
+    with pytest.raises(RuntimeError, match="format='svg' needs Graphviz's dot program.*format='mermaid'"):
+        as_graph(model, axon.template((1, 3)), format="svg")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+def test_as_graph_svg_and_png_drawn_by_graphviz():
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
+    svg = as_graph(model, axon.template((1, 3)), format="svg")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "x (input) (1, 3)" in svg and "dense_0 (dense) (1, 2)" in svg
+    png = as_graph(model, axon.template((1, 3)), format="png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_notebook_repr_shows_the_table_or_falls_back():

@@ -5,9 +5,12 @@ namespace, in a fresh temporary working directory (guides may write files). A ``
 that directly follows a ``python`` block (only blank lines between) is that block's expected
 printed output, compared like a doctest (whitespace normalized, ``...`` matches anything).
 A block preceded by the line ``<!-- docs: no-run -->`` is illustrative and skipped (it needs
-data the guide does not make, several processes or a GPU). A file with the line
-``<!-- docs: requires onnx torch -->`` needs those optional packages: it is skipped without them
-and marked ``torch``/``reference`` like the tests that take those fixtures. The rules are in
+data the guide does not make, several processes or a GPU). A block preceded by the line
+``<!-- docs: requires MODULE [MODULE ...] -->`` runs only when those optional libraries can be
+imported; the same line anywhere else in a file (not directly before a fence) makes the whole
+file need them: it is skipped without them. A file that needs torch is marked ``torch``, one
+that needs another optional library ``reference``, like the tests that take those fixtures,
+so the CI step that installs the test-reference extra runs them. The rules are in
 docs/README.md.
 
 The mkdocs site is built with ``mkdocs build --strict`` when mkdocs is installed.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib
+import importlib.util
 import io
 import os
 import re
@@ -31,7 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NO_RUN = "<!-- docs: no-run -->"
-_REQUIRES = re.compile(r"^<!-- docs: requires ([\w ]+) -->$", re.M)
+_REQUIRES = re.compile(r"^<!-- docs: requires ([A-Za-z_][\w.]*(?: [A-Za-z_][\w.]*)*) -->$")
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
 
@@ -44,6 +49,7 @@ class Block:
     line: int
     run: bool = True
     expected: str | None = None
+    requires: str | None = None
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -78,10 +84,11 @@ def parse_blocks(text: str) -> list[Block]:
         previous = [g.strip() for g in gaps if g.strip()]
         between_blank = not previous
         run = not (previous and previous[-1] == NO_RUN)
+        requires = _REQUIRES.match(previous[-1]) if previous else None
         if lang == "text" and between_blank and blocks and blocks[-1].lang == "python" and blocks[-1].expected is None:
             blocks[-1].expected = source
         else:
-            blocks.append(Block(lang, source, start + 1, run))
+            blocks.append(Block(lang, source, start + 1, run, requires=requires[1] if requires else None))
         gaps = []
     return [b for b in blocks if b.lang == "python"]
 
@@ -101,6 +108,18 @@ def output_matches(expected: str, got: str) -> bool:
     return _CHECKER.check_output(expected.strip() + "\n", got.strip() + "\n", _FLAGS)
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` imports (not only whether it is installed: with torch hidden by
+    ``AXON_TEST_BLOCK_TORCH=1``, a library that imports torch when it is installed fails)."""
+    try:
+        if importlib.util.find_spec(module) is None:
+            return False
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def run_markdown(path: Path, workdir: Path) -> int:
     """Run the ``python`` blocks of ``path`` in order in one namespace; return how many ran.
 
@@ -113,7 +132,7 @@ def run_markdown(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in parse_blocks(path.read_text()):
-            if not block.run:
+            if not block.run or (block.requires and not all(_importable(m) for m in block.requires.split())):
                 continue
             where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
             out = io.StringIO()
@@ -140,25 +159,39 @@ def run_markdown(path: Path, workdir: Path) -> int:
 MARKDOWN = sorted(DOCS.rglob("*.md"))
 
 
-def required_modules(text: str) -> list[str]:
-    """The optional packages a Markdown file declares with ``<!-- docs: requires ... -->``.
+def page_requirements(text: str) -> list[str]:
+    """The optional packages a whole Markdown file needs: those named by a
+    ``<!-- docs: requires ... -->`` line that does not directly precede a code fence.
 
-    >>> required_modules("# Guide\\n<!-- docs: requires onnx torch -->\\n")
+    >>> page_requirements("# Guide\\n<!-- docs: requires onnx torch -->\\n\\nText.\\n")
     ['onnx', 'torch']
+    >>> page_requirements("<!-- docs: requires grain -->\\n```python\\npass\\n```\\n")
+    []
     """
-    return [m for line in _REQUIRES.findall(text) for m in line.split()]
+    lines = text.splitlines()
+    found: list[str] = []
+    for i, line in enumerate(lines):
+        m = _REQUIRES.match(line.strip())
+        if not m:
+            continue
+        following = next((nxt.strip() for nxt in lines[i + 1:] if nxt.strip()), "")
+        if not _FENCE.match(following):
+            found += m[1].split()
+    return found
 
 
 def _markdown_param(path: Path) -> object:
-    modules = required_modules(path.read_text())
+    text = path.read_text()
+    modules = set(page_requirements(text))
+    modules.update(m for b in parse_blocks(text) if b.requires for m in b.requires.split())
     marks = [pytest.mark.torch] if "torch" in modules else []
-    marks += [pytest.mark.reference] if set(modules) - {"torch"} else []
+    marks += [pytest.mark.reference] if modules - {"torch"} else []
     return pytest.param(path, marks=marks, id=str(path.relative_to(DOCS)))
 
 
 @pytest.mark.parametrize("path", [_markdown_param(p) for p in MARKDOWN])
 def test_markdown_runs(path: Path, tmp_path: Path) -> None:
-    for module in required_modules(path.read_text()):
+    for module in page_requirements(path.read_text()):
         pytest.importorskip(module)
     run_markdown(path, tmp_path)
 
@@ -202,6 +235,16 @@ def test_output_and_no_run_markers(tmp_path: Path) -> None:
         (True, "[1.0, ...]\n"), (False, None), (True, "2\n")
     ]
     assert run_markdown(md, tmp_path) == 2
+
+
+def test_requires_marker_runs_a_block_only_with_its_module(tmp_path: Path) -> None:
+    md = tmp_path / "requires.md"
+    md.write_text(
+        "<!-- docs: requires json -->\n```python\nimport json\nprint(json.dumps(1))\n```\n\n```text\n1\n```\n\n"
+        "<!-- docs: requires a_module_that_is_not_installed -->\n```python\nraise SystemExit('never runs')\n```\n"
+    )
+    assert [b.requires for b in parse_blocks(md.read_text())] == ["json", "a_module_that_is_not_installed"]
+    assert run_markdown(md, tmp_path) == 1
 
 
 def _reference_pages() -> dict[str, object]:

@@ -30,8 +30,7 @@ def trainer_and_data():
     return t.validate(model, data[:1]), data
 
 
-def test_history_lines_equal_the_history():
-    pytest.importorskip("matplotlib")
+def test_history_lines_equal_the_history(matplotlib):
     fig = axon.plot.history(HISTORY)
     loss_ax, mae_ax = fig.axes
     assert loss_ax.get_title() == "loss" and mae_ax.get_title() == "mae"
@@ -41,8 +40,7 @@ def test_history_lines_equal_the_history():
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["train", "validation"]
 
 
-def test_history_of_a_loop_state_and_chosen_metrics():
-    pytest.importorskip("matplotlib")
+def test_history_of_a_loop_state_and_chosen_metrics(matplotlib):
     t, data = trainer_and_data()
     state = t.run(data, epochs=3, return_state=True)
     fig = axon.plot.history(state, "mae")
@@ -52,8 +50,7 @@ def test_history_of_a_loop_state_and_chosen_metrics():
     assert got["validation"] == ([0, 1, 2], [state.history[e]["validation_mae"] for e in range(3)])
 
 
-def test_history_errors():
-    pytest.importorskip("matplotlib")
+def test_history_errors(matplotlib):
     with pytest.raises(ValueError, match=r"plot: metric 'acc' is not in the history; its metrics are \['loss', 'mae'\]"):
         axon.plot.history(HISTORY, ["loss", "acc"])
     with pytest.raises(TypeError, match="plot: expected a LoopState or a history"):
@@ -78,8 +75,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
         t.plot()
 
 
-def test_loop_plot_writes_the_png_of_the_final_history(tmp_path):
-    pytest.importorskip("matplotlib")
+def test_loop_plot_writes_the_png_of_the_final_history(tmp_path, matplotlib):
     image = pytest.importorskip("matplotlib.image")
     t, data = trainer_and_data()
     png = tmp_path / "history.png"
@@ -124,8 +120,7 @@ def live_plot_of(loop_):
     return loop_.handlers["epoch_completed"][-1][0].__self__
 
 
-def test_loop_plot_updates_one_chart_live_in_a_kernel(monkeypatch):
-    pytest.importorskip("matplotlib")
+def test_loop_plot_updates_one_chart_live_in_a_kernel(monkeypatch, matplotlib):
     shown = fake_ipython(monkeypatch)
     t, data = trainer_and_data()
     t = t.plot("loss")
@@ -144,8 +139,7 @@ def test_loop_plot_updates_one_chart_live_in_a_kernel(monkeypatch):
     assert [kind for kind, _ in shown] == ["display", "update", "update"]
 
 
-def test_loop_plot_draws_nothing_without_a_kernel(monkeypatch, tmp_path):
-    pytest.importorskip("matplotlib")
+def test_loop_plot_draws_nothing_without_a_kernel(monkeypatch, tmp_path, matplotlib):
     shown = fake_ipython(monkeypatch, with_kernel=False)
     t, data = trainer_and_data()
     t.plot().run(data, epochs=2)

@@ -1,5 +1,6 @@
 """Model summaries: a table of layers (:func:`as_table`, rendered with ``rich``) and a
-Mermaid flowchart (:func:`as_graph`).
+picture of the graph (:func:`as_graph`: Mermaid or Graphviz text, or an SVG/PNG drawn by
+Graphviz when it is installed).
 
 Shapes come from tracing the model on input templates (nothing is computed). In a
 Jupyter notebook a graph whose inputs declare their shapes shows this table by itself.
@@ -26,6 +27,8 @@ from __future__ import annotations
 import html
 import io
 import json
+import shutil
+import subprocess
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -42,7 +45,7 @@ from axon.graph import Axon, Node, Parameter, declared_inputs, layer_names, topo
 from axon.model_state import get_path, leaf_paths
 from axon.values import NoneValue
 
-__all__ = ["ModelTable", "as_graph", "as_table", "as_table_str", "graph_html"]
+__all__ = ["GraphFormat", "ModelTable", "as_graph", "as_table", "as_table_str", "graph_html", "has_graphviz"]
 
 _DIRECTIONS = {"top_down": "TD", "left_right": "LR"}
 _MODES = ("inference", "train")
@@ -354,29 +357,104 @@ def graph_html(model: Axon) -> str:
 # the graph
 
 
+GraphFormat = Literal["mermaid", "dot", "svg", "png"]
+_FORMATS = ("mermaid", "dot", "svg", "png")
+_DOT_RANKDIR = {"top_down": "TB", "left_right": "LR"}
+_GRAPHVIZ_TIMEOUT = 60  # seconds for one ``dot`` run
+
+
 def _mermaid_label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str = "inference") -> str:
-    """A Mermaid flowchart of ``model`` (render it with any Mermaid viewer, or Jupyter's
-    Mermaid support): one node per layer labelled ``name (op) shape``, inputs drawn as
-    parallelograms, an edge from each parent to its child. ``direction`` is
-    ``"top_down"`` or ``"left_right"``.
+def _dot_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def has_graphviz() -> bool:
+    """Whether Graphviz's ``dot`` program is on the ``PATH``, so that :func:`as_graph` can
+    draw ``"svg"`` and ``"png"`` pictures.
+
+    Returns:
+        ``True`` when ``dot`` is found.
+
+    >>> isinstance(has_graphviz(), bool)
+    True
+    """
+    return shutil.which("dot") is not None
+
+
+def _graph_parts(model: Axon, inputs: Any, mode: str) -> tuple[list[tuple[str, bool]], list[tuple[int, int]]]:
+    """``([(label, is_input), ...], [(parent index, child index), ...])`` in topological order."""
+    _, outputs = trace_values(model, inputs, mode=mode, where="as_graph")
+    names = layer_names(model)
+    order = topological_order(model)
+    index = {nid: i for i, nid in enumerate(order)}
+    nodes, edges = [], []
+    for nid in order:
+        node = model.nodes[nid]
+        nodes.append((f"{'.'.join((*names[nid][0], names[nid][1]))} ({node.op_name}) {_shape_str(outputs.get(nid))}", node.op == "input"))
+        edges += [(index[p], index[nid]) for p in dict.fromkeys(node.parents)]
+    return nodes, edges
+
+
+def _mermaid(nodes: list[tuple[str, bool]], edges: list[tuple[int, int]], direction: str) -> str:
+    lines = [f"graph {_DIRECTIONS[direction]};"]
+    for i, (label, is_input) in enumerate(nodes):
+        label = _mermaid_label(label)
+        lines.append(f'{i}[/"{label}"/];' if is_input else f'{i}["{label}"];')
+    return "\n".join(lines + [f"{a} --> {b};" for a, b in edges])
+
+
+def _dot(nodes: list[tuple[str, bool]], edges: list[tuple[int, int]], direction: str) -> str:
+    lines = ["digraph axon {", f"  rankdir={_DOT_RANKDIR[direction]};", '  node [shape=box, fontname="Helvetica"];']
+    for i, (label, is_input) in enumerate(nodes):
+        shape = ", shape=parallelogram" if is_input else ""
+        lines.append(f'  n{i} [label="{_dot_label(label)}"{shape}];')
+    lines += [f"  n{a} -> n{b};" for a, b in edges]
+    return "\n".join([*lines, "}"])
+
+
+def _render_dot(source: str, fmt: Literal["svg", "png"]) -> str | bytes:
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError(
+            f"as_graph: format={fmt!r} needs Graphviz's dot program, which is not on the PATH; install Graphviz "
+            "(apt install graphviz, brew install graphviz, conda install graphviz) or use format='mermaid' or 'dot'"
+        )
+    done = subprocess.run([dot, f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=_GRAPHVIZ_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"as_graph: dot failed drawing the graph: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout.decode() if fmt == "svg" else done.stdout
+
+
+def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str = "inference",
+             format: GraphFormat = "mermaid") -> str | bytes:
+    """A picture of ``model``'s graph: one node per layer labelled ``name (op) shape``,
+    inputs drawn as parallelograms, an edge from each parent to its child.
+
+    ``format`` picks the result: ``"mermaid"`` (default), a Mermaid flowchart (render it
+    with any Mermaid viewer; JupyterLab and GitHub render a ```` ```mermaid ```` block);
+    ``"dot"``, Graphviz's source text; ``"svg"`` (text) or ``"png"`` (bytes), drawn by
+    Graphviz's ``dot`` program when it is installed (:func:`has_graphviz`; in Jupyter
+    ``IPython.display.SVG(as_graph(..., format="svg"))`` shows it).
 
     Args:
         model: the graph.
         inputs: input templates or arrays (one, or a dict by input name).
         direction: ``"top_down"`` (default) or ``"left_right"``.
         mode: ``"inference"`` (default) or ``"train"``.
+        format: ``"mermaid"``, ``"dot"``, ``"svg"`` or ``"png"``.
 
     Returns:
-        The Mermaid source text.
+        The Mermaid, dot or SVG text, or the PNG bytes.
 
     Raises:
-        ValueError: an unknown ``direction`` or ``mode``, or bad inputs; ``CompileError``
-            names a layer that cannot compute.
+        ValueError: an unknown ``direction``, ``mode`` or ``format``, or bad inputs;
+            ``CompileError`` names a layer that cannot compute.
         TypeError: ``model`` is not a graph.
+        RuntimeError: ``"svg"``/``"png"`` without Graphviz's ``dot`` program, or ``dot``
+            failed.
 
     >>> import axon
     >>> model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2)
@@ -385,24 +463,24 @@ def as_graph(model: Axon, inputs: Any, *, direction: str = "top_down", mode: str
     0[/"x (input) (1, 3)"/];
     1["dense_0 (dense) (1, 2)"];
     0 --> 1;
+    >>> print(as_graph(model, axon.template((1, 3)), format="dot"))
+    digraph axon {
+      rankdir=TB;
+      node [shape=box, fontname="Helvetica"];
+      n0 [label="x (input) (1, 3)", shape=parallelogram];
+      n1 [label="dense_0 (dense) (1, 2)"];
+      n0 -> n1;
+    }
     """
     if direction not in _DIRECTIONS:
         raise ValueError(f"as_graph: expected direction to be one of {list(_DIRECTIONS)}, got {direction!r}")
+    if format not in _FORMATS:
+        raise ValueError(f"as_graph: expected format to be one of {list(_FORMATS)}, got {format!r}")
     if not isinstance(model, Axon):
         raise TypeError(f"as_graph: expected an axon graph (axon.Axon), got {type(model).__name__}: {model!r}")
     _check_mode(mode, "as_graph")
-    _, outputs = trace_values(model, inputs, mode=mode, where="as_graph")
-    names = layer_names(model)
-    order = topological_order(model)
-    index = {nid: i for i, nid in enumerate(order)}
-    lines = [f"graph {_DIRECTIONS[direction]};"]
-    edges = []
-    for nid in order:
-        node = model.nodes[nid]
-        label = _mermaid_label(f"{'.'.join((*names[nid][0], names[nid][1]))} ({node.op_name}) {_shape_str(outputs.get(nid))}")
-        if node.op == "input":
-            lines.append(f'{index[nid]}[/"{label}"/];')
-        else:
-            lines.append(f'{index[nid]}["{label}"];')
-        edges += [f"{index[p]} --> {index[nid]};" for p in dict.fromkeys(node.parents)]
-    return "\n".join(lines + edges)
+    nodes, edges = _graph_parts(model, inputs, mode)
+    if format == "mermaid":
+        return _mermaid(nodes, edges, direction)
+    source = _dot(nodes, edges, direction)
+    return source if format == "dot" else _render_dot(source, format)

@@ -20,11 +20,14 @@ from axon.loop.core import Loop, NonFiniteLossError, loop
 from axon.loop.factories import evaluator, trainer
 from axon.loop.handlers import learning_rate_scale
 from axon.loop.metric_check import adds_metrics
+from axon.loop.sources import ArraySource, DictBatches
 from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, train_step
 
 __all__ = [
     "BackupMismatchError",
+    "ArraySource",
+    "DictBatches",
     "EVENTS",
     "EvaluatorConfig",
     "Loop",

@@ -43,6 +43,10 @@ class TrainerConfig:
             ``reduce_lr_on_plateau``).
         distribution: the strategy from :mod:`axon.distributed` the loop runs under, or
             ``None`` (one device).
+        model: the model as given to ``trainer`` (a graph or a pair), for validation
+            passes built in inference mode (``run(..., validation_split=)``).
+        gradient_norms: whether each step records its gradients' norms
+            (``Loop.tensorboard(..., gradient_norms=True)``; :mod:`axon.loop.gradient_norms`).
     """
 
     built: tuple[Callable[..., Any], Any]
@@ -55,6 +59,8 @@ class TrainerConfig:
     on_nonfinite: NonFinite = "raise"
     lr_scale: bool = False
     distribution: Any = None
+    model: Any = None
+    gradient_norms: bool = False
 
     @property
     def program(self) -> PredictFunction | None:

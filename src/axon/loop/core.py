@@ -32,6 +32,7 @@ from axon.loop.best import BestModelState
 from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.ema import is_ema_step, with_ema
 from axon.loop.filters import Filter, check_filter
+from axon.loop.gradient_norms import record_gradient_norms, with_gradient_norms
 from axon.loop.handlers import (
     Handler,
     Mode,
@@ -49,6 +50,7 @@ from axon.loop.program import ProgramCache, StepProgram
 from axon.loop.runner import NonFiniteLossError, Runner
 from axon.loop.state import EVENTS, LoopState
 from axon.loop.steps import eval_step, resolve_model, train_step
+from axon.loop.validation_split import with_validation_split
 
 __all__ = ["Loop", "NonFiniteLossError", "loop"]
 
@@ -761,6 +763,7 @@ class Loop:
         every: int | None = None,
         histograms: bool = False,
         model: Axon | None = None,
+        gradient_norms: bool = False,
     ) -> Loop:
         """Write a TensorBoard event file (with ``tensorboardX``, the ``tensorboard`` extra;
         no TensorFlow).
@@ -783,6 +786,11 @@ class Loop:
                 epoch scalars only).
             histograms: write parameter histograms every epoch.
             model: the graph, for the model table.
+            gradient_norms: (a trainer) also write ``epoch/gradient_norm/global`` and
+                ``epoch/gradient_norm/<layer>`` (and the ``iteration/`` ones with ``every``):
+                the L2 norms of the latest step's gradients, over all trainable parameters
+                and per layer, which the train step computes from the gradients it already
+                has (:mod:`axon.loop.gradient_norms`; no second backward pass).
 
         Returns:
             A new loop with the logger.
@@ -806,6 +814,10 @@ class Loop:
             raise TypeError(f"tensorboard: expected log_dir to be a directory path, got {log_dir!r}")
         if not isinstance(histograms, bool):
             raise TypeError(f"tensorboard: expected histograms to be a bool, got {histograms!r}")
+        if not isinstance(gradient_norms, bool):
+            raise TypeError(f"tensorboard: expected gradient_norms to be a bool, got {gradient_norms!r}")
+        if gradient_norms and not isinstance(self.settings, TrainerConfig):
+            raise ValueError("tensorboard: gradient_norms=True needs a loop made by axon.loop.trainer")
         if model is not None and not isinstance(model, Axon):
             raise TypeError(f"tensorboard: expected model to be an axon graph, got {type(model).__name__}")
         try:
@@ -816,8 +828,11 @@ class Loop:
                 "(or pip install tensorboardX)"
             ) from e
         table = None if model is None else functools.partial(_model_table, model)
-        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table)
-        loop_ = self.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
+        logger = TensorBoardLogger(SummaryWriter, os.fspath(log_dir), every, histograms, table, gradient_norms)
+        loop_ = self
+        if gradient_norms:
+            loop_ = record_gradient_norms(self)
+        loop_ = loop_.handle_event("started", logger.started).handle_event("epoch_completed", logger.epoch_completed)
         if every is not None:
             loop_ = loop_.handle_event("iteration_completed", logger.iteration_completed)
         loop_ = loop_.handle_event(["epoch_started", "completed", "halted"], logger.late.check)
@@ -903,6 +918,8 @@ class Loop:
         steps_per_execution: int = 1,
         progress: bool | None = None,
         return_state: bool = False,
+        validation_split: float = 0.0,
+        prefetch: int = 2,
     ) -> Any:
         """Run the loop over ``data``.
 
@@ -922,6 +939,13 @@ class Loop:
             progress: ``False`` silences a trainer's or evaluator's progress display.
             return_state: return the final :class:`LoopState` instead of
                 ``output_transform(state)``.
+            validation_split: (a trainer, arrays with ``batch_size``) hold out this last
+                fraction of the arrays, before shuffling, as Keras does, and evaluate it at
+                every epoch's end as ``validation_<metric>``, before the other epoch handlers
+                (:mod:`axon.loop.validation_split`).
+            prefetch: read and prepare up to this many chunks of batches ahead on a
+                background thread (:mod:`axon.loop.prefetch`); 0 reads them in the loop.
+                The results are the same either way.
 
         Returns:
             ``output_transform(final_state)``, or the final state.
@@ -936,10 +960,14 @@ class Loop:
         {0: {}, 1: {}}
         """
         program = self.compiled.get(self._make_program)
-        runner = Runner(program, self.init_fn, self.handlers, self.settings, self.attached_state, progress, backup=self.backup)
+        handlers = self.handlers
+        if validation_split:
+            data, handlers = with_validation_split(self, data, validation_split, batch_size)
+        init_fn = with_gradient_norms(self.init_fn) if getattr(self.settings, "gradient_norms", False) else self.init_fn
+        runner = Runner(program, init_fn, handlers, self.settings, self.attached_state, progress, backup=self.backup)
         state = runner.run(
             data, init_state, epochs=epochs, iterations=iterations, jit=jit, batch_size=batch_size,
-            shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution,
+            shuffle=shuffle, seed=seed, steps_per_execution=steps_per_execution, prefetch=prefetch,
         )
         return state if return_state else self.output_transform(state)
 

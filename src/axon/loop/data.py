@@ -148,7 +148,16 @@ class BatchStream:
 
 
 def _gather(a: Any, idx: np.ndarray) -> Any:
-    return np.asarray(a)[idx]
+    """The rows ``idx`` of ``a``, reading only those rows: a NumPy array (a memory map
+    too) is indexed directly; another array-like (an HDF5 or zarr dataset) with the rows in
+    increasing order, then put back in ``idx``'s order."""
+    if isinstance(a, np.ndarray):
+        return a[idx]
+    order = np.argsort(idx, kind="stable")
+    rows = np.asarray(a[idx[order]])
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
 
 
 def _slice(a: Any, start: int, stop: int) -> Any:

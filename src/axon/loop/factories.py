@@ -108,7 +108,7 @@ def trainer(
     config = TrainerConfig(
         built=built, loss=loss, optimizer=optimizer, seed=seed, log=log, loss_scale=loss_scale,
         gradient_accumulation_steps=gradient_accumulation_steps, on_nonfinite=on_nonfinite,
-        distribution=distribution,
+        distribution=distribution, model=model,
     )
     init_fn, step_fn = train_step(built, loss, optimizer, seed=seed, loss_scale=loss_scale,
                                   gradient_accumulation_steps=gradient_accumulation_steps)

@@ -31,6 +31,7 @@ from jax.tree_util import tree_leaves_with_path as jax_leaves_with_path
 from axon import optimizers as _optimizers
 from axon import plot as _plot
 from axon._host import writes_files
+from axon.loop.gradient_norms import GRADIENT_NORMS_KEY
 from axon.loop.handlers import Action, learning_rate_scale
 from axon.loop.state import LoopState
 
@@ -336,10 +337,15 @@ class TensorBoardLogger:
         histograms: write parameter histograms.
         table: a function returning the model table as text, or ``None`` (it may raise
             ``ValueError`` when the table cannot be made: then none is written).
+        gradient_norms: write ``<prefix>/gradient_norm/global`` and
+            ``<prefix>/gradient_norm/<layer>``, the norms of the latest step's gradients
+            (the step state's ``"gradient_norms"``, :mod:`axon.loop.gradient_norms`), with
+            the other scalars.
     """
 
     def __init__(self, writer_class: Any, log_dir: str, every: int | None, histograms: bool,
-                 table: Any = None) -> None:
+                 table: Any = None, gradient_norms: bool = False) -> None:
+        self.gradient_norms = gradient_norms
         self.writer_class = writer_class
         self.log_dir = log_dir
         self.cadence = Cadence(every)
@@ -354,10 +360,14 @@ class TensorBoardLogger:
         self.late.reset()
         if not writes_files():
             return "continue", state
-        parent = os.path.dirname(os.path.abspath(self.log_dir))
         if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
             raise ValueError(f"tensorboard: log_dir {self.log_dir!r} is a file, not a directory")
-        if not os.access(self.log_dir if os.path.isdir(self.log_dir) else parent, os.W_OK):
+        existing = os.path.abspath(self.log_dir)  # the directory, or its nearest existing parent
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise ValueError(f"tensorboard: cannot make log_dir {self.log_dir!r}: {existing!r} is a file")
+        if not os.access(existing, os.W_OK):
             raise PermissionError(f"tensorboard: cannot write to log_dir {self.log_dir!r}")
         self.writer = self.writer_class(self.log_dir)
         if self.table is not None:
@@ -403,6 +413,10 @@ class TensorBoardLogger:
         rate = current_learning_rate(state)
         if rate is not None:
             self.writer.add_scalar(f"{prefix}/learning_rate", rate, step)
+        norms = state.step_state.get(GRADIENT_NORMS_KEY) if isinstance(state.step_state, Mapping) else None
+        if self.gradient_norms and norms is not None:
+            for name, value in norms.items():
+                self.writer.add_scalar(f"{prefix}/gradient_norm/{name}", float(np.asarray(value)), step)
 
 
 def _notebook_display() -> Any:

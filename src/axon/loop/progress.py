@@ -1,5 +1,6 @@
-"""Progress reporting for ``run``: a live rich progress bar on a terminal, one plain line
-per logged step otherwise (logs, CI, notebooks without a terminal).
+"""Progress reporting for ``run``: a live rich progress bar on a terminal, an output updated
+in place in a Jupyter notebook (:mod:`axon.loop.notebook`), one plain line per logged step
+otherwise (logs, CI).
 
 >>> import io
 >>> from axon.loop.state import LoopState
@@ -17,6 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from axon.loop.format import format_metrics as _metrics_text
+from axon.loop.notebook import NotebookBar, in_notebook
 from axon.loop.state import LoopState
 
 __all__ = ["Reporter"]
@@ -30,7 +32,7 @@ class Reporter:
         total: the number of batches per epoch, if known.
         show_epoch: start lines with the epoch (a trainer) or not (an evaluator).
         file: where to write plain lines (default: standard output, with a live progress bar
-            when it is a terminal).
+            when it is a terminal, or an output updated in place in a Jupyter kernel).
     """
 
     def __init__(self, log: int, total: int | None, *, show_epoch: bool = True, file: TextIO | None = None):
@@ -39,6 +41,8 @@ class Reporter:
         self.total = total
         self.file = file or sys.stdout
         self.live = file is None and self.file.isatty()
+        self.notebook = file is None and not self.live and in_notebook()
+        self._bar: NotebookBar | None = None
         self._progress = None
         self._task = None
         self._last = 0
@@ -51,6 +55,8 @@ class Reporter:
 
     def epoch_started(self, state: LoopState) -> None:
         self._last = 0
+        if self.notebook:
+            self._bar = NotebookBar(f"Epoch {state.epoch}" if self.show_epoch else "Eval", self.total)
         if self.live:
             from rich.progress import (
                 BarColumn,
@@ -76,6 +82,12 @@ class Reporter:
         if state.iteration // self.log <= self._last // self.log and self._last != 0:
             if self._progress is not None and self._task is not None:
                 self._progress.update(self._task, completed=state.iteration)
+            if self._bar is not None:
+                self._bar.update(state.iteration)
+            return
+        if self._bar is not None:
+            self._last = state.iteration
+            self._bar.update(state.iteration, _metrics_text(state.metrics))
             return
         if self._progress is None and self.total is not None and state.iteration >= self.total:
             return  # the epoch summary line follows
@@ -89,13 +101,17 @@ class Reporter:
         metrics = state.history.get(state.epoch, state.metrics)
         seconds = state.times.get(state.epoch)
         suffix = f" ({seconds:.1f}s)" if seconds is not None else ""
-        if self._progress is not None and self._task is not None:
+        if self._bar is not None:
+            self._bar.update(state.iteration, _metrics_text(metrics), total=state.iteration, force=True)
+            self._bar = None
+        elif self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=state.iteration, total=state.iteration, metrics=_metrics_text(metrics) + suffix)
             self.close()
         else:
             print(self._line(state, metrics) + suffix, file=self.file, flush=True)
 
     def close(self) -> None:
+        self._bar = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

@@ -30,6 +30,7 @@ from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.data import BatchStream, DataSource, check_batch, read_chunks
 from axon.loop.filters import matches
 from axon.loop.metric_check import check_watched_metrics
+from axon.loop.prefetch import check_prefetch, prefetch_chunks
 from axon.loop.program import StepProgram
 from axon.loop.progress import Reporter
 from axon.loop.state import ITERATION_EVENTS, LoopState
@@ -84,6 +85,7 @@ class Runner:
         self.attached_state = attached_state
         self.progress = progress
         self.state: LoopState | None = None
+        self.prefetch = 0
         self.check_program = settings.program if settings is not None else None
         self._warned_skips = False
         # On CPU, device memory is host memory: the compiled step takes NumPy batches as they
@@ -157,6 +159,14 @@ class Runner:
             return True, self._put_stacked(stacked)
         return False, [self._put(b) for b in chunk]
 
+    def _chunks(self, batches: BatchStream, k: int, limit: int | None) -> Any:
+        """The epoch's chunks made ready for the device: on a background thread up to
+        ``prefetch`` chunks ahead (:mod:`axon.loop.prefetch`), or one chunk ahead here."""
+        convert = functools.partial(self._to_device, k=k)
+        if self.prefetch > 0:
+            return prefetch_chunks(batches, k, limit, convert, depth=self.prefetch)
+        return read_chunks(batches, k, limit, convert)
+
     # -- main -----------------------------------------------------------------------------
     def run(
         self,
@@ -170,8 +180,10 @@ class Runner:
         shuffle: bool = False,
         seed: int = 0,
         steps_per_execution: int = 1,
+        prefetch: int = 2,
     ) -> LoopState:
         """Run; the arguments are those of :meth:`axon.loop.Loop.run`. Returns the final state."""
+        self.prefetch = check_prefetch(prefetch)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"run: expected epochs to be a non-negative int, got {epochs!r}")
         if iterations is not None and (not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1):
@@ -277,7 +289,7 @@ class Runner:
             used_before = batches.used
             # closing the chunks gives a chunk read ahead back to the stream (an epoch that
             # stops early loses no batch of a one-shot iterator)
-            with contextlib.closing(read_chunks(batches, k, limit, lambda raw: self._to_device(raw, k))) as chunks:
+            with contextlib.closing(self._chunks(batches, k, limit)) as chunks:
                 for stacked, chunk in chunks:
                     state = self._iteration_event(state, "iteration_started", fire)
                     if stacked:
@@ -388,6 +400,8 @@ def _host_arrays(batch: Any) -> Any:
     JAX and numpy arrays pass through untouched."""
 
     def convert(a: Any) -> Any:
+        if isinstance(a, np.memmap):  # read from disk here (on the prefetch thread), not in the step
+            return np.array(a)
         if isinstance(a, (jax.Array, np.ndarray, np.generic, int, float)):
             return a
         if hasattr(a, "numpy") and callable(a.numpy):  # torch / tf tensors

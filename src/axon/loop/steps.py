@@ -30,6 +30,7 @@ from axon import optimizers as _optimizers
 from axon.compiler import PredictFunction, build
 from axon.graph import Axon
 from axon.loop.data import check_batch
+from axon.loop.gradient_norms import GRADIENT_NORMS_KEY, gradient_norms
 from axon.loss_scale import all_finite
 from axon.model_state import ModelState
 
@@ -163,7 +164,9 @@ def train_step(
     ``optimizer`` a name or any optax transformation. The step computes the gradient of
     the (scaled) loss w.r.t. the trainable parameters, unscales it, skips the update when
     it is not finite under dynamic loss scaling, applies the optimizer, and merges the
-    layers' new state (batch-norm statistics, dropout keys). With
+    layers' new state (batch-norm statistics, dropout keys). When the step state holds
+    ``"gradient_norms"`` (:func:`axon.loop.gradient_norms.with_gradient_norms`), the step
+    replaces it with the norms of its gradients. With
     ``gradient_accumulation_steps=n`` updates are applied every n steps on the mean
     gradient (``optax.MultiSteps``).
 
@@ -234,6 +237,8 @@ def train_step(
         updates, opt_state = tx.update(grads, step_state["optimizer_state"], reference)
         new_reference = optax.apply_updates(reference, updates)
         out = {}
+        if GRADIENT_NORMS_KEY in step_state:  # asked for (axon.loop.gradient_norms)
+            out[GRADIENT_NORMS_KEY] = gradient_norms(grads)
         if scaler.skips_nonfinite:
             finite = finite & all_finite(new_reference)
             new_reference = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new_reference, reference)
