@@ -3,3 +3,5 @@
 Needs the ``onnx`` extra (``pip install "axon-jax[onnx]"``); nothing here is imported by
 ``import axon`` until it is used.
 """
+
+from axon.onnx.export_graph import export  # noqa: F401

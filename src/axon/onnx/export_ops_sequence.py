@@ -1,0 +1,153 @@
+"""ONNX converters for recurrent layers (ONNX ``LSTM``/``GRU``, gates reordered) and
+multi-head attention (``MatMul``/``Softmax`` nodes)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from axon.onnx.export_builder import Builder, Layer, NotExportable
+from axon.onnx.export_ops_basic import param
+from axon.registry import name_of
+
+__all__ = ["CONVERTERS"]
+
+Converter = Callable[[Builder, Layer], Any]
+
+_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign", "softplus": "Softplus"}
+
+_GATES = {
+    # ONNX gate order, and axon's input kernel, hidden kernel, input bias, hidden bias keys
+    "lstm": [("wii", "whi", "bi", None), ("wio", "who", "bo", None), ("wif", "whf", "bf", None),
+             ("wig", "whg", "bg", None)],
+    "gru": [("wiz", "whz", "bz", None), ("wir", "whr", "br", None), ("win", "whn", "bin", "bhn")],
+}
+_CARRY = {"lstm": ("c", "h"), "gru": ("h",)}
+
+
+def _activation(value: Any, what: str) -> str:
+    name = value if isinstance(value, str) else (name_of("op", value) or "")
+    name = name.removeprefix("axon.")
+    if name not in _ACTIVATIONS:
+        raise NotExportable(f"{what} {value!r} (ONNX recurrent ops take {sorted(_ACTIVATIONS)})")
+    return _ACTIVATIONS[name]
+
+
+def _named_inputs(layer: Layer) -> dict[str, Any]:
+    """The layer inputs by their names in the op's ``layout`` option."""
+    names = [n for n in layer.opts["layout"] if n not in layer.param_kinds]
+    return dict(zip(names, layer.inputs, strict=True))
+
+
+def _recurrent(b: Builder, layer: Layer) -> Any:
+    kind = layer.opts["kind"]
+    if kind not in _GATES:
+        raise NotExportable(f"recurrent kind {kind!r} (ONNX has LSTM and GRU)")
+    inputs = _named_inputs(layer)
+    if "mask" in inputs:
+        raise NotExportable("a sequence mask (ONNX recurrent ops take sequence lengths instead)")
+    if "key" in layer.param_kinds and _CARRY[kind][0] not in inputs:
+        raise NotExportable("a random initial state (recurrent_initializer)")
+    gate = _activation(layer.opts.get("gate", "sigmoid"), "gate")
+    act = _activation(layer.opts.get("activation", "tanh"), "activation")
+    units = int(layer.opts["units"])
+    ik, hk = layer.params["input_kernel"], layer.params["hidden_kernel"]
+    bias = layer.params.get("bias")
+    rows = _GATES[kind]
+    w = np.concatenate([np.asarray(ik[i]).T for i, _, _, _ in rows])[None]
+    r = np.concatenate([np.asarray(hk[h]).T for _, h, _, _ in rows])[None]
+    dtype = w.dtype
+    zero = np.zeros(units, dtype)
+    if bias is not None:
+        wb = [np.broadcast_to(np.asarray(bias[k]), (units,)) for _, _, k, _ in rows]
+        rb = [zero if k is None else np.broadcast_to(np.asarray(bias[k]), (units,)) for _, _, _, k in rows]
+        bvec = np.concatenate(wb + rb).astype(dtype)[None]
+    x = b.op("Transpose", [inputs["x"]], perm=[1, 0, 2])  # (time, batch, features)
+    args = [x, param(b, layer, "input_kernel", w), param(b, layer, "hidden_kernel", r),
+            "" if bias is None else param(b, layer, "bias", bvec), ""]
+    carry = _CARRY[kind]
+    given = [inputs.get(c) for c in carry]
+    init = {c: (None if v is None else b.unsqueeze(v, [0])) for c, v in zip(carry, given, strict=True)}
+    args.append(init["h"] or "")
+    if kind == "lstm":
+        args.append(init["c"] or "")
+        attrs: dict[str, Any] = {"activations": [gate, act, act]}
+        n_out = 3
+    else:
+        attrs = {"activations": [gate, act], "linear_before_reset": 1}
+        n_out = 2
+    while args and args[-1] == "":
+        args.pop()
+    outs = b.op(kind.upper(), args, outputs=n_out, hidden_size=units, **attrs)
+    seq = b.op("Transpose", [b.squeeze(outs[0], [1])], perm=[1, 0, 2])
+    h = b.squeeze(outs[1], [0])
+    if kind == "lstm":
+        return seq, (b.squeeze(outs[2], [0]), h)
+    return seq, (h,)
+
+
+def _recurrent_output(b: Builder, layer: Layer) -> Any:
+    seq, state = layer.inputs[0]
+    index = layer.opts.get("index")
+    return seq if index is None else state[index]
+
+
+def _attention(b: Builder, layer: Layer) -> str:
+    inputs = _named_inputs(layer)
+    query = inputs["query"]
+    key = inputs.get("key", query)
+    value = inputs.get("value", key)
+    shapes = {n: tuple(int(d) for d in v.shape) for n, v in zip(
+        [n for n in layer.opts["layout"] if n not in layer.param_kinds], layer.in_values, strict=True)}
+    t = shapes["query"][1]
+    s = shapes.get("key", shapes["query"])[1]
+    p = layer.params
+    heads, key_size = np.asarray(p["query_kernel"]).shape[1:]
+    value_size = np.asarray(p["value_kernel"]).shape[2]
+    dtype = np.asarray(p["query_kernel"]).dtype
+
+    def project(x: str, which: str, size: int, length: int) -> str:
+        kernel = np.asarray(p[f"{which}_kernel"])
+        y = b.op("MatMul", [x, param(b, layer, f"{which}_kernel", kernel.reshape(kernel.shape[0], -1))])
+        if f"{which}_bias" in p:
+            y = b.op("Add", [y, param(b, layer, f"{which}_bias", np.asarray(p[f"{which}_bias"]).reshape(-1))])
+        y = b.reshape(y, [0, length, heads, size])
+        return b.op("Transpose", [y], perm=[0, 2, 1, 3])  # (batch, heads, length, size)
+
+    q = project(query, "query", key_size, t)
+    k = project(key, "key", key_size, s)
+    v = project(value, "value", value_size, s)
+    logits = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
+    logits = b.op("Mul", [logits, b.scalar(1.0 / math.sqrt(key_size), dtype)])
+    masks = []
+    if "mask" in inputs:
+        m = inputs["mask"]
+        rank = len(shapes["mask"])
+        if rank == 2:
+            m = b.unsqueeze(m, [1, 2])
+        elif rank == 3:
+            m = b.unsqueeze(m, [1])
+        masks.append(m)
+    if layer.opts.get("causal"):
+        masks.append(b.const(np.tril(np.ones((t, s), bool)), hint="causal_mask"))
+    if masks:
+        m = masks[0] if len(masks) == 1 else b.op("And", masks)
+        logits = b.op("Where", [m, logits, b.scalar(np.finfo(dtype).min, dtype)])
+    weights = b.op("Softmax", [logits], axis=-1)
+    out = b.op("Transpose", [b.op("MatMul", [weights, v])], perm=[0, 2, 1, 3])  # (batch, t, heads, value)
+    out = b.reshape(out, [0, t, heads * value_size])
+    kernel = np.asarray(p["output_kernel"])
+    y = b.op("MatMul", [out, param(b, layer, "output_kernel", kernel.reshape(-1, kernel.shape[-1]))])
+    if "output_bias" in p:
+        y = b.op("Add", [y, param(b, layer, "output_bias")])
+    return y
+
+
+CONVERTERS: dict[str, Converter] = {
+    "axon.recurrent": _recurrent,
+    "axon.recurrent_output": _recurrent_output,
+    "axon.multi_head_attention": _attention,
+}
