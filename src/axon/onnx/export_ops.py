@@ -26,7 +26,6 @@ NOT_EXPORTABLE: dict[str, str] = {
     "axon.fn": "it runs an arbitrary Python function, which cannot be written as ONNX nodes",
     "axon.cond": "its predicate is a Python function (ONNX If needs a graph)",
     "axon.stack_columns": "it stacks the columns of a dict or DataFrame input",
-    "axon.mask_from_tokens": "it builds a mask from token ids with a Python comparison",
     "axon.conv_lstm": "ONNX has no convolutional LSTM",
     "axon.dropout_key": "it makes a random key, not a layer output",
     "axon.quantization.weight_only_quantized_dense": "int8 weight-only quantization (export the float model)",

@@ -247,6 +247,11 @@ def _leaf(b: Builder, layer: Layer) -> Any:
     return value
 
 
+def _mask_from_tokens(b: Builder, layer: Layer) -> str:
+    eos = b.scalar(layer.opts["eos_token"], _dtype(layer))
+    return b.cast(b.op("Equal", [_x(layer), eos]), np.int32)
+
+
 # ---------------------------------------------------------------------------------------
 # linear layers
 
@@ -323,6 +328,7 @@ CONVERTERS: dict[str, Converter] = {
     "axon.reverse": _reverse,
     "axon.unreverse": _unreverse,
     "axon.leaf": _leaf,
+    "axon.mask_from_tokens": _mask_from_tokens,
     # linear layers
     "axon.dense": _dense,
     "axon.bias": _bias,
