@@ -174,6 +174,22 @@ class _Exporter:
             self.b.prefix = ""
 
 
+def _check_template_shapes(model: Axon, traced: Mapping[int, Any]) -> None:
+    """An ONNX file declares its input shapes: a template that does not match the model's
+    declared shapes (which axon runs anyway, with a warning) is an error here."""
+    for nid in topological_order(model):
+        node = model.nodes[nid]
+        declared, value = node.opts.get("shape") if node.op == "input" else None, traced.get(nid)
+        if declared is None or value is None or isinstance(value, NoneValue):
+            continue
+        got = tuple(int(d) for d in value.shape)
+        if len(got) != len(declared) or any(d is not None and d != g for d, g in zip(declared, got, strict=False)):
+            raise ValueError(
+                f"onnx.export: input {node.name!r} has shape {got}, but the model declares "
+                f"{tuple(declared)} (None marks a dimension of any size)"
+            )
+
+
 def _check_opset(opset: Any) -> int:
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"onnx.export: expected opset to be an int from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
@@ -239,6 +255,7 @@ def export(
     if not isinstance(data, Mapping):
         raise TypeError(f"onnx.export: expected state to be a ModelState or a dict of parameters, got {type(state).__name__}")
     _, traced = trace_values(model, template, mode="inference", where="onnx.export")
+    _check_template_shapes(model, traced)
     builder = Builder(onnx, opset, dynamic_batch, None)
     exporter = _Exporter(onnx, builder, data, traced)
     out = exporter.run(model, (), None)

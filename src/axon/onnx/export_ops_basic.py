@@ -4,6 +4,7 @@ dense/bilinear/bias and embedding (see :mod:`axon.onnx.export_ops` for the table
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -179,6 +180,15 @@ def _split_part(b: Builder, layer: Layer) -> str:
     return b.op("Slice", [_x(layer), b.ints([start]), b.ints([start + parts[index]]), b.ints([axis])])
 
 
+def _split(b: Builder, layer: Layer) -> tuple[str, ...]:
+    sizes, axis = layer.opts["splits"], option(layer, "axis")
+    size = layer.shape(0)[axis]
+    parts = [size // sizes] * sizes if isinstance(sizes, int) else list(sizes)
+    starts = np.cumsum([0, *parts])
+    return tuple(b.op("Slice", [_x(layer), b.ints([int(lo)]), b.ints([int(hi)]), b.ints([axis])])
+                 for lo, hi in itertools.pairwise(starts))
+
+
 def _flatten(b: Builder, layer: Layer) -> str:
     return b.op("Flatten", [_x(layer)], axis=1)
 
@@ -321,6 +331,7 @@ CONVERTERS: dict[str, Converter] = {
     "axon.multiply": _fold("Mul"),
     "axon.concatenate": _concatenate,
     "axon.split_part": _split_part,
+    "axon.split": _split,
     "axon.flatten": _flatten,
     "axon.reshape": _reshape,
     "axon.transpose": _transpose,

@@ -17,7 +17,8 @@ __all__ = ["CONVERTERS"]
 
 Converter = Callable[[Builder, Layer], Any]
 
-_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign", "softplus": "Softplus"}
+_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign", "softplus": "Softplus",
+                "hard_sigmoid": "HardSigmoid"}  # ONNX's HardSigmoid defaults (0.2, 0.5) are axon's
 
 _GATES = {
     # ONNX gate order, and axon's input kernel, hidden kernel, input bias, hidden bias keys
