@@ -35,7 +35,8 @@ class Layer:
     them for container values), in call order; ``params`` the parameter values by name
     (NumPy arrays, or dicts of them for grouped parameters); ``in_shapes``/``out`` the
     traced input and output values (``jax.ShapeDtypeStruct`` leaves, the template's batch
-    size); ``opts`` the layer's options.
+    size); ``opts`` the layer's options; ``arg_kinds`` the op's call order of layer inputs
+    (``"layer"``) and parameters (``"parameter"``).
     """
 
     path: str
@@ -46,6 +47,7 @@ class Layer:
     out: Any
     params: dict[str, Any] = field(default_factory=dict)
     param_kinds: dict[str, str] = field(default_factory=dict)
+    arg_kinds: tuple[str, ...] = ()
 
     def shape(self, i: int = 0) -> tuple[int, ...]:
         """The traced shape of input ``i``."""

@@ -163,7 +163,7 @@ class _Exporter:
             params[p.name] = jax.tree_util.tree_map(np.asarray, value)
         in_values = [self.traced.get(p) for p in node.parents]
         layer = Layer(path=path, op=op_name, opts=dict(node.opts), inputs=parents, in_values=in_values,
-                      out=traced, params=params, param_kinds=kinds)
+                      out=traced, params=params, param_kinds=kinds, arg_kinds=tuple(node.args))
         self.b.prefix = f"{path}/"
         try:
             return converter(self.b, layer)

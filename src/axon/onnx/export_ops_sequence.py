@@ -39,7 +39,7 @@ def _activation(value: Any, what: str) -> str:
 
 def _named_inputs(layer: Layer) -> dict[str, Any]:
     """The layer inputs by their names in the op's ``layout`` option."""
-    names = [n for n in layer.opts["layout"] if n not in layer.param_kinds]
+    names = [n for n, kind in zip(layer.opts["layout"], layer.arg_kinds, strict=True) if kind == "layer"]
     return dict(zip(names, layer.inputs, strict=True))
 
 
@@ -50,7 +50,7 @@ def _recurrent(b: Builder, layer: Layer) -> Any:
     inputs = _named_inputs(layer)
     if "mask" in inputs:
         raise NotExportable("a sequence mask (ONNX recurrent ops take sequence lengths instead)")
-    if "key" in layer.param_kinds and _CARRY[kind][0] not in inputs:
+    if "key" in layer.opts["layout"] and _CARRY[kind][0] not in inputs:
         raise NotExportable("a random initial state (recurrent_initializer)")
     gate = _activation(layer.opts.get("gate", "sigmoid"), "gate")
     act = _activation(layer.opts.get("activation", "tanh"), "activation")
@@ -101,8 +101,7 @@ def _attention(b: Builder, layer: Layer) -> str:
     query = inputs["query"]
     key = inputs.get("key", query)
     value = inputs.get("value", key)
-    shapes = {n: tuple(int(d) for d in v.shape) for n, v in zip(
-        [n for n in layer.opts["layout"] if n not in layer.param_kinds], layer.in_values, strict=True)}
+    shapes = {n: tuple(int(d) for d in v.shape) for n, v in zip(_named_inputs(layer), layer.in_values, strict=True)}
     t = shapes["query"][1]
     s = shapes.get("key", shapes["query"])[1]
     p = layer.params
