@@ -5,7 +5,10 @@ namespace, in a fresh temporary working directory (guides may write files). A ``
 that directly follows a ``python`` block (only blank lines between) is that block's expected
 printed output, compared like a doctest (whitespace normalized, ``...`` matches anything).
 A block preceded by the line ``<!-- docs: no-run -->`` is illustrative and skipped (it needs
-data the guide does not make, several processes or a GPU). The rules are in docs/README.md.
+data the guide does not make, several processes or a GPU). A block preceded by
+``<!-- docs: requires MODULE[, MODULE] -->`` runs only when those modules are installed (the
+optional dependencies of onnx, for example); it is skipped otherwise. The rules are in
+docs/README.md.
 
 The mkdocs site is built with ``mkdocs build --strict`` when mkdocs is installed.
 """
@@ -28,6 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NO_RUN = "<!-- docs: no-run -->"
+_REQUIRES = re.compile(r"^<!-- docs: requires (?P<modules>[\w.]+(?:\s*,\s*[\w.]+)*) -->$")
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
 
@@ -40,6 +44,7 @@ class Block:
     line: int
     run: bool = True
     expected: str | None = None
+    requires: tuple[str, ...] = ()
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -74,10 +79,12 @@ def parse_blocks(text: str) -> list[Block]:
         previous = [g.strip() for g in gaps if g.strip()]
         between_blank = not previous
         run = not (previous and previous[-1] == NO_RUN)
+        requires = _REQUIRES.match(previous[-1]) if previous else None
         if lang == "text" and between_blank and blocks and blocks[-1].lang == "python" and blocks[-1].expected is None:
             blocks[-1].expected = source
         else:
-            blocks.append(Block(lang, source, start + 1, run))
+            blocks.append(Block(lang, source, start + 1, run,
+                                requires=tuple(m.strip() for m in requires["modules"].split(",")) if requires else ()))
         gaps = []
     return [b for b in blocks if b.lang == "python"]
 
@@ -97,6 +104,12 @@ def output_matches(expected: str, got: str) -> bool:
     return _CHECKER.check_output(expected.strip() + "\n", got.strip() + "\n", _FLAGS)
 
 
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def run_markdown(path: Path, workdir: Path) -> int:
     """Run the ``python`` blocks of ``path`` in order in one namespace; return how many ran.
 
@@ -109,7 +122,7 @@ def run_markdown(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in parse_blocks(path.read_text()):
-            if not block.run:
+            if not block.run or not all(_installed(m) for m in block.requires):
                 continue
             where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
             out = io.StringIO()
@@ -180,6 +193,16 @@ def test_output_and_no_run_markers(tmp_path: Path) -> None:
         (True, "[1.0, ...]\n"), (False, None), (True, "2\n")
     ]
     assert run_markdown(md, tmp_path) == 2
+
+
+def test_requires_marker_skips_blocks_whose_modules_are_missing(tmp_path: Path) -> None:
+    md = tmp_path / "requires.md"
+    md.write_text(
+        "<!-- docs: requires json, no_such_module_xyz -->\n```python\nraise SystemExit('never runs')\n```\n\n"
+        "<!-- docs: requires json -->\n```python\nimport json\nprint(json.dumps(1))\n```\n\n```text\n1\n```\n"
+    )
+    assert [b.requires for b in parse_blocks(md.read_text())] == [("json", "no_such_module_xyz"), ("json",)]
+    assert run_markdown(md, tmp_path) == 1
 
 
 def _reference_pages() -> dict[str, object]:
