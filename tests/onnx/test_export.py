@@ -190,6 +190,20 @@ def test_recurrent_with_initial_state_bidirectional_and_gru_options(onnx, onnxru
     assert ops.count("LSTM") == 1 and ops.count("GRU") == 3
 
 
+def test_recurrent_layers_with_a_mask_are_unrolled(onnx, onnxruntime):
+    x = axon.input("x", shape=(None, 4, 3))
+    tokens = axon.input("t", shape=(None, 4))
+    h0 = axon.input("h0", shape=(None, 5))
+    m = axon.mask(tokens, 0)
+    model = axon.container([axon.lstm(x, 5, mask=m)[0], axon.lstm(x, 5, mask=m)[1][0], axon.gru(x, 5, mask=m)[0],
+                            axon.gru(x, (h0,), 5, mask=m, use_bias=False)[1][0]])
+    inputs = {"x": x_of(2, 4, 3), "t": jnp.asarray([[1, 2, 0, 0], [3, 0, 1, 1]], jnp.int32), "h0": x_of(2, 5)}
+    state, want = build(model, inputs)
+    assert check_onnx_export(model, state, inputs, want) == []
+    ops = {n.op_type for n in export(model, state, inputs).graph.node}
+    assert "LSTM" not in ops and "GRU" not in ops and "Where" in ops
+
+
 def test_recurrent_activations_map_to_onnx_activations(onnx, onnxruntime):
     # (onnx.reference's LSTM/GRU ignore the activations attribute: onnxruntime only)
     x = axon.input("x", shape=(None, 5, 3))

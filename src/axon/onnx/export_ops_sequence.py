@@ -48,12 +48,12 @@ def _recurrent(b: Builder, layer: Layer) -> Any:
     if kind not in _GATES:
         raise NotExportable(f"recurrent kind {kind!r} (ONNX has LSTM and GRU)")
     inputs = _named_inputs(layer)
-    if "mask" in inputs:
-        raise NotExportable("a sequence mask (ONNX recurrent ops take sequence lengths instead)")
     if "key" in layer.opts["layout"] and _CARRY[kind][0] not in inputs:
         raise NotExportable("a random initial state (recurrent_initializer)")
     gate = _activation(layer.opts.get("gate", "sigmoid"), "gate")
     act = _activation(layer.opts.get("activation", "tanh"), "activation")
+    if "mask" in inputs:  # ONNX's LSTM/GRU take sequence lengths, not per-step masks: unroll
+        return _unrolled(b, layer, kind, inputs, gate, act)
     units = int(layer.opts["units"])
     ik, hk = layer.params["input_kernel"], layer.params["hidden_kernel"]
     bias = layer.params.get("bias")
@@ -88,6 +88,65 @@ def _recurrent(b: Builder, layer: Layer) -> Any:
     if kind == "lstm":
         return seq, (b.squeeze(outs[2], [0]), h)
     return seq, (h,)
+
+
+def _unrolled(b: Builder, layer: Layer, kind: str, inputs: dict[str, Any], gate: str, act: str) -> Any:
+    """The recurrence written step by step (``T`` is static): where the step's mask is
+    nonzero the previous state is kept, as axon does."""
+    units = int(layer.opts["units"])
+    ik, hk, bias = layer.params["input_kernel"], layer.params["hidden_kernel"], layer.params.get("bias")
+    cell = {"lstm": (("wii", "wif", "wig", "wio"), ("whi", "whf", "whg", "who"), ("bi", "bf", "bg", "bo")),
+            "gru": (("wir", "wiz", "win"), ("whr", "whz", "whn"), ("br", "bz", "bin"))}[kind]
+    wx = np.concatenate([np.asarray(ik[k]) for k in cell[0]], axis=1)
+    wh = np.concatenate([np.asarray(hk[k]) for k in cell[1]], axis=1)
+    x = inputs["x"]
+    steps = int(layer.in_values[0].shape[1])
+    zx = b.op("MatMul", [x, param(b, layer, "input_kernel", wx)])
+    if bias is not None:
+        bx = np.concatenate([np.broadcast_to(np.asarray(bias[k]), (units,)) for k in cell[2]])
+        zx = b.op("Add", [zx, param(b, layer, "bias", bx)])
+    bhn = None if bias is None or kind != "gru" else param(b, layer, "bias", np.asarray(bias["bhn"]), suffix=".bhn")
+    wh_name = param(b, layer, "hidden_kernel", wh)
+    zeros = None
+    carry = []
+    for name in _CARRY[kind]:
+        if name in inputs:
+            carry.append(inputs[name])
+            continue
+        if zeros is None:
+            batch = b.op("Slice", [b.op("Shape", [x]), b.ints([0]), b.ints([1])])
+            zeros = b.op("ConstantOfShape", [b.op("Concat", [batch, b.ints([units])], axis=0)],
+                         value=b.numpy_helper.from_array(np.zeros(1, wx.dtype)))
+        carry.append(zeros)
+    n_gates = len(cell[0])
+
+    def gates(z: str) -> list[str]:
+        return [b.op("Slice", [z, b.ints([k * units]), b.ints([(k + 1) * units]), b.ints([-1])]) for k in range(n_gates)]
+
+    outputs = []
+    for t in range(steps):
+        xs = gates(b.op("Gather", [zx, b.ints([t])], axis=1))
+        xs = [b.squeeze(v, [1]) for v in xs]
+        h = carry[-1]
+        hs = gates(b.op("MatMul", [h, wh_name]))
+        if kind == "lstm":
+            c = carry[0]
+            zi, zf, zg, zo = (b.op("Add", [a, h_]) for a, h_ in zip(xs, hs, strict=True))
+            new_c = b.op("Add", [b.op("Mul", [b.op(gate, [zf]), c]), b.op("Mul", [b.op(gate, [zi]), b.op(act, [zg])])])
+            new = [new_c, b.op("Mul", [b.op(gate, [zo]), b.op(act, [new_c])])]
+        else:
+            r = b.op(gate, [b.op("Add", [xs[0], hs[0]])])
+            z = b.op(gate, [b.op("Add", [xs[1], hs[1]])])
+            hn = hs[2] if bhn is None else b.op("Add", [hs[2], bhn])
+            n = b.op(act, [b.op("Add", [xs[2], b.op("Mul", [r, hn])])])
+            one = b.scalar(1.0, wx.dtype)
+            new = [b.op("Add", [b.op("Mul", [b.op("Sub", [one, z]), n]), b.op("Mul", [z, h])])]
+        m = b.op("Gather", [inputs["mask"], b.ints([t])], axis=1)  # (batch, 1)
+        keep = b.op("Not", [b.op("Equal", [m, b.scalar(0, np.dtype(layer.in_values[list(inputs).index("mask")].dtype))])])
+        carry = [b.op("Where", [keep, old, value]) for old, value in zip(carry, new, strict=True)]
+        outputs.append(b.unsqueeze(carry[-1], [1]))
+    seq = outputs[0] if steps == 1 else b.op("Concat", outputs, axis=1)
+    return seq, tuple(carry)
 
 
 def _recurrent_output(b: Builder, layer: Layer) -> Any:
