@@ -252,6 +252,19 @@ def test_pools_and_convs_channels_first_with_dilations(onnx, onnxruntime):
     assert check_onnx_export(model, state, xv, want) == []
 
 
+def test_weight_only_quantized_dense(onnx, onnxruntime):
+    from axon.quantization import quantize_model, quantize_model_state
+
+    model = axon.input("x", shape=(None, 6)).pipe(axon.dense, 5, activation="tanh").pipe(axon.dense, 3)
+    xv = x_of(4, 6)
+    state, _ = build(model, xv)
+    qmodel, qstate = quantize_model(model), quantize_model_state(model, state)
+    want = axon.build(qmodel)[1](qstate, xv)
+    assert check_onnx_export(qmodel, qstate, xv, want) == []
+    names = {i.name for i in export(qmodel, qstate, xv).graph.initializer}
+    assert {"dense_0.kernel.value", "dense_0.kernel.scale", "dense_0.kernel.zero_point"} <= names
+
+
 # ---------------------------------------------------------------------------------------
 # bad input
 

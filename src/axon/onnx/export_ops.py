@@ -28,7 +28,6 @@ NOT_EXPORTABLE: dict[str, str] = {
     "axon.stack_columns": "it stacks the columns of a dict or DataFrame input",
     "axon.conv_lstm": "ONNX has no convolutional LSTM",
     "axon.dropout_key": "it makes a random key, not a layer output",
-    "axon.quantization.weight_only_quantized_dense": "int8 weight-only quantization (export the float model)",
     # functional layers whose graph layers use another op (axon.recurrent,
     # axon.multi_head_attention, axon.separable_conv*_op): reached only through axon.layer
     "axon.lstm": "a functional layer; the lstm graph layer (op axon.recurrent) is exported",

@@ -273,6 +273,21 @@ def _dense(b: Builder, layer: Layer) -> str:
     return y
 
 
+def _quantized_dense(b: Builder, layer: Layer) -> str:
+    """axon's int8 weight-only dense: ``(x·value - sum(x)·zero_point)·scale + bias``."""
+    q = layer.params["kernel"]
+    dtype = np.dtype(layer.out.dtype)
+    x = _float_input(b, layer)
+    value = b.cast(param(b, layer, "kernel", np.asarray(q.value), suffix=".value"), dtype)
+    zero = param(b, layer, "kernel", np.asarray(q.zero_point).astype(dtype), suffix=".zero_point")
+    scale = param(b, layer, "kernel", np.asarray(q.scale).astype(dtype), suffix=".scale")
+    total = b.reduce("ReduceSum", x, [-1])
+    y = b.op("Mul", [b.op("Sub", [b.op("MatMul", [x, value]), b.op("Mul", [total, zero])]), scale])
+    if "bias" in layer.params:
+        y = b.op("Add", [y, param(b, layer, "bias")])
+    return y
+
+
 def _bias(b: Builder, layer: Layer) -> str:
     return b.op("Add", [_x(layer), param(b, layer, "bias")])
 
@@ -345,4 +360,5 @@ CONVERTERS: dict[str, Converter] = {
     "axon.bias": _bias,
     "axon.bilinear": _bilinear,
     "axon.embedding": _embedding,
+    "axon.quantization.weight_only_quantized_dense": _quantized_dense,
 }
