@@ -22,13 +22,14 @@
   bfloat16) run in train mode: floating outputs are bfloat16, floating parameters stay
   float32, state updates keep their entries' dtypes, integer arrays are untouched, and the
   prediction is close to the float32 one;
-* ONNX export (when onnx and onnxruntime are installed): ``axon.onnx.export`` writes a model
-  that passes ``onnx.checker`` (full check) and that onnxruntime and
-  ``onnx.reference.ReferenceEvaluator`` run to the inference output; a layer that cannot be
-  exported must raise ``UnexportableLayersError`` for an op listed in
-  ``axon.onnx.export_ops.NOT_EXPORTABLE`` or options its converter rejects (the branches of
-  a container output are exported one by one, so one such layer leaves the others
-  checked).
+* ONNX export (:func:`check_onnx_export`, run for every ``check_layer`` call of the test
+  suite by tests/onnx/test_export_conformance.py, a reference test that needs onnx and
+  onnxruntime): ``axon.onnx.export`` writes a model that passes ``onnx.checker`` (full check)
+  and that onnxruntime and ``onnx.reference.ReferenceEvaluator`` run to the inference output;
+  a layer that cannot be exported must raise ``UnexportableLayersError`` for an op listed in
+  ``axon.onnx.export_ops.NOT_EXPORTABLE``, options its converter rejects, or a user's op (the
+  branches of a container output are exported one by one, so one such layer leaves the
+  others checked).
 
 A check that a layer legitimately cannot pass is opted out explicitly, with the reason:
 ``skip={"save": "a Python lambda cannot be saved"}`` (keys ``"expected"``, ``"save"``,
@@ -174,10 +175,6 @@ def check_layer(
     if "policy" not in skip:
         _check_bf16_policy(model, inputs, train_state, result, bf16_tol)
 
-    # 9. ONNX export runs in onnxruntime and the ONNX reference evaluator
-    if "onnx" not in skip and onnx_available():
-        check_onnx_export(model, model_state, inputs, out, rtol=max(rtol, 1e-5), atol=max(atol, 1e-5))
-
     if results is not None:
         results.update(inference=out, train=result, train_state=train_state)
     return model_state
@@ -250,13 +247,6 @@ def _check_bf16_policy(model: axon.Axon, inputs: Any, train_state: axon.ModelSta
     for path, v in _leaves_with_paths(mp_result.state).items():
         assert v.dtype == mp_paths[path].dtype, (
             f"bf16 policy: the state update {path} is {v.dtype}, its entry is {mp_paths[path].dtype}")
-
-
-def onnx_available() -> bool:
-    """Whether onnx and onnxruntime are installed (the ONNX export check runs only then)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
 def _branches(model: axon.Axon, out: Any) -> list[tuple[axon.Axon, Any]]:
