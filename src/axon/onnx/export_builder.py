@@ -61,7 +61,19 @@ class Layer:
 
 class Builder:
     """Collects ONNX nodes and initializers; every helper returns the name of the tensor it
-    made."""
+    made. Node and constant names start with ``prefix`` (the layer being converted).
+
+    Args:
+        onnx: the ``onnx`` module.
+        opset: the opset being written (some ops changed their inputs over opsets).
+        dynamic_batch: whether the leading dimension is symbolic.
+        batch_size: the template's batch size (``None`` until the first input is seen).
+
+    >>> import onnx  # doctest: +SKIP
+    >>> b = Builder(onnx, 17, True, 2)  # doctest: +SKIP
+    >>> b.op("Relu", [b.reserve("x")])  # doctest: +SKIP
+    'Relu'
+    """
 
     def __init__(self, onnx: Any, opset: int, dynamic_batch: bool, batch_size: int | None) -> None:
         self.onnx = onnx
@@ -79,12 +91,37 @@ class Builder:
     # -- names -------------------------------------------------------------------------
 
     def reserve(self, name: str) -> str:
-        """Mark ``name`` as used (inputs, initializers) and return it."""
+        """Mark a name as taken (graph inputs and outputs).
+
+        Args:
+            name: the tensor name.
+
+        Returns:
+            ``name``.
+        """
         self._used.add(name)
         return name
 
+    def is_used(self, name: str) -> bool:
+        """Whether a tensor name is taken.
+
+        Args:
+            name: the tensor name.
+
+        Returns:
+            True when a tensor of that name exists.
+        """
+        return name in self._used
+
     def fresh(self, hint: str) -> str:
-        """A tensor name not used yet, made from ``hint``."""
+        """A tensor name not taken yet: ``hint``, or ``hint_1``, ``hint_2``, ...
+
+        Args:
+            hint: the wanted name.
+
+        Returns:
+            The name, now taken.
+        """
         base = hint if hint else "t"
         name, k = base, 1
         while name in self._used:
@@ -96,40 +133,81 @@ class Builder:
     # -- tensors -----------------------------------------------------------------------
 
     def initializer(self, name: str, value: Any) -> str:
-        """Add ``value`` as an initializer called ``name`` (made unique if taken)."""
+        """Add an initializer (made unique with a suffix if the name is taken).
+
+        Args:
+            name: the initializer's name, for parameters their state path
+                (``"conv_0.kernel"``).
+            value: the array.
+
+        Returns:
+            The initializer's name.
+        """
         arr = np.asarray(value)
         name = self.fresh(name) if name in self._used else self.reserve(name)
         self.initializers[name] = self.numpy_helper.from_array(np.ascontiguousarray(arr), name)
         return name
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
-        """A constant tensor (an initializer), shared between equal constants."""
+        """A constant (an initializer), shared between equal constants.
+
+        Args:
+            value: the array.
+            dtype: its dtype (default: NumPy's for ``value``).
+            hint: the name to start from (after ``prefix``).
+
+        Returns:
+            The constant's name.
+        """
         arr = np.asarray(value, dtype=dtype)
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         if key not in self._consts:
-            self._consts[key] = self.initializer(self.fresh_const_name(hint), arr)
+            name, k = f"{self.prefix}{hint}", 0
+            while name in self._used:
+                k += 1
+                name = f"{self.prefix}{hint}_{k}"
+            self._consts[key] = self.initializer(name, arr)
         return self._consts[key]
 
-    def fresh_const_name(self, hint: str) -> str:
-        name, k = f"{self.prefix}{hint}", 0
-        while name in self._used:
-            k += 1
-            name = f"{self.prefix}{hint}_{k}"
-        return name
-
     def ints(self, values: Sequence[int]) -> str:
-        """An int64 1-d constant."""
+        """An int64 1-d constant (shapes, axes, pads).
+
+        Args:
+            values: the ints.
+
+        Returns:
+            The constant's name.
+        """
         return self.const(np.asarray(list(values), np.int64), hint="shape")
 
     def scalar(self, value: float, dtype: Any = np.float32) -> str:
-        """A scalar constant of ``dtype``."""
+        """A scalar constant.
+
+        Args:
+            value: the number.
+            dtype: its dtype (default float32).
+
+        Returns:
+            The constant's name.
+        """
         return self.const(np.asarray(value, dtype=dtype), hint="scalar")
 
     # -- nodes -------------------------------------------------------------------------
 
     def op(self, op_type: str, inputs: Sequence[str], *, outputs: int = 1, hint: str | None = None,
            **attrs: Any) -> Any:
-        """Emit one node; returns its output name (or a list of names when ``outputs > 1``)."""
+        """Emit one node.
+
+        Args:
+            op_type: the ONNX op (``"Conv"``).
+            inputs: its input tensor names (``""`` for a left-out optional input).
+            outputs: how many outputs it has.
+            hint: the output name to start from (default: ``op_type``).
+            **attrs: the node's attributes (``None`` values are left out).
+
+        Returns:
+            The output name, or a list of names when ``outputs > 1``.
+        """
         base = f"{self.prefix}{hint or op_type}"
         names = [self.fresh(base) for _ in range(outputs)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
@@ -137,34 +215,95 @@ class Builder:
         return names[0] if outputs == 1 else names
 
     def reshape(self, x: str, shape: Sequence[int]) -> str:
-        """``Reshape`` to ``shape`` (0 copies the input's dimension: the batch)."""
+        """``Reshape``; in ``shape``, 0 copies the input's dimension (the symbolic batch).
+
+        Args:
+            x: the tensor.
+            shape: the new shape.
+
+        Returns:
+            The reshaped tensor.
+        """
         return self.op("Reshape", [x, self.ints(shape)])
 
     def transpose(self, x: str, perm: Sequence[int]) -> str:
-        """``Transpose`` by ``perm`` (no node for the identity)."""
+        """``Transpose`` (no node for the identity permutation).
+
+        Args:
+            x: the tensor.
+            perm: the new order of its axes.
+
+        Returns:
+            The transposed tensor.
+        """
         if list(perm) == list(range(len(perm))):
             return x
         return self.op("Transpose", [x], perm=list(perm))
 
     def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
-        """A ``Reduce*`` over ``axes``: an ``axes`` attribute before opset 18 (``ReduceSum``:
-        an input from opset 13), an input from 18."""
+        """A ``Reduce*`` node: its axes are an attribute before opset 18 and an input from
+        opset 18 (``ReduceSum``: from opset 13).
+
+        Args:
+            op_type: ``"ReduceMean"``, ``"ReduceMax"``, ``"ReduceSum"``, ...
+            x: the tensor.
+            axes: the reduced axes.
+            keepdims: keep them with size 1 (default).
+
+        Returns:
+            The reduced tensor.
+        """
         if op_type == "ReduceSum" or self.opset >= 18:
             return self.op(op_type, [x, self.ints(axes)], keepdims=int(keepdims))
         return self.op(op_type, [x], axes=list(axes), keepdims=int(keepdims))
 
     def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
+        """``Unsqueeze``.
+
+        Args:
+            x: the tensor.
+            axes: where to insert size-1 axes.
+
+        Returns:
+            The tensor with the new axes.
+        """
         return self.op("Unsqueeze", [x, self.ints(axes)])
 
     def squeeze(self, x: str, axes: Sequence[int]) -> str:
+        """``Squeeze``.
+
+        Args:
+            x: the tensor.
+            axes: the size-1 axes to drop.
+
+        Returns:
+            The tensor without them.
+        """
         return self.op("Squeeze", [x, self.ints(axes)])
 
     def cast(self, x: str, np_dtype: Any) -> str:
+        """``Cast``.
+
+        Args:
+            x: the tensor.
+            np_dtype: the NumPy dtype to cast to.
+
+        Returns:
+            The cast tensor.
+        """
         return self.op("Cast", [x], to=int(self.helper.np_dtype_to_tensor_dtype(np.dtype(np_dtype))))
 
     def batch_dim(self, shape: Sequence[int], axis: int = 0) -> int:
-        """What a Reshape target should say for dimension ``axis`` of ``shape``: ``0`` (copy)
-        for a leading batch dimension when the batch is symbolic, else the size."""
+        """What a ``Reshape`` target says for one dimension: 0 (copy) for the leading
+        dimension when the batch is symbolic, else its size.
+
+        Args:
+            shape: the traced shape.
+            axis: the dimension.
+
+        Returns:
+            0 or the size.
+        """
         if self.dynamic_batch and axis == 0:
             return 0
         return int(shape[axis])

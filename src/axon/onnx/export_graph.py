@@ -11,6 +11,7 @@ identity, normalization layers use their running statistics.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -254,7 +255,9 @@ def export(
     data = state.data if isinstance(state, ModelState) else state
     if not isinstance(data, Mapping):
         raise TypeError(f"onnx.export: expected state to be a ModelState or a dict of parameters, got {type(state).__name__}")
-    _, traced = trace_values(model, template, mode="inference", where="onnx.export")
+    with warnings.catch_warnings():  # a shape that differs from the declared one is an error below
+        warnings.filterwarnings("ignore", message=r".*but the model declares shape")
+        _, traced = trace_values(model, template, mode="inference", where="onnx.export")
     _check_template_shapes(model, traced)
     builder = Builder(onnx, opset, dynamic_batch, None)
     exporter = _Exporter(onnx, builder, data, traced)
@@ -275,12 +278,7 @@ def _make_model(onnx: Any, exporter: _Exporter, model: Axon, out: Any, opset: in
     base = model.output_name
     outputs = []
     for i, (tensor, struct) in enumerate(zip(leaves, traced_leaves, strict=True)):
-        name = base if len(leaves) == 1 else f"{base}_{i}"
-        if name in b._used or tensor in [o.name for o in outputs] or tensor in b.initializers or any(
-                tensor == g.name for g in exporter.graph_inputs):
-            name = b.fresh(name)
-        else:
-            b.reserve(name)
+        name = b.fresh(base if len(leaves) == 1 else f"{base}_{i}")
         b.nodes.append(onnx.helper.make_node("Identity", [tensor], [name], name=b.fresh(f"node:output:{name}")))
         batched = bool(struct.shape) and struct.shape[0] == b.batch_size
         outputs.append(exporter.value_info(name, struct, batched))
