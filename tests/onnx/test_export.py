@@ -252,6 +252,26 @@ def test_pools_and_convs_channels_first_with_dilations(onnx, onnxruntime):
     assert check_onnx_export(model, state, xv, want) == []
 
 
+def test_resize_bicubic_and_antialiased_downsampling_from_opset_18(onnx, onnxruntime):
+    from axon.onnx.export_graph import UnexportableLayersError
+
+    x = axon.input("x", shape=(None, 5, 6, 2))
+    f = axon.input("f", shape=(None, 2, 5, 6))
+    model = axon.container([axon.resize(x, (10, 12), method="bicubic"), axon.resize(x, (4, 3), method="bicubic"),
+                            axon.resize(f, (3, 4), method="bicubic", channels="first"),
+                            axon.resize(x, (3, 4), method="bilinear", antialias=False)])
+    inputs = {"x": x_of(2, 5, 6, 2), "f": x_of(2, 2, 5, 6)}
+    state, want = build(model, inputs)
+    proto = export(model, state, inputs, opset=18)
+    for g, w in zip(run_ort(onnxruntime, proto, inputs), want, strict=True):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-5, atol=1e-5)
+    with pytest.raises(UnexportableLayersError, match="needs opset 18"):
+        export(model, state, inputs, opset=17)
+    down = axon.resize(x, (4, 3), method="bilinear")
+    with pytest.raises(UnexportableLayersError, match="antialiased bilinear downsampling"):
+        export(down, {}, inputs["x"], opset=18)
+
+
 def test_weight_only_quantized_dense(onnx, onnxruntime):
     from axon.quantization import quantize_model, quantize_model_state
 

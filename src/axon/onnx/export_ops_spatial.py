@@ -403,24 +403,42 @@ def _resize(b: Builder, layer: Layer) -> str:
     first = list(shape) if channels == "first" else [shape[0], shape[-1], *shape[1:-1]]
     out = layer.out_shape
     out_first = list(out) if channels == "first" else [out[0], out[-1], *out[1:-1]]
-    if method not in ("nearest", "bilinear"):
-        raise NotExportable(f"method {method!r} (ONNX Resize matches axon's 'nearest' and 'bilinear' only)")
+    if method not in ("nearest", "bilinear", "bicubic"):
+        raise NotExportable(f"method {method!r} (ONNX Resize matches axon's 'nearest', 'bilinear' and 'bicubic')")
     down = any(o < i for o, i in zip(out_first[2:], first[2:], strict=True))
-    if method != "nearest" and down and option(layer, "antialias"):
-        raise NotExportable("antialiased linear downsampling (pass antialias=False to export it)")
-    x = to_first(b, _x(layer), rank, channels)
+    antialias = method != "nearest" and down and bool(option(layer, "antialias"))
+    if antialias and method == "bilinear":
+        raise NotExportable("antialiased bilinear downsampling (ONNX's antialiased linear filter differs; "
+                            "pass antialias=False)")
+    if antialias and b.opset < 18:
+        raise NotExportable("antialiased downsampling needs opset 18 or later (or antialias=False)")
+    if method == "bicubic" and down and not antialias:
+        raise NotExportable("bicubic downsampling without antialiasing (onnxruntime rejects it)")
+    # onnxruntime antialiases only channels-last images (and upsamples cubically only channels-first)
+    layout = "last" if antialias else "first"
+    x = _x(layer) if layout == channels else (to_first(b, _x(layer), rank, channels) if layout == "first"
+                                              else to_last(b, _x(layer), rank, "last"))
+    spatial = out_first[2:]
     if b.dynamic_batch:  # the batch and channels from the input's shape, the new spatial sizes
-        head = b.op("Slice", [b.op("Shape", [x]), b.ints([0]), b.ints([2])])
-        sizes = b.op("Concat", [head, b.ints(out_first[2:])], axis=0)
+        shape_x = b.op("Shape", [x])
+        if layout == "first":
+            sizes = b.op("Concat", [b.op("Slice", [shape_x, b.ints([0]), b.ints([2])]), b.ints(spatial)], axis=0)
+        else:
+            sizes = b.op("Concat", [b.op("Slice", [shape_x, b.ints([0]), b.ints([1])]), b.ints(spatial),
+                                    b.op("Slice", [shape_x, b.ints([-1]), b.ints([rank])])], axis=0)
     else:
-        sizes = b.ints(out_first)
+        sizes = b.ints(out_first if layout == "first" else [out_first[0], *spatial, out_first[1]])
     args = [x, "", "", sizes]
     if method == "nearest":  # input index floor((i + 0.5) * in / out), as axon
         y = b.op("Resize", args, mode="nearest", coordinate_transformation_mode="half_pixel",
                  nearest_mode="round_prefer_ceil")
-    else:
-        y = b.op("Resize", args, mode="linear", coordinate_transformation_mode="half_pixel")
-    return to_last(b, y, rank, channels)
+    else:  # kernel weights renormalized over the pixels inside the image, as jax.image.resize
+        cubic = {"cubic_coeff_a": -0.5, "exclude_outside": 1} if method == "bicubic" else {}
+        y = b.op("Resize", args, mode="cubic" if method == "bicubic" else "linear",
+                 coordinate_transformation_mode="half_pixel", antialias=1 if antialias else None, **cubic)
+    if layout == channels:
+        return y
+    return to_last(b, y, rank, channels) if layout == "first" else to_first(b, y, rank, "last")
 
 
 CONVERTERS: dict[str, Converter] = {
