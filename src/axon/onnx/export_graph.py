@@ -216,7 +216,8 @@ def export(
     order). Parameters become initializers named by their state paths (``"conv_0.kernel"``),
     in ONNX's layouts (a channels-last conv kernel is stored transposed to ``OI...``).
     Channels-last layers are written with ``Transpose`` nodes around ONNX's channels-first
-    ops. The model is checked with ``onnx.checker.check_model(full_check=True)``.
+    ops. Layer hooks (``axon.attach_hook``) are Python callbacks and are not exported. The
+    model is checked with ``onnx.checker.check_model(full_check=True)``.
 
     Args:
         path: the ``.onnx`` file to write, or ``None`` to only return the model.
