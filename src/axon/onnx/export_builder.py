@@ -145,7 +145,7 @@ class Builder:
         """
         arr = np.asarray(value)
         name = self.fresh(name) if name in self._used else self.reserve(name)
-        self.initializers[name] = self.numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        self.initializers[name] = self.numpy_helper.from_array(np.array(arr, order="C"), name)  # (keeps 0-d arrays 0-d)
         return name
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:

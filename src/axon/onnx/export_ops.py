@@ -26,7 +26,7 @@ NOT_EXPORTABLE: dict[str, str] = {
     "axon.fn": "it runs an arbitrary Python function, which cannot be written as ONNX nodes",
     "axon.cond": "its predicate is a Python function (ONNX If needs a graph)",
     "axon.stack_columns": "it stacks the columns of a dict or DataFrame input",
-    "axon.conv_lstm": "ONNX has no convolutional LSTM",
+    "axon.conv_lstm": "a functional layer; the conv_lstm graph layer (op axon.recurrent) is exported",
     "axon.dropout_key": "it makes a random key, not a layer output",
     # functional layers whose graph layers use another op (axon.recurrent,
     # axon.multi_head_attention, axon.separable_conv*_op): reached only through axon.layer

@@ -45,11 +45,14 @@ def _named_inputs(layer: Layer) -> dict[str, Any]:
 
 def _recurrent(b: Builder, layer: Layer) -> Any:
     kind = layer.opts["kind"]
+    inputs = _named_inputs(layer)
+    carry_names = ("c", "h") if kind == "conv_lstm" else _CARRY.get(kind, ())
+    if "key" in layer.opts["layout"] and carry_names and carry_names[0] not in inputs:
+        raise NotExportable("a random initial state (recurrent_initializer)")
+    if kind == "conv_lstm":
+        return _conv_lstm(b, layer, inputs)
     if kind not in _GATES:
         raise NotExportable(f"recurrent kind {kind!r} (ONNX has LSTM and GRU)")
-    inputs = _named_inputs(layer)
-    if "key" in layer.opts["layout"] and _CARRY[kind][0] not in inputs:
-        raise NotExportable("a random initial state (recurrent_initializer)")
     gate = _activation(layer.opts.get("gate", "sigmoid"), "gate")
     act = _activation(layer.opts.get("activation", "tanh"), "activation")
     if "mask" in inputs:  # ONNX's LSTM/GRU take sequence lengths, not per-step masks: unroll
@@ -147,6 +150,78 @@ def _unrolled(b: Builder, layer: Layer, kind: str, inputs: dict[str, Any], gate:
         outputs.append(b.unsqueeze(carry[-1], [1]))
     seq = outputs[0] if steps == 1 else b.op("Concat", outputs, axis=1)
     return seq, tuple(carry)
+
+
+def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:
+    """XLA's ``"SAME"`` padding (it depends on the stride)."""
+    total = max((-(-size // s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_lstm(b: Builder, layer: Layer, inputs: dict[str, Any]) -> Any:
+    """ConvLSTM written step by step: ``Conv`` for the input and hidden projections."""
+    conv = layer.opts["conv"]
+    x = inputs["x"]
+    shape = [int(d) for d in layer.in_values[0].shape]  # (batch, time, channels, *spatial)
+    n = len(shape) - 3
+    ik, hk = np.asarray(layer.params["input_kernel"]), np.asarray(layer.params["hidden_kernel"])
+    units = ik.shape[0] // 4
+    ks, hks = ik.shape[2:], hk.shape[2:]
+    strides = conv["strides"]
+    strides = (strides,) * n if isinstance(strides, int) else tuple(strides)
+    padding = conv["padding"]
+    if isinstance(padding, str):
+        if padding.lower() == "same":
+            pads = [_same_pads(size, k, st) for size, k, st in zip(shape[3:], ks, strides, strict=True)]
+        else:
+            pads = [(0, 0)] * n
+        hidden_pads = [_same_pads(1, k, 1) for k in hks]
+    else:
+        pads = hidden_pads = [tuple(p) for p in padding]
+    out = [(size + lo + hi - k) // st + 1 for size, k, st, (lo, hi) in zip(shape[3:], ks, strides, pads, strict=True)]
+    w_in, w_h = param(b, layer, "input_kernel"), param(b, layer, "hidden_kernel")
+    bias = param(b, layer, "bias", np.broadcast_to(np.asarray(layer.params["bias"]), (4 * units,)).copy()) \
+        if "bias" in layer.params else None
+
+    def flat(p: list[tuple[int, int]]) -> list[int]:
+        return [lo for lo, _ in p] + [hi for _, hi in p]
+
+    carry, rank_up = [], True
+    for name in ("c", "h"):
+        if name in inputs:
+            v = inputs[name]
+            state_shape = layer.in_values[list(inputs).index(name)].shape
+            rank_up = len(state_shape) == n + 3
+            carry.append(b.squeeze(v, [1]) if rank_up else v)
+        else:
+            batch = b.op("Slice", [b.op("Shape", [x]), b.ints([0]), b.ints([1])])
+            zeros = b.op("ConstantOfShape", [b.op("Concat", [batch, b.ints([units, *out])], axis=0)],
+                         value=b.numpy_helper.from_array(np.zeros(1, ik.dtype)))
+            carry.append(zeros)
+    one = b.scalar(1.0, ik.dtype)
+    outputs = []
+    for t in range(shape[1]):
+        x_t = b.op("Gather", [x, b.const(np.asarray(t, np.int64), hint="step")], axis=1)
+        gates = b.op("Conv", [x_t, w_in] + ([bias] if bias is not None else []), strides=list(strides),
+                     pads=flat(pads), kernel_shape=list(ks))
+        c, h = carry
+        gates = b.op("Add", [gates, b.op("Conv", [h, w_h], strides=[1] * n, pads=flat(hidden_pads),
+                                         kernel_shape=list(hks))])
+        i, g, f, o = (b.op("Slice", [gates, b.ints([k * units]), b.ints([(k + 1) * units]), b.ints([1])])
+                      for k in range(4))
+        new_c = b.op("Add", [b.op("Mul", [b.op("Sigmoid", [b.op("Add", [f, one])]), c]),
+                             b.op("Mul", [b.op("Sigmoid", [i]), b.op("Tanh", [g])])])
+        new = [new_c, b.op("Mul", [b.op("Sigmoid", [o]), b.op("Tanh", [new_c])])]
+        if "mask" in inputs:
+            m = b.op("Gather", [inputs["mask"], b.ints([t])], axis=1)
+            m = b.reshape(m, [0] + [1] * (n + 1))
+            keep = b.op("Not", [b.op("Equal", [m, b.scalar(0, np.dtype(layer.in_values[list(inputs).index("mask")].dtype))])])
+            new = [b.op("Where", [keep, old, value]) for old, value in zip(carry, new, strict=True)]
+        carry = new
+        outputs.append(b.unsqueeze(carry[1], [1]))
+    seq = outputs[0] if len(outputs) == 1 else b.op("Concat", outputs, axis=1)
+    state = tuple(b.unsqueeze(v, [1]) if rank_up else v for v in carry)
+    return seq, state
 
 
 def _recurrent_output(b: Builder, layer: Layer) -> Any:
