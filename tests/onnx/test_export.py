@@ -320,6 +320,17 @@ def test_unexportable_layers_are_all_listed(onnx):
     assert "lanczos3" in message
 
 
+def test_a_bfloat16_policy_is_reported(onnx):
+    from axon.onnx.export_graph import UnexportableLayersError
+
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2).pipe(axon.relu)
+    policy = axon.mixed_precision.create_policy(params="f32", compute="bf16", output="bf16")
+    mixed = axon.mixed_precision.apply_policy(model, policy)
+    state, _ = build(mixed, x_of(1, 3))
+    with pytest.raises(UnexportableLayersError, match=r"'dense_0' \(op axon.dense\): a mixed-precision policy"):
+        export(mixed, state, axon.template((1, 3)))
+
+
 @pytest.mark.parametrize("opset", [12, 22, 17.0, "17", True])
 def test_unsupported_opsets_are_rejected(onnx, opset):
     model = axon.input("x", shape=(None, 3)).pipe(axon.relu)
