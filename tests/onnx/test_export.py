@@ -230,16 +230,18 @@ def test_recurrent_activations_map_to_onnx_activations(onnx, onnxruntime):
 def test_attention_with_masks(onnx, onnxruntime):
     q = axon.input("q", shape=(None, 4, 6))
     kv = axon.input("kv", shape=(None, 5, 8))
-    m = axon.input("m", shape=(None, 5), dtype="bool") if "dtype" in axon.input.__code__.co_varnames else None
-    branches = [
+    pad = axon.input("m", shape=(None, 5))
+    full = axon.input("m3", shape=(None, 4, 5))
+    model = axon.container([
         axon.multi_head_attention(q, kv, kv, num_heads=2, key_size=3, value_size=5, output_size=7),
         axon.multi_head_attention(q, num_heads=3, causal=True, use_bias=False),
-    ]
-    inputs = {"q": x_of(2, 4, 6), "kv": x_of(2, 5, 8)}
-    if m is not None:
-        branches.append(axon.multi_head_attention(q, kv, num_heads=2, mask=m))
-        inputs["m"] = jnp.asarray([[True, True, False, True, False], [False] * 5])
-    model = axon.container(branches)
+        axon.multi_head_attention(q, kv, num_heads=2, mask=pad),
+        axon.multi_head_attention(q, kv, num_heads=2, mask=full),
+    ])
+    rows = np.random.default_rng(1).uniform(size=(2, 4, 5)) < 0.5
+    rows[1, 2] = False  # a query with every key masked
+    inputs = {"q": x_of(2, 4, 6), "kv": x_of(2, 5, 8), "m": jnp.asarray([[True, True, False, True, False], [False] * 5]),
+              "m3": jnp.asarray(rows)}
     state, want = build(model, inputs)
     assert check_onnx_export(model, state, inputs, want) == []
 
