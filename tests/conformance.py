@@ -21,11 +21,19 @@
 * a bfloat16-compute policy (``axon.mixed_precision``: parameters float32, compute and output
   bfloat16) run in train mode: floating outputs are bfloat16, floating parameters stay
   float32, state updates keep their entries' dtypes, integer arrays are untouched, and the
-  prediction is close to the float32 one.
+  prediction is close to the float32 one;
+* ONNX export (:func:`check_onnx_export`, run for every ``check_layer`` call of the test
+  suite by tests/onnx/test_export_conformance.py, a reference test that needs onnx and
+  onnxruntime): ``axon.onnx.export`` writes a model that passes ``onnx.checker`` (full check)
+  and that onnxruntime and ``onnx.reference.ReferenceEvaluator`` run to the inference output;
+  a layer that cannot be exported must raise ``UnexportableLayersError`` for an op listed in
+  ``axon.onnx.export_ops.NOT_EXPORTABLE``, options its converter rejects, or a user's op (the
+  branches of a container output are exported one by one, so one such layer leaves the
+  others checked).
 
 A check that a layer legitimately cannot pass is opted out explicitly, with the reason:
 ``skip={"save": "a Python lambda cannot be saved"}`` (keys ``"expected"``, ``"save"``,
-``"output_shape"``, ``"policy"``). Leaving out ``expected`` without a reason is an error.
+``"output_shape"``, ``"policy"``, ``"onnx"``). Leaving out ``expected`` without a reason is an error.
 
 ``init_state`` (optional) gives initial parameter values (e.g. copied from a reference
 module), which ``init_fn`` must accept with exactly the declared shapes; without it the
@@ -63,7 +71,7 @@ def _assert_close(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-5) -> Non
         np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=atol)
 
 
-SKIPPABLE = ("expected", "save", "output_shape", "policy")
+SKIPPABLE = ("expected", "save", "output_shape", "policy", "onnx")
 BF16_POLICY = axon.mixed_precision.create_policy(params="f32", compute="bf16", output="bf16")
 
 
@@ -239,3 +247,83 @@ def _check_bf16_policy(model: axon.Axon, inputs: Any, train_state: axon.ModelSta
     for path, v in _leaves_with_paths(mp_result.state).items():
         assert v.dtype == mp_paths[path].dtype, (
             f"bf16 policy: the state update {path} is {v.dtype}, its entry is {mp_paths[path].dtype}")
+
+
+def _branches(model: axon.Axon, out: Any) -> list[tuple[axon.Axon, Any]]:
+    """``(graph, expected output)`` for each parent of a container output (else the model)."""
+    node = model.node
+    if node.op != "container":
+        return [(model, out)]
+    found: dict[int, Any] = {}
+
+    def visit(struct: Any, value: Any) -> None:
+        if isinstance(struct, int):
+            found.setdefault(struct, value)
+        elif isinstance(struct, dict):
+            for k, v in struct.items():
+                visit(v, value[k])
+        else:
+            for v, x in zip(struct, value, strict=True):
+                visit(v, x)
+
+    visit(node.opts["structure"], out)
+    # each layer keeps the name it has in the whole model (so its parameters are found)
+    from axon.graph import layer_names
+
+    names = layer_names(model)
+    nodes = {nid: n.replace(name=names[nid][1]) if nid in names else n for nid, n in model.nodes.items()}
+    return [(axon.Axon(nodes, node.parents[i]), found[i]) for i in sorted(found)]
+
+
+def check_onnx_export(model: axon.Axon, model_state: axon.ModelState, inputs: Any, out: Any, *,
+                      rtol: float = 1e-5, atol: float = 1e-5) -> list[str]:
+    """Export ``model`` (each branch of a container output on its own) with
+    ``axon.onnx.export`` and compare onnxruntime's and the ONNX reference evaluator's
+    outputs with ``out``; returns the ``"layer (op)"`` of the branches that are deliberately
+    not exportable."""
+    import onnxruntime
+    from onnx.reference import ReferenceEvaluator
+
+    import axon.onnx
+    from axon.onnx.export_graph import UnexportableLayersError
+    from axon.onnx.export_ops import CONVERTERS, NOT_EXPORTABLE
+
+    skipped = []
+    for branch, want in _branches(model, out):
+        names = list(axon.get_inputs(branch))
+        if isinstance(inputs, dict):
+            feeds = {k: inputs[k] for k in names if k in inputs}
+            template: Any = feeds
+        else:
+            feeds, template = {names[0]: inputs}, inputs
+        try:
+            proto = axon.onnx.export(None, branch, model_state, template)
+        except UnexportableLayersError as e:
+            for layer, op, reason in e.layers:
+                assert op in NOT_EXPORTABLE or op in CONVERTERS or not op.startswith("axon."), (
+                    f"onnx export: layer {layer!r} has op {op}, which has no converter and is not listed in "
+                    f"NOT_EXPORTABLE ({reason})")
+                skipped.append(f"{layer} ({op})")
+            continue
+        feeds = {k: np.asarray(v) for k, v in feeds.items()}
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        want_leaves = [np.asarray(v) for v in jax.tree_util.tree_leaves(want)]
+        for runner, got in (("onnxruntime", session.run(None, feeds)),
+                            ("onnx.reference", ReferenceEvaluator(proto).run(None, feeds))):
+            assert len(got) == len(want_leaves), f"onnx export ({runner}): {len(got)} outputs, expected {len(want_leaves)}"
+            for g, w in zip(got, want_leaves, strict=True):
+                assert g.shape == w.shape, f"onnx export ({runner}): output shape {g.shape} != {w.shape}"
+                np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64), rtol=rtol, atol=atol,
+                                           err_msg=f"onnx export ({runner}) of {branch!r}")
+        # the batch is symbolic: twice the inputs give twice the outputs (inference is per example)
+        def batched(value_info):
+            dims = value_info.type.tensor_type.shape.dim
+            return bool(dims) and dims[0].dim_param == "batch"
+
+        if all(batched(i) for i in proto.graph.input):
+            doubled = session.run(None, {k: np.concatenate([v, v]) for k, v in feeds.items()})
+            for g, w, info in zip(doubled, want_leaves, proto.graph.output, strict=True):
+                w = np.concatenate([w, w]) if batched(info) else w
+                np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(w, np.float64), rtol=rtol, atol=atol,
+                                           err_msg=f"onnx export (onnxruntime, batch doubled) of {branch!r}")
+    return skipped

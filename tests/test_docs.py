@@ -36,7 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NO_RUN = "<!-- docs: no-run -->"
-_REQUIRES = re.compile(r"^<!-- docs: requires ([A-Za-z_][\w.]*(?: [A-Za-z_][\w.]*)*) -->$")
+_REQUIRES = re.compile(r"^<!-- docs: requires ([A-Za-z_][\w.]*(?:(?:\s*,\s*|\s+)[A-Za-z_][\w.]*)*) -->$")
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
 
@@ -49,7 +49,7 @@ class Block:
     line: int
     run: bool = True
     expected: str | None = None
-    requires: str | None = None
+    requires: tuple[str, ...] = ()
 
 
 def parse_blocks(text: str) -> list[Block]:
@@ -88,7 +88,7 @@ def parse_blocks(text: str) -> list[Block]:
         if lang == "text" and between_blank and blocks and blocks[-1].lang == "python" and blocks[-1].expected is None:
             blocks[-1].expected = source
         else:
-            blocks.append(Block(lang, source, start + 1, run, requires=requires[1] if requires else None))
+            blocks.append(Block(lang, source, start + 1, run, requires=_modules(requires[1]) if requires else ()))
         gaps = []
     return [b for b in blocks if b.lang == "python"]
 
@@ -120,6 +120,11 @@ def _importable(module: str) -> bool:
     return True
 
 
+def _modules(names: str) -> tuple[str, ...]:
+    """The module names of a ``requires`` marker (separated by spaces or commas)."""
+    return tuple(m for m in re.split(r"[,\s]+", names) if m)
+
+
 def run_markdown(path: Path, workdir: Path) -> int:
     """Run the ``python`` blocks of ``path`` in order in one namespace; return how many ran.
 
@@ -132,7 +137,7 @@ def run_markdown(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in parse_blocks(path.read_text()):
-            if not block.run or (block.requires and not all(_importable(m) for m in block.requires.split())):
+            if not block.run or not all(_importable(m) for m in block.requires):
                 continue
             where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{block.line}"
             out = io.StringIO()
@@ -183,7 +188,7 @@ def page_requirements(text: str) -> list[str]:
 def _markdown_param(path: Path) -> object:
     text = path.read_text()
     modules = set(page_requirements(text))
-    modules.update(m for b in parse_blocks(text) if b.requires for m in b.requires.split())
+    modules.update(m for b in parse_blocks(text) for m in b.requires)
     marks = [pytest.mark.torch] if "torch" in modules else []
     marks += [pytest.mark.reference] if modules - {"torch"} else []
     return pytest.param(path, marks=marks, id=str(path.relative_to(DOCS)))
@@ -243,7 +248,17 @@ def test_requires_marker_runs_a_block_only_with_its_module(tmp_path: Path) -> No
         "<!-- docs: requires json -->\n```python\nimport json\nprint(json.dumps(1))\n```\n\n```text\n1\n```\n\n"
         "<!-- docs: requires a_module_that_is_not_installed -->\n```python\nraise SystemExit('never runs')\n```\n"
     )
-    assert [b.requires for b in parse_blocks(md.read_text())] == ["json", "a_module_that_is_not_installed"]
+    assert [b.requires for b in parse_blocks(md.read_text())] == [("json",), ("a_module_that_is_not_installed",)]
+    assert run_markdown(md, tmp_path) == 1
+
+
+def test_requires_marker_skips_blocks_whose_modules_are_missing(tmp_path: Path) -> None:
+    md = tmp_path / "requires.md"
+    md.write_text(
+        "<!-- docs: requires json, no_such_module_xyz -->\n```python\nraise SystemExit('never runs')\n```\n\n"
+        "<!-- docs: requires json -->\n```python\nimport json\nprint(json.dumps(1))\n```\n\n```text\n1\n```\n"
+    )
+    assert [b.requires for b in parse_blocks(md.read_text())] == [("json", "no_such_module_xyz"), ("json",)]
     assert run_markdown(md, tmp_path) == 1
 
 

@@ -184,12 +184,12 @@ def __dir__() -> list[str]:
     return [*__all__, "__version__"]
 
 
-_LAZY_MODULES = ("models", "pretrained")
+_LAZY_MODULES = ("models", "onnx", "pretrained")
 """Subpackages built on the core, imported on first use as ``axon.<name>`` (or ``import axon.<name>``)."""
 
 
 def __getattr__(name: str):
-    """``axon.pretrained`` and ``axon.models``, imported when first used."""
+    """``axon.pretrained``, ``axon.models`` and ``axon.onnx``, imported when first used."""
     if name in _LAZY_MODULES:
         import importlib
 

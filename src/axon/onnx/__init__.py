@@ -4,6 +4,7 @@ Needs the ``onnx`` extra (``pip install "axon-jax[onnx]"``); nothing here is imp
 ``import axon`` until it is used.
 """
 
+from axon.onnx.export_graph import export
 from axon.onnx.importer import import_model
 
-__all__ = ["import_model"]
+__all__ = ["export", "import_model"]
