@@ -72,7 +72,8 @@ def _export_check_only(model, inputs, params=None, *, init_state=None, results=N
     model_state = init_fn(inputs, init_state)
     out = predict_fn(model_state, inputs)
     if "onnx" not in (skip or {}):
-        check_onnx_export(model, model_state, inputs, out, rtol=max(rtol, 1e-5), atol=max(atol, 1e-5))
+        check_onnx_export(model, model_state, inputs, out, rtol=max(rtol, 1e-5), atol=max(atol, 1e-5),
+                          batch_check="onnx_batch" not in (skip or {}))
     if results is not None:
         train_init, train_fn = axon.build(model, mode="train")
         train_state = train_init(inputs, model_state)

@@ -14,12 +14,15 @@ ONNX cannot express.
 from __future__ import annotations
 
 from axon.onnx.export_ops_basic import CONVERTERS as _BASIC
+from axon.onnx.export_ops_models import CONVERTERS as _MODELS
+from axon.onnx.export_ops_models import NOT_EXPORTABLE as _MODELS_NOT_EXPORTABLE
 from axon.onnx.export_ops_sequence import CONVERTERS as _SEQUENCE
 from axon.onnx.export_ops_spatial import CONVERTERS as _SPATIAL
+from axon.onnx.export_ops_tensor import CONVERTERS as _TENSOR
 
 __all__ = ["CONVERTERS", "NOT_EXPORTABLE"]
 
-CONVERTERS = {**_BASIC, **_SPATIAL, **_SEQUENCE}
+CONVERTERS = {**_BASIC, **_SPATIAL, **_SEQUENCE, **_TENSOR, **_MODELS}
 """Registered op name -> converter."""
 
 NOT_EXPORTABLE: dict[str, str] = {
@@ -40,5 +43,6 @@ NOT_EXPORTABLE: dict[str, str] = {
     "axon.dot_product_attention": "a functional layer; the multi_head_attention graph layer is exported",
     "axon.separable_conv2d": "a functional layer; the separable_conv2d graph layer (op axon.separable_conv2d_op) is exported",
     "axon.separable_conv3d": "a functional layer; the separable_conv3d graph layer (op axon.separable_conv3d_op) is exported",
+    **_MODELS_NOT_EXPORTABLE,
 }
 """Registered op name -> why it has no converter (every other ``"axon."`` op has one)."""
