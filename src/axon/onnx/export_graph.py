@@ -135,6 +135,8 @@ class _Exporter:
         op_name = _op_name(node)
         if node.mode not in ("both", "inference"):  # a train-only layer passes its input through
             return parents[0] if parents else None
+        if isinstance(traced, NoneValue):  # a missing optional input reached it: the layer does not run
+            return None
         converter = CONVERTERS.get(op_name)
         if converter is None:
             reason = NOT_EXPORTABLE.get(op_name, "no ONNX converter is registered for this op")

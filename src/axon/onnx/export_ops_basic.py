@@ -3,18 +3,21 @@ dense/bilinear/bias and embedding (see :mod:`axon.onnx.export_ops` for the table
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import itertools
 import math
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from axon.onnx.export_builder import Builder, Layer, NotExportable
 from axon.registry import find
 
-__all__ = ["CONVERTERS", "option", "param"]
+__all__ = ["CONVERTERS", "option", "param", "positional"]
 
 Converter = Callable[[Builder, Layer], Any]
 
@@ -35,6 +38,30 @@ def param(b: Builder, layer: Layer, name: str, value: Any = None, suffix: str | 
     ``"<layer path>.<name>"``."""
     arr = layer.params[name] if value is None else value
     return b.initializer(f"{layer.path}.{name}{suffix or ''}", np.asarray(arr))
+
+
+def positional(convert: Converter) -> Converter:
+    """A converter for an op whose operands may be layer inputs or parameters in any order
+    (a model imported from ONNX adds a bias parameter with ``axon.add``): the wrapped
+    ``convert`` sees every operand in ``layer.inputs``/``layer.in_values``, in call order,
+    parameters as initializers named ``"<layer path>.<name>"``."""
+    @functools.wraps(convert)
+    def wrapped(b: Builder, layer: Layer) -> Any:
+        if "parameter" not in layer.arg_kinds:
+            return convert(b, layer)
+        inputs, values = iter(zip(layer.inputs, layer.in_values, strict=True)), iter(layer.params.items())
+        names, structs = [], []
+        for kind in layer.arg_kinds:
+            if kind == "layer":
+                name, value = next(inputs)
+            else:
+                pname, arr = next(values)
+                arr = np.asarray(arr)
+                name, value = param(b, layer, pname), jax.ShapeDtypeStruct(arr.shape, arr.dtype)
+            names.append(name)
+            structs.append(value)
+        return convert(b, dataclasses.replace(layer, inputs=names, in_values=structs, params={}, arg_kinds=()))
+    return wrapped
 
 
 def _x(layer: Layer) -> str:
@@ -341,10 +368,10 @@ CONVERTERS: dict[str, Converter] = {
     "axon.feature_alpha_dropout": _identity,
     "axon.spatial_dropout": _identity,
     # combinators and shape layers
-    "axon.add": _fold("Add"),
-    "axon.subtract": _fold("Sub"),
-    "axon.multiply": _fold("Mul"),
-    "axon.concatenate": _concatenate,
+    "axon.add": positional(_fold("Add")),
+    "axon.subtract": positional(_fold("Sub")),
+    "axon.multiply": positional(_fold("Mul")),
+    "axon.concatenate": positional(_concatenate),
     "axon.split_part": _split_part,
     "axon.split": _split,
     "axon.flatten": _flatten,

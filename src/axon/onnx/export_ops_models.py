@@ -55,7 +55,7 @@ def _tied_logits(b: Builder, layer: Layer) -> str:
 
 def _positions(b: Builder, layer: Layer) -> str:
     args = _args(b, layer)
-    ids, table = args[0], args[1]
+    table = args[1]
     offset = args[2] if len(args) > 2 else None
     t = int(layer.in_values[0].shape[-1])
     if offset is None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from axon.onnx.export_builder import Builder, Layer, NotExportable
-from axon.onnx.export_ops_basic import option
+from axon.onnx.export_ops_basic import option, positional
 
 __all__ = ["CONVERTERS"]
 
@@ -170,23 +170,23 @@ def _pad_axes(b: Builder, layer: Layer) -> str:
 
 
 CONVERTERS: dict[str, Converter] = {
-    "axon.divide": _divide,
-    "axon.power": _power,
-    "axon.remainder": _remainder,
-    "axon.matmul": _binary("MatMul"),
-    "axon.sqrt": _unary("Sqrt"),
-    "axon.log": _unary("Log"),
-    "axon.negative": _unary("Neg"),
-    "axon.absolute": _unary("Abs"),
-    "axon.erf": _unary("Erf"),
-    "axon.clip": _clip,
-    "axon.equal": _binary("Equal", compare=True),
-    "axon.where": _where,
-    "axon.cast": _cast,
-    "axon.gather": _gather,
-    "axon.slice_axes": _slice_axes,
-    "axon.broadcast": _broadcast,
-    "axon.reduce": _reduce,
-    "axon.pad_axes": _pad_axes,
+    "axon.divide": positional(_divide),
+    "axon.power": positional(_power),
+    "axon.remainder": positional(_remainder),
+    "axon.matmul": positional(_binary("MatMul")),
+    "axon.sqrt": positional(_unary("Sqrt")),
+    "axon.log": positional(_unary("Log")),
+    "axon.negative": positional(_unary("Neg")),
+    "axon.absolute": positional(_unary("Abs")),
+    "axon.erf": positional(_unary("Erf")),
+    "axon.clip": positional(_clip),
+    "axon.equal": positional(_binary("Equal", compare=True)),
+    "axon.where": positional(_where),
+    "axon.cast": positional(_cast),
+    "axon.gather": positional(_gather),
+    "axon.slice_axes": positional(_slice_axes),
+    "axon.broadcast": positional(_broadcast),
+    "axon.reduce": positional(_reduce),
+    "axon.pad_axes": positional(_pad_axes),
 }
 """Registered op name -> converter, for the ops of :mod:`axon.layers.tensor`."""
