@@ -374,3 +374,67 @@ def test_import_axon_does_not_import_onnx():
     code = "import sys, axon, axon.onnx; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------
+# the tensor ops of axon.layers.tensor: dtypes and edge cases, against NumPy
+
+
+def _tensor_op_cases():
+    from axon import layers
+
+    f = np.array([[-7.5, -4.0, 3.25, 0.5], [2.0, -0.75, 9.0, -2.5]], np.float32)
+    i = np.array([[-7, 7, -3, 8], [5, -6, 0, 1]], np.int32)
+    j = np.array([[2, -2, 2, 3], [-3, 4, 1, -1]], np.int32)
+    return [
+        ("int_divide", layers.divide, [i, j], {}, np.trunc(i / j).astype(np.int32)),
+        ("int_remainder", layers.remainder, [i, j], {}, np.mod(i, j)),
+        ("int_fmod", layers.remainder, [i, j], {"fmod": True}, np.fmod(i, j)),
+        ("float_remainder_signs", layers.remainder, [f, np.array([2.0, -2.0, 2.0, -0.5], np.float32)], {},
+         np.mod(f, np.array([2.0, -2.0, 2.0, -0.5], np.float32))),
+        ("int_power_float_exponent", layers.power, [np.abs(i), np.full((2, 4), 0.5, np.float32)], {},
+         (np.abs(i).astype(np.float32) ** 0.5).astype(np.int32)),
+        ("equal_int_float", layers.equal, [i, np.where(i > 0, i, 0.5).astype(np.float32)], {}, i == np.where(i > 0, i, 0.5)),
+        ("clip_only_max", layers.clip, [f], {"max": 1.0}, np.minimum(f, 1.0)),
+        ("clip_int", layers.clip, [i], {"min": -2, "max": 4}, np.clip(i, -2, 4)),
+        ("where_int_condition", layers.where, [np.array([[0, 2, -1, 0]] * 2, np.int32), f, -f], {},
+         np.where(np.array([[0, 2, -1, 0]] * 2) != 0, f, -f)),
+        ("cast_to_int", layers.cast, [f], {"dtype": "int32"}, np.trunc(f).astype(np.int32)),
+        ("cast_to_bool", layers.cast, [f * (np.abs(f) > 1)], {"dtype": "bool"}, (f * (np.abs(f) > 1)) != 0),
+        ("cast_bool_to_float", layers.cast, [f > 0], {"dtype": "float32"}, (f > 0).astype(np.float32)),
+        ("gather_out_of_range", layers.gather, [f, np.array([10, -1, -9, 0], np.int32)], {"axis": 1},
+         np.take(f, [3, 3, 0, 0], axis=1)),
+        ("reduce_prod", layers.reduce, [f], {"kind": "prod", "axes": (1,), "keepdims": True}, f.prod(1, keepdims=True)),
+        ("reduce_min_int", layers.reduce, [i], {"kind": "min", "axes": (-1,), "keepdims": False}, i.min(-1)),
+        ("reduce_mean_int", layers.reduce, [i], {"kind": "mean", "axes": None, "keepdims": False},
+         np.float32(i.mean())),
+        ("reduce_no_axes", layers.reduce, [f], {"kind": "sum", "axes": (), "keepdims": True}, f),
+        ("slice_reversed", layers.slice_axes, [f], {"starts": (-1,), "ends": (-100,), "axes": (1,), "steps": (-1,)},
+         f[:, -1:-100:-1]),
+        ("slice_clamped", layers.slice_axes, [f], {"starts": (-10, 1), "ends": (10, 99), "axes": (0, 1)}, f[-10:10, 1:99]),
+        ("pad_edge_cropped", layers.pad_axes, [f], {"pads": ((-1, 2), (1, -1)), "method": "edge"},
+         np.pad(f[1:, :-1], [(0, 2), (1, 0)], mode="edge")),
+        ("pad_crop_only", layers.pad_axes, [f], {"pads": ((0, -1), (-2, 0))}, f[:-1, 2:]),
+        ("broadcast_up", layers.broadcast, [f[:, :1]], {"shape": (3, 1, 4)}, np.broadcast_to(f[:, :1], (3, 2, 4))),
+        ("matmul_vector", layers.matmul, [f, np.arange(4, dtype=np.float32)], {}, f @ np.arange(4, dtype=np.float32)),
+        ("negative_int", layers.negative, [i], {}, -i),
+        ("absolute_int", layers.absolute, [i], {}, np.abs(i)),
+        ("sqrt_int", layers.sqrt, [np.abs(i)], {}, np.sqrt(np.abs(i)).astype(np.float32)),
+    ]
+
+
+@pytest.mark.parametrize("case", _tensor_op_cases(), ids=lambda c: c[0])
+def test_tensor_ops_dtypes_and_edge_cases(onnx, onnxruntime, case):
+    from onnx.reference import ReferenceEvaluator
+
+    _, fn, arrays, opts, expected = case
+    xs = [axon.input(f"x{k}") for k in range(len(arrays))]
+    model = axon.layer(fn, xs, op_name=fn.__name__, **opts)
+    feeds = {f"x{k}": a for k, a in enumerate(arrays)}
+    inputs = {k: jnp.asarray(v) for k, v in feeds.items()}
+    ours = np.asarray(axon.predict(model, {}, inputs))
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)  # axon itself against NumPy
+    proto = export(model, axon.init(model, inputs), inputs, dynamic_batch=False)
+    for got in (run_ort(onnxruntime, proto, feeds)[0], ReferenceEvaluator(proto).run(None, feeds)[0]):
+        assert got.dtype == ours.dtype and got.shape == ours.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

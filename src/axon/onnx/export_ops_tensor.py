@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from axon.onnx.export_builder import Builder, Layer, NotExportable
@@ -41,7 +42,7 @@ def _as(b: Builder, layer: Layer, i: int, dtype: Any) -> str:
 def _binary(op_type: str, *, compare: bool = False) -> Converter:
     def convert(b: Builder, layer: Layer) -> str:
         if compare:
-            dtype = np.result_type(*(_in_dtype(layer, i) for i in range(2)))
+            dtype = np.dtype(jnp.result_type(*(_in_dtype(layer, i) for i in range(2))))
         else:
             dtype = _out_dtype(layer)
         return b.op(op_type, [_as(b, layer, 0, dtype), _as(b, layer, 1, dtype)])
@@ -58,7 +59,7 @@ def _unary(op_type: str) -> Converter:
 
 def _power(b: Builder, layer: Layer) -> str:
     # axon computes in the promoted dtype and casts back to the base's dtype
-    dtype = np.result_type(_in_dtype(layer, 0), _in_dtype(layer, 1))
+    dtype = np.dtype(jnp.result_type(_in_dtype(layer, 0), _in_dtype(layer, 1)))
     y = b.op("Pow", [_as(b, layer, 0, dtype), _as(b, layer, 1, dtype)])
     return y if dtype == _out_dtype(layer) else b.cast(y, _out_dtype(layer))
 
