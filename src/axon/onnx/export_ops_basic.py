@@ -44,7 +44,14 @@ def positional(convert: Converter) -> Converter:
     """A converter for an op whose operands may be layer inputs or parameters in any order
     (a model imported from ONNX adds a bias parameter with ``axon.add``): the wrapped
     ``convert`` sees every operand in ``layer.inputs``/``layer.in_values``, in call order,
-    parameters as initializers named ``"<layer path>.<name>"``."""
+    parameters as initializers named ``"<layer path>.<name>"``.
+
+    Args:
+        convert: a converter that reads its operands from ``layer.inputs``.
+
+    Returns:
+        The converter for layers whose operands include parameters.
+    """
     @functools.wraps(convert)
     def wrapped(b: Builder, layer: Layer) -> Any:
         if "parameter" not in layer.arg_kinds:
