@@ -133,3 +133,25 @@ def test_bert_exports_to_onnx(onnx, onnxruntime):
     got = _ort(onnxruntime, axon.onnx.export(None, model, state, only_ids), {"input_ids": ids})
     for g, w in zip(got, jax.tree_util.tree_leaves(axon.predict(model, state, only_ids)), strict=True):
         np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=1e-4)
+
+
+def test_position_ops_with_an_offset_export(onnx, onnxruntime):
+    from axon.models import _transformer
+
+    ids = axon.input("ids", shape=(None, 3))
+    offset = axon.input("offset", shape=())
+    rows = axon.layer(_transformer.positions_op, [ids, axon.param("kernel", (8, 2)), offset], op_name="positions")
+    positions = axon.layer(_transformer.default_positions_op, [ids, offset], op_name="default_positions")
+    model = axon.container([rows, positions])
+    table = np.arange(16, dtype=np.float32).reshape(8, 2)
+    feeds = {"ids": np.zeros((1, 3), np.int32), "offset": np.array(4, np.int32)}
+    inputs = {k: jnp.asarray(v) for k, v in feeds.items()}
+    state = axon.init(model, inputs, {"positions_0": {"kernel": table}})
+    proto = axon.onnx.export(None, model, state, inputs, dynamic_batch=False)
+    for offset_value, first in ((4, 4), (7, 5)):  # an offset past the end: the rows are clamped to fit (as lax.dynamic_slice)
+        feeds["offset"] = np.array(offset_value, np.int32)
+        got_rows, got_positions = _ort(onnxruntime, proto, feeds)
+        np.testing.assert_array_equal(got_rows, table[None, first:first + 3])
+        np.testing.assert_array_equal(got_positions, np.arange(offset_value, offset_value + 3)[None])
+        want = axon.predict(model, state, {k: jnp.asarray(v) for k, v in feeds.items()})
+        np.testing.assert_array_equal(got_rows, np.asarray(want[0]))
