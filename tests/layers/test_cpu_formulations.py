@@ -80,3 +80,55 @@ def test_multi_head_attention_layer_equals_the_jax_nn_path(monkeypatch):
     )
     _, reference_fn = axon.build(model)
     np.testing.assert_allclose(out, reference_fn(state, xs), rtol=1e-5, atol=1e-6)
+
+
+# -- max pooling over non-overlapping windows: strided picks instead of select_and_scatter
+
+
+POOL_CASES = [
+    ((2, 7, 9, 3), (2, 2), "last"),  # odd sizes: the remainder row/column is cropped
+    ((2, 3, 8, 6), (2, 3), "first"),
+    ((1, 5, 4), (2,), "last"),
+    ((2, 4, 4, 4, 2), (2, 2, 2), "last"),
+]
+
+
+def _reduce_window_max(x, kernel, channels):
+    dims = (1, *kernel, 1) if channels == "last" else (1, 1, *kernel)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, "VALID")
+
+
+@pytest.mark.parametrize("data", ["normal", "ties"])
+@pytest.mark.parametrize("shape,kernel,channels", POOL_CASES)
+def test_max_pool_equals_reduce_window_values_and_gradients(shape, kernel, channels, data):
+    from axon.layers import max_pool
+
+    rng = np.random.default_rng(0)
+    # "ties": 0/1 values, so most windows have several maxima (the gradient must go to the
+    # first one, as select_and_scatter sends it)
+    raw = rng.standard_normal(shape) if data == "normal" else rng.integers(0, 2, shape)
+    x = jnp.asarray(raw, jnp.float32)
+    ref = _reduce_window_max(x, kernel, channels)
+    weights = jnp.arange(1.0, 1.0 + ref.size).reshape(ref.shape)
+
+    def ours(x):
+        return (max_pool(x, kernel_size=kernel, channels=channels) * weights).sum()
+
+    def reference(x):
+        return (_reduce_window_max(x, kernel, channels) * weights).sum()
+
+    np.testing.assert_array_equal(max_pool(x, kernel_size=kernel, channels=channels), ref)
+    np.testing.assert_array_equal(jax.jit(jax.grad(ours))(x), jax.jit(jax.grad(reference))(x))
+    tangent = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    np.testing.assert_array_equal(jax.jvp(ours, (x,), (tangent,))[1], jax.jvp(reference, (x,), (tangent,))[1])
+
+
+def test_max_pool_keeps_reduce_window_for_overlapping_or_padded_windows():
+    from axon.layers import max_pool
+
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 6, 6, 3)), jnp.float32)
+    for opts in ({"kernel_size": 3, "strides": 2}, {"kernel_size": 2, "padding": "same"}):
+        jaxpr = str(jax.make_jaxpr(jax.grad(lambda x, o=opts: max_pool(x, **o).sum()))(x))
+        assert "reduce_window_max" in jaxpr or "select_and" in jaxpr
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: max_pool(x, kernel_size=2).sum()))(x))
+    assert "select_and_scatter" not in jaxpr and "reduce_window" not in jaxpr
