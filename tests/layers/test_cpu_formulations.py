@@ -132,3 +132,12 @@ def test_max_pool_keeps_reduce_window_for_overlapping_or_padded_windows():
         assert "reduce_window_max" in jaxpr or "select_and" in jaxpr
     jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: max_pool(x, kernel_size=2).sum()))(x))
     assert "select_and_scatter" not in jaxpr and "reduce_window" not in jaxpr
+
+
+def test_max_pool_keeps_reduce_window_for_large_windows():
+    from axon.layers import max_pool
+
+    x = jnp.asarray(np.random.default_rng(2).standard_normal((1, 10, 10, 2)), jnp.float32)
+    jaxpr = str(jax.make_jaxpr(lambda x: max_pool(x, kernel_size=5))(x))  # 25 entries per window
+    assert "reduce_window_max" in jaxpr
+    np.testing.assert_array_equal(max_pool(x, kernel_size=5), _reduce_window_max(x, (5, 5), "last"))

@@ -115,11 +115,16 @@ def _pool(x: jax.Array, *, kind: str, window: _Window, norm: int | float = 1) ->
     return _lp_finish(reduce(x**norm, 0, lax.add), norm)
 
 
+_TILED_MAX_ENTRIES = 16
+
+
 def _tiles(x: jax.Array, window: _Window) -> bool:
-    """Whether the windows tile the input: floating, unpadded, undilated, stride = window."""
+    """Whether the windows tile the input (floating, unpadded, undilated, stride = window) and
+    are small enough for :func:`_tiled_max`, which unrolls one select per window entry."""
     dims, strides, dilations, pads = window
     return (
         jnp.issubdtype(x.dtype, jnp.floating)
+        and int(np.prod(dims)) <= _TILED_MAX_ENTRIES
         and dims == strides
         and all(d == 1 for d in dilations)
         and all(p == (0, 0) for p in pads)
