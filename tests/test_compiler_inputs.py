@@ -119,6 +119,27 @@ def test_a_shape_other_than_the_declared_one_warns_once_and_runs():
     np.testing.assert_allclose(outs[0], np.repeat(x.reshape(1, 6).sum(axis=1, keepdims=True), 3, axis=1))
 
 
+def test_repeated_calls_skip_no_check_and_share_one_program_for_a_state_and_its_dict():
+    # predict_fn's per-call fast path (a one-input model's array whose shape passed the checks
+    # before) must behave like the full check: a new shape still warns once, a dict of inputs
+    # still goes through the name checks, and a ModelState and its plain dict run one program
+    model = axon.input("x", shape=(None, 3)).pipe(axon.dense, 2, kernel_initializer="ones")
+    init_fn, predict_fn = axon.build(model)
+    state = init_fn()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outs = [predict_fn(state, x) for _ in range(3)] + [predict_fn(state.data, x)]
+        predict_fn(state, x.reshape(2, 1, 3))  # another rank: warns once, and runs
+        predict_fn(state, x.reshape(2, 1, 3))
+    assert [str(w.message).split(", but")[0] for w in caught] == ["predict_fn: input 'x' has shape (2, 1, 3)"]
+    assert predict_fn.trace_count == 2
+    for out in outs:
+        np.testing.assert_array_equal(out, np.array([[3.0, 3.0], [12.0, 12.0]]))
+    with pytest.raises(ValueError, match=r"unknown input name\(s\) \['y'\]"):
+        predict_fn(state, {"y": x})
+
+
 # -- the build cache behind axon.predict / axon.init ------------------------------------
 
 

@@ -274,6 +274,9 @@ class PredictFunction(_CompiledFunction):
         self._debug = debug
         self.trace_count = 0
         self._jitted = jax.jit(self._predict) if jit else None
+        # shapes a one-input model's array input already passed check_inputs with (the
+        # per-call fast path of __call__: same result, without re-checking on every call)
+        self._checked_shapes: set[tuple[int, ...]] = set()
 
     def _predict(self, state: Any, inputs: dict) -> Any:
         self.trace_count += 1
@@ -315,13 +318,29 @@ class PredictFunction(_CompiledFunction):
         """
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
-        inputs = self.check_inputs(inputs)
+        inputs = self._checked_call_inputs(inputs)
         if self.distribution is not None:
             inputs = self.distribution.shard_batch(inputs)
             state = self.distribution.place_state(state)
         if self._jitted is not None:
-            return self._jitted(state, inputs)
+            # the forward pass reads only the state's arrays: passing them without the
+            # ModelState wrapper spares jit a Python-level flatten on every call
+            return self._jitted(state.data if isinstance(state, ModelState) else state, inputs)
         return self._predict(state, inputs)
+
+    def _checked_call_inputs(self, inputs: Any) -> dict[str, Any]:
+        """``check_inputs(inputs)``, skipped for a one-input model's array whose shape
+        already passed it (nothing to warn about or reject again)."""
+        names = self._program.inputs
+        if len(names) == 1 and not isinstance(inputs, Mapping):
+            shape = getattr(inputs, "shape", None)
+            if type(shape) is tuple:
+                if shape not in self._checked_shapes:
+                    self.check_inputs(inputs)
+                    self._checked_shapes.add(shape)
+                (name,) = names
+                return {name: inputs}
+        return self.check_inputs(inputs)
 
     def apply(self, state: Any, inputs: Any) -> Any:
         """Run the forward pass as traced code, without host-side checks or a jit of its own.

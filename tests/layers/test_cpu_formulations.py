@@ -1,0 +1,143 @@
+"""The formulations axon picks for speed give the numbers of the reference formulation they
+replace, to float rounding (issue 17): the default attention path (an explicit einsum /
+softmax / einsum) against ``jax.nn.dot_product_attention``'s XLA path, on the attention
+layer's cases (heads, grouped-query, single head, masks, bias, causal, float32 and bfloat16,
+values and gradients)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import axon
+from axon.layers import dot_product_attention
+
+CASES = {
+    "multi_head": dict(q=(2, 5, 4, 8), kv=(2, 7, 4, 8)),
+    "grouped_query": dict(q=(2, 5, 4, 8), kv=(2, 7, 2, 8)),
+    "single_head": dict(q=(2, 5, 8), kv=(2, 7, 8)),
+    "causal": dict(q=(2, 6, 4, 8), kv=(2, 6, 4, 8), causal=True),
+    "mask": dict(q=(2, 5, 4, 8), kv=(2, 7, 4, 8), mask=(2, 1, 5, 7)),
+    "bias_and_mask": dict(q=(2, 5, 4, 8), kv=(2, 7, 2, 8), mask=(2, 4, 5, 7), bias=(1, 4, 5, 7)),
+    "all_masked_row": dict(q=(1, 3, 2, 4), kv=(1, 4, 2, 4), mask="row"),
+}
+
+
+def _inputs(case, dtype):
+    rng = np.random.default_rng(0)
+    q = jnp.asarray(rng.standard_normal(case["q"]), dtype)
+    k = jnp.asarray(rng.standard_normal(case["kv"]), dtype)
+    v = jnp.asarray(rng.standard_normal(case["kv"]), dtype)
+    opts = {"causal": case.get("causal", False)}
+    if case.get("mask") == "row":
+        m = np.ones((1, 2, 3, 4), bool)
+        m[0, :, 1] = False  # query 1 attends to nothing: jax.nn averages the values uniformly
+        opts["mask"] = jnp.asarray(m)
+    elif "mask" in case:
+        opts["mask"] = jnp.asarray(rng.random(case["mask"]) > 0.3)
+    if "bias" in case:
+        opts["bias"] = jnp.asarray(rng.standard_normal(case["bias"]), dtype)
+    return q, k, v, opts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_default_attention_equals_jax_nn_xla_path(name, dtype):
+    q, k, v, opts = _inputs(CASES[name], dtype)
+
+    def run(implementation):
+        def f(q, k, v):
+            out = dot_product_attention(q, k, v, implementation=implementation, **opts)
+            return (out.astype(jnp.float32) ** 2).sum(), out
+
+        (_, out), grads = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2), has_aux=True))(q, k, v)
+        return out, grads
+
+    out, grads = run(None)
+    ref, ref_grads = run("xla")
+    assert out.dtype == ref.dtype == jnp.dtype(dtype)
+    tol = 1e-5 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(ref, np.float32), rtol=tol, atol=tol)
+    for g, r in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(r, np.float32), rtol=tol, atol=tol * 10)
+
+
+def test_multi_head_attention_layer_equals_the_jax_nn_path(monkeypatch):
+    # the graph layer (projections, heads) through the default path against the same layer
+    # with its attention replaced by jax.nn's XLA path
+    x = axon.input("x", shape=(None, 6, 16))
+    model = axon.multi_head_attention(x, num_heads=4)
+    init_fn, predict_fn = axon.build(model)
+    state = init_fn()
+    xs = np.random.default_rng(1).standard_normal((3, 6, 16)).astype(np.float32)
+    out = predict_fn(state, xs)
+    import axon.layers.attention as attention
+
+    monkeypatch.setattr(
+        attention, "_explicit_attention",
+        lambda q, k, v, b, m, c, s, rate=0.0, key=None: jax.nn.dot_product_attention(
+            q, k, v, bias=b, mask=m, scale=s, is_causal=c, implementation="xla"),
+    )
+    _, reference_fn = axon.build(model)
+    np.testing.assert_allclose(out, reference_fn(state, xs), rtol=1e-5, atol=1e-6)
+
+
+# -- max pooling over non-overlapping windows: strided picks instead of select_and_scatter
+
+
+POOL_CASES = [
+    ((2, 7, 9, 3), (2, 2), "last"),  # odd sizes: the remainder row/column is cropped
+    ((2, 3, 8, 6), (2, 3), "first"),
+    ((1, 5, 4), (2,), "last"),
+    ((2, 4, 4, 4, 2), (2, 2, 2), "last"),
+]
+
+
+def _reduce_window_max(x, kernel, channels):
+    dims = (1, *kernel, 1) if channels == "last" else (1, 1, *kernel)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, "VALID")
+
+
+@pytest.mark.parametrize("data", ["normal", "ties"])
+@pytest.mark.parametrize("shape,kernel,channels", POOL_CASES)
+def test_max_pool_equals_reduce_window_values_and_gradients(shape, kernel, channels, data):
+    from axon.layers import max_pool
+
+    rng = np.random.default_rng(0)
+    # "ties": 0/1 values, so most windows have several maxima (the gradient must go to the
+    # first one, as select_and_scatter sends it)
+    raw = rng.standard_normal(shape) if data == "normal" else rng.integers(0, 2, shape)
+    x = jnp.asarray(raw, jnp.float32)
+    ref = _reduce_window_max(x, kernel, channels)
+    weights = jnp.arange(1.0, 1.0 + ref.size).reshape(ref.shape)
+
+    def ours(x):
+        return (max_pool(x, kernel_size=kernel, channels=channels) * weights).sum()
+
+    def reference(x):
+        return (_reduce_window_max(x, kernel, channels) * weights).sum()
+
+    np.testing.assert_array_equal(max_pool(x, kernel_size=kernel, channels=channels), ref)
+    np.testing.assert_array_equal(jax.jit(jax.grad(ours))(x), jax.jit(jax.grad(reference))(x))
+    tangent = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    np.testing.assert_array_equal(jax.jvp(ours, (x,), (tangent,))[1], jax.jvp(reference, (x,), (tangent,))[1])
+
+
+def test_max_pool_keeps_reduce_window_for_overlapping_or_padded_windows():
+    from axon.layers import max_pool
+
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 6, 6, 3)), jnp.float32)
+    for opts in ({"kernel_size": 3, "strides": 2}, {"kernel_size": 2, "padding": "same"}):
+        jaxpr = str(jax.make_jaxpr(jax.grad(lambda x, o=opts: max_pool(x, **o).sum()))(x))
+        assert "reduce_window_max" in jaxpr or "select_and" in jaxpr
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: max_pool(x, kernel_size=2).sum()))(x))
+    assert "select_and_scatter" not in jaxpr and "reduce_window" not in jaxpr
+
+
+def test_max_pool_keeps_reduce_window_for_large_windows():
+    from axon.layers import max_pool
+
+    x = jnp.asarray(np.random.default_rng(2).standard_normal((1, 10, 10, 2)), jnp.float32)
+    jaxpr = str(jax.make_jaxpr(lambda x: max_pool(x, kernel_size=5))(x))  # 25 entries per window
+    assert "reduce_window_max" in jaxpr
+    np.testing.assert_array_equal(max_pool(x, kernel_size=5), _reduce_window_max(x, (5, 5), "last"))
