@@ -26,6 +26,7 @@ import sys as _sys
 
 from axon import (
     activations,
+    config,
     display,
     distributed,
     initializers,
@@ -93,6 +94,7 @@ from axon.values import NONE, NoneValue, StatefulOutput, is_none
 # ``compiler``, ``graph``, ...) stay importable as ``axon.compiler`` but are not listed.
 _PUBLIC_MODULES = (
     "activations",
+    "config",
     "display",
     "distributed",
     "initializers",
@@ -175,6 +177,9 @@ _EXPLICIT = (
 __all__ = sorted(
     {*_PUBLIC_MODULES, *_EXPLICIT, *(n for m in _STAR_MODULES for n in _sys.modules[m].__all__)}
 )
+
+
+config._configure_from_environment()  # JAX's persistent compilation cache (AXON_COMPILATION_CACHE)
 
 
 def __dir__() -> list[str]:
