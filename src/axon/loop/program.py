@@ -125,16 +125,47 @@ class StepProgram:
             outputs = {name: v for name, v in new.items() if name not in carried} if carried is not new else None
             return (carried, metrics), outputs
 
-        # XLA:CPU emits convolutions inside a rolled loop as naive loops instead of library
-        # calls (jax-ml/jax#12868; a CNN step 15-25x slower), so on CPU the chunk is unrolled:
-        # still one dispatch per chunk, at the cost of compiling k copies of the step.
-        unroll = k if jax.default_backend() == "cpu" else 1
-        (s, m), outputs = jax.lax.scan(
-            body, (step_state, metric_state), (batches, start + jnp.arange(k, dtype=jnp.int32)), unroll=unroll
-        )
+        xs = (batches, start + jnp.arange(k, dtype=jnp.int32))
+        unroll = 1
+        if jax.default_backend() == "cpu":
+            # XLA:CPU emits convolutions inside a rolled loop as naive loops instead of library
+            # calls (jax-ml/jax#12868; a CNN step 15-25x slower), so on CPU a chunk whose step
+            # convolves is unrolled: still one dispatch per chunk, at the cost of compiling k
+            # copies of the step. Other steps stay rolled (compiled once). The step is traced
+            # once to find out, and that trace is what the scan runs.
+            body, convolves = _traced_body(body, (step_state, metric_state), xs)
+            unroll = k if convolves else 1
+        (s, m), outputs = jax.lax.scan(body, (step_state, metric_state), xs, unroll=unroll)
         if outputs:
             s = {**s, **jax.tree_util.tree_map(lambda a: a[-1], outputs)}
         return s, m
+
+
+def _contains_convolution(jaxpr: Any) -> bool:
+    """Whether ``jaxpr`` (or any jaxpr nested in it) has a convolution."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _contains_convolution(inner):
+                    return True
+    return False
+
+
+def _traced_body(body: Callable[[Any, Any], Any], carry: Any, xs: Any) -> tuple[Callable[[Any, Any], Any], bool]:
+    """``body`` traced once for one element of ``xs``: a function that replays the trace,
+    and whether it convolves."""
+    x0 = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), xs)
+    closed, out_shape = jax.make_jaxpr(body, return_shape=True)(carry, x0)
+    out_tree = jax.tree_util.tree_structure(out_shape)
+
+    def replay(c: Any, x: Any) -> Any:
+        flat = jax.core.eval_jaxpr(closed.jaxpr, closed.consts, *jax.tree_util.tree_leaves((c, x)))
+        return jax.tree_util.tree_unflatten(out_tree, flat)
+
+    return replay, _contains_convolution(closed.jaxpr)
 
 
 class ProgramCache:

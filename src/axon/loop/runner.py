@@ -217,7 +217,13 @@ class Runner:
         attached = self.attached_state
         if attached is None:
             step_state = self.init_fn(first, init_state)
-            step_state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, step_state)
+            # fresh buffers (the step donates them; init_state's arrays are the caller's), copied
+            # by the runtime: an eager jnp.array(x, copy=True) compiles a program per shape
+            leaves, treedef = jax.tree_util.tree_flatten(step_state)
+            arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
+            for i, copy in zip(arrays, jax.device_put([leaves[i] for i in arrays], may_alias=False)):
+                leaves[i] = copy
+            step_state = jax.tree_util.tree_unflatten(treedef, leaves)
             return LoopState(step_state=self._place(step_state), max_epoch=epochs)
         state = dataclasses.replace(attached)
         saved = attached.step_state
