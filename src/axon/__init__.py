@@ -61,6 +61,7 @@ from axon.api.core import (
     optional,
     or_else,
     param,
+    remat,
 )
 from axon.api.dropout import *
 from axon.api.linear import *
@@ -164,6 +165,7 @@ _EXPLICIT = (
     "predict",
     "reduce_nodes",
     "register_layer",
+    "remat",
     "rewrite_nodes",
     "save",
     "save_state",

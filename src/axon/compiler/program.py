@@ -341,7 +341,10 @@ class Program:
                 return NoneValue(propagate=True)
             blk = node.opts["block"]
             sub = self.sub_programs[blk.id]
-            return sub.run(ctx, data, dict(zip(blk.input_names, parents)))
+            block_inputs = dict(zip(blk.input_names, parents))
+            if getattr(blk, "remat", None) is not None and not ctx.init:
+                return _run_rematerialized(sub, blk.remat, ctx, data, block_inputs)
+            return sub.run(ctx, data, block_inputs)
         return self._run_layer(ctx, node, scope, name, data, parents)
 
     def _run_layer(self, ctx, node: Node, scope, name, data, parents) -> Any:
@@ -461,6 +464,51 @@ class Program:
             value = ctx.create(path, p.initializer, shape, dtype)
         set_path(ctx.params, path, value)
         return value
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray)) or (hasattr(value, "shape") and hasattr(value, "dtype")
+                                                          and not isinstance(value, jax.ShapeDtypeStruct))
+
+
+def _run_rematerialized(sub: Program, policy: str, ctx: Context, data: Mapping[str, Any], inputs: dict) -> Any:
+    """Run a block's program under ``jax.checkpoint`` with the named policy: its
+    activations are recomputed in the backward pass instead of kept.
+
+    The checkpointed function is pure: it takes the block's parameters and the arrays among
+    its inputs, and returns the block's output and its layer-state updates (merged into
+    ``ctx`` afterwards); everything else (NONE values, options) is closed over."""
+    block_data: dict = {}
+    try:
+        set_path(block_data, sub.scope, get_path(data, sub.scope))
+    except (KeyError, TypeError):
+        block_data = {}  # the block has no parameters; the program reports missing ones itself
+    leaves, treedef = jax.tree_util.tree_flatten(inputs, is_leaf=lambda v: isinstance(v, NoneValue))
+    positions = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
+
+    def run(block_data: dict, arrays: list) -> tuple[Any, dict]:
+        filled = list(leaves)
+        for i, a in zip(positions, arrays):
+            filled[i] = a
+        inner = Context(ctx.mode, False, ctx.global_options, ctx.print_values)
+        out = sub.run(inner, block_data, jax.tree_util.tree_unflatten(treedef, filled))
+        return out, inner.state_updates
+
+    checkpointed = jax.checkpoint(run, policy=getattr(jax.checkpoint_policies, policy))
+    out, updates = checkpointed(block_data, [leaves[i] for i in positions])
+    for path, value in _leaf_items(updates):
+        set_path(ctx.state_updates, path, value)
+    return out
+
+
+def _leaf_items(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = []
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            out.extend(_leaf_items(v, (*prefix, k)))
+        else:
+            out.append(((*prefix, k), v))
+    return out
 
 
 class Context:
