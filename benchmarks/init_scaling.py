@@ -63,7 +63,8 @@ def measure(blocks: int) -> dict:
     def loss(y_true, y_pred):
         return axon.losses.categorical_cross_entropy(y_true, y_pred, from_logits=True, sparse=True, reduction="mean")
 
-    loop = axon.loop.trainer(model, loss, axon.optimizers.adam(1e-3), log=0)
+    # a deep residual MLP without normalization overflows; timing, not training, is measured
+    loop = axon.loop.trainer(model, loss, axon.optimizers.adam(1e-3), log=0, on_nonfinite="continue")
     _, out["first_step_s"], out["first_step_cpu_s"] = _timed(first_step)
     _, out["as_table_s"], out["as_table_cpu_s"] = _timed(lambda: axon.display.as_table(model, template))
     return out
