@@ -87,7 +87,8 @@ def test_save_and_load_keep_the_policy(tmp_path):
     blocks = [n.opts["block"] for n in loaded.nodes.values() if n.op == "block"]
     assert {b.remat for b in blocks} == {"dots_saveable"}
     fresh, _, loss = loss_and_grads(loaded, X)
-    assert "checkpoint" in str(jax.make_jaxpr(jax.grad(loss))(fresh.trainable_parameters()))
+    text = str(jax.make_jaxpr(jax.grad(loss))(fresh.trainable_parameters()))
+    assert "checkpoint" in text or "remat" in text
     np.testing.assert_allclose(axon.predict(loaded, loaded_state, X), axon.predict(m, state, X), rtol=1e-6)
     plain = model(False)
     axon.save(tmp_path / "p.axon", plain, state)
