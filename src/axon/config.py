@@ -158,6 +158,7 @@ def compilation_cache(
         ValueError: a negative ``max_size`` other than ``-1`` or a negative ``min_compile_time``.
 
     >>> import tempfile, os
+    >>> previous = compilation_cache_dir()
     >>> folder = os.path.join(tempfile.mkdtemp(), "jax")
     >>> compilation_cache(folder).name
     'jax'
@@ -165,6 +166,7 @@ def compilation_cache(
     '0o700'
     >>> compilation_cache(None) is None
     True
+    >>> _ = compilation_cache(previous)  # back as it was
     """
     if not isinstance(max_size, int) or (max_size < 0 and max_size != -1):
         raise ValueError(f"compilation_cache: expected max_size to be a non-negative int or -1, got {max_size!r}")
