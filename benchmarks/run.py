@@ -64,6 +64,9 @@ class Worker:
         self.log_path = log_dir / f"{workload}-{impl}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
         env = dict(os.environ, KERAS_BACKEND="jax", PYTHONUNBUFFERED="1")
+        # first steps compile cold, as hand-written JAX's do (axon's persistent compilation
+        # cache would load a previous run's programs); AXON_COMPILATION_CACHE=... overrides
+        env.setdefault("AXON_COMPILATION_CACHE", "off")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "benchmarks.worker", impl, workload] + (["--quick"] if quick else [])
         if windows is not None:

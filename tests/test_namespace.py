@@ -24,6 +24,7 @@ INTERNAL_MODULES = {
 }
 PUBLIC_MODULES = {
     "activations",
+    "config",
     "initializers",
     "layers",
     "losses",

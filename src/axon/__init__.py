@@ -26,6 +26,7 @@ import sys as _sys
 
 from axon import (
     activations,
+    config,
     display,
     distributed,
     initializers,
@@ -60,6 +61,7 @@ from axon.api.core import (
     optional,
     or_else,
     param,
+    remat,
 )
 from axon.api.dropout import *
 from axon.api.linear import *
@@ -94,6 +96,7 @@ from axon.values import NONE, NoneValue, StatefulOutput, is_none
 # ``compiler``, ``graph``, ...) stay importable as ``axon.compiler`` but are not listed.
 _PUBLIC_MODULES = (
     "activations",
+    "config",
     "display",
     "distributed",
     "initializers",
@@ -164,6 +167,7 @@ _EXPLICIT = (
     "predict",
     "reduce_nodes",
     "register_layer",
+    "remat",
     "rewrite_nodes",
     "save",
     "save_state",
@@ -177,6 +181,9 @@ _EXPLICIT = (
 __all__ = sorted(
     {*_PUBLIC_MODULES, *_EXPLICIT, *(n for m in _STAR_MODULES for n in _sys.modules[m].__all__)}
 )
+
+
+config._configure_from_environment()  # JAX's persistent compilation cache (AXON_COMPILATION_CACHE)
 
 
 def __dir__() -> list[str]:

@@ -27,7 +27,7 @@ from axon import layers
 from axon.api.core import check_graph, check_name, layer, param
 from axon.api.dropout import key_param
 from axon.graph import Axon
-from axon.registry import register, register_all
+from axon.registry import made_by, register, register_all
 from axon.typing_aliases import Initializer, LayerName, RunMode
 from axon.values import StatefulOutput
 
@@ -47,6 +47,20 @@ class _HeadsInit:
     def __call__(self, key: Any, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
         flat = (shape[0], math.prod(shape[1:])) if self.split == "out" else (math.prod(shape[:-1]), shape[-1])
         return jnp.reshape(self.init(key, flat, dtype), shape)
+
+    # equal when they sample alike (same split, and inner initializers that are one object or
+    # made by one registered factory with equal options), so that the compiled programs
+    # creating parameters (axon.compiler.creation) are shared between attention layers
+    def _inner(self) -> Any:
+        made = made_by(self.init)
+        return self.init if made is None else made
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _HeadsInit and other.split == self.split and other._inner() == self._inner()
+
+    def __hash__(self) -> int:
+        inner = self._inner()
+        return hash((self.split, inner[0] if isinstance(inner, tuple) else id(inner)))
 
 
 def _normalize_mask(mask: jax.Array, b: int, t: int, s: int) -> jax.Array:

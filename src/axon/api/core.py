@@ -32,6 +32,8 @@ from axon.registry import register
 from axon.typing_aliases import Initializer, LayerMode, LayerName
 
 __all__ = [
+    "REMAT_POLICIES",
+    "RematPolicy",
     "block",
     "constant",
     "container",
@@ -42,7 +44,19 @@ __all__ = [
     "optional",
     "or_else",
     "param",
+    "remat",
 ]
+
+RematPolicy = Literal[
+    "nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable", "everything_saveable"
+]
+REMAT_POLICIES: tuple[str, ...] = (
+    "nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable", "everything_saveable"
+)
+"""The rematerialization policies a block accepts, by their permanent names (those of
+``jax.checkpoint_policies``): what the forward pass keeps for the backward pass;
+everything else is recomputed. ``nothing_saveable`` (what ``remat=True`` means) keeps
+only the block's inputs; ``dots_saveable`` also keeps matrix-product results."""
 
 _MODES = ("both", "train", "inference")
 _KINDS = ("parameter", "state")
@@ -484,13 +498,40 @@ def namespace(x: Axon, name: str) -> Axon:
     return _new(dict(name=name, op="namespace", op_name="namespace", parents=(x.output,)), [x])
 
 
-class Block:
-    """A reusable sub-graph with shared parameters, returned by :func:`block`."""
+def check_remat(remat: Any, where: str) -> str | None:
+    """``remat`` as a policy name (``True``: ``"nothing_saveable"``) or ``None`` (off).
 
-    def __init__(self, f: Callable[..., Any], name: LayerName):
+    Args:
+        remat: ``False``/``None``, ``True`` or a name in :data:`REMAT_POLICIES`.
+        where: the caller's name for the message.
+
+    Returns:
+        The policy name, or ``None``.
+
+    Raises:
+        ValueError: an unknown policy.
+
+    >>> check_remat(True, "block"), check_remat(False, "block")
+    ('nothing_saveable', None)
+    """
+    if remat is None or remat is False:
+        return None
+    if remat is True:
+        return "nothing_saveable"
+    if isinstance(remat, str) and remat in REMAT_POLICIES:
+        return remat
+    raise ValueError(f"{where}: expected remat to be True, False or one of {list(REMAT_POLICIES)}, got {remat!r}")
+
+
+class Block:
+    """A reusable sub-graph with shared parameters, returned by :func:`block`.
+    ``remat`` is the rematerialization policy name, or ``None``."""
+
+    def __init__(self, f: Callable[..., Any], name: LayerName, remat: Any = None):
         self.id = next_id()
         self.fn = f
         self.name = check_name(name, "block")
+        self.remat = check_remat(remat, "block")
         self.graph: Axon | None = None
         self.input_names: tuple[str, ...] = ()
 
@@ -514,19 +555,27 @@ class Block:
         return f"<axon.block {getattr(self.fn, '__name__', 'fn')}>"
 
 
-def block(f: Callable[..., Any], *, name: LayerName = None) -> Block:
+def block(f: Callable[..., Any], *, name: LayerName = None, remat: bool | RematPolicy = False) -> Block:
     """Turn a graph function into a block: every call applies the same layers with the
     same (shared) parameters, nested under the block's name.
+
+    With ``remat`` the block's activations are rematerialized: in a gradient computation
+    the forward pass keeps only the block's inputs (or what the policy names) and the
+    backward pass recomputes the rest (``jax.checkpoint``), trading compute for memory.
+    Values and gradients are unchanged.
 
     Args:
         f: A function from one or more graphs to a graph (or a container of graphs).
         name: The block's name (``None``: ``"block_<count>"``): the key of its parameters.
+        remat: ``True`` (keep nothing but the inputs), a policy name from
+            :data:`REMAT_POLICIES`, or ``False`` (default).
 
     Returns:
         An ``axon.Block``; call it on graphs like ``f``.
 
     Raises:
         TypeError: ``f`` is not callable.
+        ValueError: an unknown ``remat`` policy.
 
     >>> import axon
     >>> shared = axon.block(lambda x: axon.dense(x, 4))
@@ -538,4 +587,31 @@ def block(f: Callable[..., Any], *, name: LayerName = None) -> Block:
     """
     if not callable(f):
         raise TypeError(f"block: expected a function from graphs to a graph, got {f!r}")
-    return Block(f, name)
+    return Block(f, name, remat)
+
+
+def remat(f: Callable[..., Any], *, name: LayerName = None, policy: RematPolicy = "nothing_saveable") -> Block:
+    """A block whose activations are rematerialized in the backward pass:
+    ``block(f, name=name, remat=policy)``.
+
+    Args:
+        f: A function from one or more graphs to a graph (or a container of graphs).
+        name: The block's name (``None``: ``"block_<count>"``).
+        policy: what the forward pass keeps, from :data:`REMAT_POLICIES`.
+
+    Returns:
+        An ``axon.Block`` with ``remat`` set.
+
+    Raises:
+        TypeError: ``f`` is not callable.
+        ValueError: an unknown policy.
+
+    >>> import axon
+    >>> mlp = axon.remat(lambda x: axon.dense(axon.relu(axon.dense(x, 8)), 4))
+    >>> model = mlp(axon.input("x", shape=(None, 4)))
+    >>> mlp.remat, sorted(axon.build(model)[0]()["block_0"])
+    ('nothing_saveable', ['dense_0', 'dense_1'])
+    """
+    if policy is True or policy is False or policy is None:
+        raise ValueError(f"remat: expected policy to be one of {list(REMAT_POLICIES)}, got {policy!r}")
+    return block(f, name=name, remat=policy)

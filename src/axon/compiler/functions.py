@@ -22,11 +22,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon._dtypes import canonical_dtype
+from axon.compiler.creation import creator, path_salt
 from axon.compiler.placement import Distribution, check_distribution
-from axon.compiler.program import Context, InputSpec, Program, contains_propagating_none
+from axon.compiler.program import (
+    Context,
+    InputSpec,
+    PlannedParam,
+    Program,
+    contains_propagating_none,
+    given_value,
+    run_initialize_hooks,
+)
 from axon.errors import MissingOutputError
 from axon.graph import Axon
-from axon.model_state import ModelState, get_path, leaf_paths
+from axon.mixed_precision import cast
+from axon.model_state import ModelState, get_path, leaf_paths, set_path
 
 __all__ = ["MODES", "Mode", "InitFunction", "PredictFunction", "TrainOutput", "build", "check_build_options", "template"]
 
@@ -124,9 +134,35 @@ class _CompiledFunction:
         return normalized
 
 
+class _InitPlan(NamedTuple):
+    """What an abstract pass over the model found for one input signature: the parameters
+    in the order the layers create them, their tree structure, the layers' initialize
+    hooks, the path sets of the state, and the shardings under a distribution."""
+
+    params: tuple[PlannedParam, ...]
+    treedef: Any
+    hooks: tuple
+    parameter_paths: frozenset
+    state_paths: frozenset
+    frozen_paths: frozenset
+    used: frozenset
+    shardings: Any
+
+
+def _signature(value: Any) -> tuple:
+    return (tuple(np.shape(value)), str(getattr(value, "dtype", type(value).__name__)))
+
+
 class InitFunction(_CompiledFunction):
-    """``init_fn(template_or_arrays, init_state=None) -> ModelState``, jit-compiled once per
-    input signature. ``trace_count`` counts how often it was traced."""
+    """``init_fn(template_or_arrays, init_state=None) -> ModelState``.
+
+    The model is evaluated abstractly once per input signature (shapes only: which
+    parameters exist, with which shapes and dtypes; ``trace_count`` counts these passes),
+    then each parameter is created by a small compiled program shared by every parameter
+    with the same initializer, shape and dtype (:mod:`axon.compiler.creation`), so the
+    cost grows linearly with the model. Under a distribution each program creates its
+    parameter already laid out. With ``jit=False`` the whole model runs eagerly instead.
+    """
 
     _where = "init_fn"
 
@@ -141,33 +177,82 @@ class InitFunction(_CompiledFunction):
         self._global_options = global_options
         self._debug = debug
         self._meta: dict[Any, tuple] = {}
-        self._sharded: dict[Any, Any] = {}
+        self._plans: dict[Any, _InitPlan] = {}
         self.trace_count = 0
-        self._jitted = jax.jit(self._init, static_argnums=0) if jit else None
 
-    def _sharded_init(self, spec: tuple, given: dict) -> Any:
-        """``_init`` compiled to create each leaf already laid out by the distribution (no
-        full copy on one device first), one compilation per input signature."""
-        key = (spec, tuple(sorted(given)))
-        if key not in self._sharded:
-            abstract = jax.eval_shape(lambda g: self._init(spec, g), given)
-            shardings = self.distribution.state_shardings(abstract)
-            self._sharded[key] = jax.jit(self._init, static_argnums=0, out_shardings=shardings)
-        return self._sharded[key](spec, given)
+    def _context(self, given: dict) -> Context:
+        return Context(self.mode, True, self._global_options, False, seed=self._seed,
+                       given={tuple(p.split("\x1f")): v for p, v in given.items()})
 
     def _init(self, spec: tuple, given: dict) -> dict:
+        """The whole model run in init mode (eagerly, for ``jit=False``)."""
         self.trace_count += 1
-        start = time.perf_counter()
-        ctx = Context(self.mode, True, self._global_options, False, seed=self._seed,
-                       given={tuple(p.split("\x1f")): v for p, v in given.items()})
+        ctx = self._context(given)
         inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
         self._program.run(ctx, {}, inputs)
         self._meta[(spec, tuple(sorted(given)))] = (
             frozenset(ctx.parameter_paths), frozenset(ctx.state_paths), frozenset(ctx.frozen_paths), frozenset(ctx.used)
         )
-        if self._debug:
-            logger.info("axon: traced init in %.1f ms", 1000 * (time.perf_counter() - start))
         return ctx.params
+
+    def _plan(self, spec: tuple, given: dict) -> _InitPlan:
+        """The creation plan for ``spec`` and the given entries (made once per signature)."""
+        key = (spec, tuple((k, _signature(v)) for k, v in sorted(given.items())))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        start = time.perf_counter()
+        found: dict[str, Any] = {}
+
+        def run(given: dict) -> dict:
+            ctx = self._context(given)
+            ctx.plan = []
+            inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
+            self._program.run(ctx, {}, inputs)
+            found["ctx"] = ctx
+            return ctx.params
+
+        self.trace_count += 1
+        abstract = jax.eval_shape(run, given)
+        ctx = found["ctx"]
+        shardings = self.distribution.state_shardings(abstract) if self.distribution is not None else None
+        plan = _InitPlan(
+            tuple(ctx.plan), jax.tree_util.tree_structure(abstract), tuple(ctx.init_hooks),
+            frozenset(ctx.parameter_paths), frozenset(ctx.state_paths), frozenset(ctx.frozen_paths), frozenset(ctx.used),
+            shardings,
+        )
+        self._plans[key] = plan
+        if self._debug:
+            logger.info("axon: planned init (%d parameters) in %.1f ms", len(plan.params), 1000 * (time.perf_counter() - start))
+        return plan
+
+    def _create(self, plan: _InitPlan, given: dict) -> dict:
+        """Every parameter of ``plan``, each made by its cached compiled program."""
+        start = time.perf_counter()
+        base_key = jax.random.PRNGKey(self._seed)
+        params: dict = {}
+        for entry in plan.params:
+            sharding = get_path(plan.shardings, entry.path) if plan.shardings is not None else None
+            if entry.initializer is None:
+                value = given_value(given["\x1f".join(entry.path)], entry.dtype)
+                if sharding is not None:
+                    value = jax.device_put(value, sharding)
+            else:
+                value = creator(entry.initializer, entry.shape, entry.dtype, sharding)(base_key, path_salt(entry.path))
+            set_path(params, entry.path, value)
+        for node, paths in plan.hooks:
+            policy = node.policy
+            values = {}
+            for path in paths:
+                value = get_path(params, path)
+                if policy is not None and policy.compute is not None:
+                    value = cast(policy, value, "compute")
+                values[path[-1]] = value
+            run_initialize_hooks(node, self.mode, values)
+        params = jax.tree_util.tree_unflatten(plan.treedef, jax.tree_util.tree_leaves(params))
+        if self._debug:
+            logger.info("axon: created %d parameters in %.1f ms", len(plan.params), 1000 * (time.perf_counter() - start))
+        return params
 
     def declared_templates(self) -> dict[str, jax.ShapeDtypeStruct]:
         """A float32 template for each input from its declared shape (``None`` dimensions
@@ -234,12 +319,13 @@ class InitFunction(_CompiledFunction):
         if not isinstance(given_data, Mapping):
             raise TypeError(f"init_fn: expected init_state to be a ModelState or a nested dict, got {type(init_state).__name__}")
         given = {"\x1f".join(p): get_path(given_data, p) for p in leaf_paths(given_data)}
-        if self.distribution is not None:
-            params = self._sharded_init(spec, given)
+        if self._jit or self.distribution is not None:
+            plan = self._plan(spec, given)
+            params = self._create(plan, given)
+            parameter_paths, state_paths, frozen_paths, used = plan.parameter_paths, plan.state_paths, plan.frozen_paths, plan.used
         else:
-            fn = self._jitted if self._jit else (lambda s, g: self._init(s, g))
-            params = fn(spec, given)
-        parameter_paths, state_paths, frozen_paths, used = self._meta[(spec, tuple(sorted(given)))]
+            params = self._init(spec, given)
+            parameter_paths, state_paths, frozen_paths, used = self._meta[(spec, tuple(sorted(given)))]
         unknown = [p for p in (tuple(k.split("\x1f")) for k in given) if p not in used]
         if unknown:
             warnings.warn(

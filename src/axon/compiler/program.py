@@ -15,13 +15,11 @@ This is the compiler's inside; its public surface is :mod:`axon.compiler`
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import jax
@@ -29,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon._dtypes import is_float
+from axon.compiler.creation import creator, path_salt
 from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
@@ -37,7 +36,8 @@ from axon.values import NONE, NoneValue, StatefulOutput
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
-__all__ = ["Context", "InputSpec", "Program", "abstract", "contains_propagating_none"]
+__all__ = ["Context", "InputSpec", "PlannedParam", "Program", "abstract", "contains_propagating_none", "given_value",
+           "run_initialize_hooks"]
 
 
 class InputSpec(NamedTuple):
@@ -50,9 +50,33 @@ class InputSpec(NamedTuple):
     optional: bool
 
 
+class PlannedParam(NamedTuple):
+    """One parameter found by an abstract initialization pass: where it goes, and either
+    how to create it (``initializer``, ``shape``, ``dtype``) or, with ``initializer=None``,
+    that its value is given (in ``init_state``) and cast to ``dtype``."""
+
+    path: tuple[str, ...]
+    initializer: Callable[..., Any] | None
+    shape: tuple[int, ...]
+    dtype: Any
+
+
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
+
+
+def given_value(given: Any, dtype: Any) -> Any:
+    """A parameter value given in ``init_state`` as the model stores it: an array (from
+    NumPy arrays and Python numbers), floating values cast to the parameter's ``dtype``.
+
+    >>> given_value(np.ones(2), "bfloat16").dtype
+    dtype(bfloat16)
+    """
+    value = jnp.asarray(given) if isinstance(given, (jax.Array, np.ndarray, np.generic, int, float)) else given
+    if isinstance(value, jax.Array) and is_float(value.dtype) and value.dtype != dtype:
+        value = value.astype(dtype)
+    return value
 
 
 def _user_stacklevel() -> int:
@@ -62,12 +86,6 @@ def _user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
-
-
-@lru_cache(maxsize=4096)
-def _path_salt(path: tuple[str, ...]) -> int:
-    digest = hashlib.md5(".".join(path).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def _accepts_mode(op: Callable[..., Any]) -> bool:
@@ -145,6 +163,11 @@ def _run_hooks(node: Node, event: str, mode: str, value: Any, init: bool = False
     for fn in hooks:
         jax.debug.callback(fn, value, ordered=True)
     return value
+
+
+def run_initialize_hooks(node: Node, mode: str, values: dict[str, Any]) -> None:
+    """Run ``node``'s ``initialize`` hooks on its new parameters (``{name: value}``)."""
+    _run_hooks(node, "initialize", mode, values)
 
 
 def _backward_hook(value: Any, hooks: tuple[Callable[..., Any], ...]) -> Any:
@@ -318,7 +341,10 @@ class Program:
                 return NoneValue(propagate=True)
             blk = node.opts["block"]
             sub = self.sub_programs[blk.id]
-            return sub.run(ctx, data, dict(zip(blk.input_names, parents)))
+            block_inputs = dict(zip(blk.input_names, parents))
+            if getattr(blk, "remat", None) is not None and not ctx.init:
+                return _run_rematerialized(sub, blk.remat, ctx, data, block_inputs)
+            return sub.run(ctx, data, block_inputs)
         return self._run_layer(ctx, node, scope, name, data, parents)
 
     def _run_layer(self, ctx, node: Node, scope, name, data, parents) -> Any:
@@ -337,7 +363,10 @@ class Program:
                 parents = [cast(policy, p, "compute") for p in parents]
                 param_values = [cast(policy, p, "compute") for p in param_values]
             if ctx.init and node.hooks and node.parameters:
-                _run_hooks(node, "initialize", ctx.mode, {p.name: v for p, v in zip(node.parameters, param_values)})
+                if ctx.plan is not None:  # run once the parameters exist (init_hooks)
+                    ctx.init_hooks.append((node, tuple((*scope, name, p.name) for p in node.parameters)))
+                else:
+                    _run_hooks(node, "initialize", ctx.mode, {p.name: v for p, v in zip(node.parameters, param_values)})
             parents = [_run_hooks(node, "pre_forward", ctx.mode, p, ctx.init) for p in parents]
             args, it_layer, it_param = [], iter(parents), iter(param_values)
             for kind in node.args:
@@ -423,19 +452,63 @@ class Program:
         given = ctx.given.get(path, None)
         if given is not None:
             ctx.used.add(path)
-            value = jnp.asarray(given) if isinstance(given, (jax.Array, np.ndarray, np.generic, int, float)) else given
-            if tuple(getattr(value, "shape", ())) != shape:
+            if tuple(np.shape(given)) != shape:
                 raise StateError(
-                    f"the initial value given for parameter {'.'.join(path)!r} has shape {tuple(value.shape)}, "
+                    f"the initial value given for parameter {'.'.join(path)!r} has shape {tuple(np.shape(given))}, "
                     f"but the model expects {shape}"
                 )
-            if isinstance(value, jax.Array) and is_float(value.dtype) and value.dtype != dtype:
-                value = value.astype(dtype)
+            value = given_value(given, dtype)
+            if ctx.plan is not None:
+                ctx.plan.append(PlannedParam(path, None, shape, dtype))
         else:
-            key = jax.random.fold_in(ctx.base_key, _path_salt(path))
-            value = p.initializer(key, shape, dtype)
+            value = ctx.create(path, p.initializer, shape, dtype)
         set_path(ctx.params, path, value)
         return value
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray)) or (hasattr(value, "shape") and hasattr(value, "dtype")
+                                                          and not isinstance(value, jax.ShapeDtypeStruct))
+
+
+def _run_rematerialized(sub: Program, policy: str, ctx: Context, data: Mapping[str, Any], inputs: dict) -> Any:
+    """Run a block's program under ``jax.checkpoint`` with the named policy: its
+    activations are recomputed in the backward pass instead of kept.
+
+    The checkpointed function is pure: it takes the block's parameters and the arrays among
+    its inputs, and returns the block's output and its layer-state updates (merged into
+    ``ctx`` afterwards); everything else (NONE values, options) is closed over."""
+    block_data: dict = {}
+    try:
+        set_path(block_data, sub.scope, get_path(data, sub.scope))
+    except (KeyError, TypeError):
+        block_data = {}  # the block has no parameters; the program reports missing ones itself
+    leaves, treedef = jax.tree_util.tree_flatten(inputs, is_leaf=lambda v: isinstance(v, NoneValue))
+    positions = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
+
+    def run(block_data: dict, arrays: list) -> tuple[Any, dict]:
+        filled = list(leaves)
+        for i, a in zip(positions, arrays):
+            filled[i] = a
+        inner = Context(ctx.mode, False, ctx.global_options, ctx.print_values)
+        out = sub.run(inner, block_data, jax.tree_util.tree_unflatten(treedef, filled))
+        return out, inner.state_updates
+
+    checkpointed = jax.checkpoint(run, policy=getattr(jax.checkpoint_policies, policy))
+    out, updates = checkpointed(block_data, [leaves[i] for i in positions])
+    for path, value in _leaf_items(updates):
+        set_path(ctx.state_updates, path, value)
+    return out
+
+
+def _leaf_items(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = []
+    for k, v in tree.items():
+        if isinstance(v, Mapping):
+            out.extend(_leaf_items(v, (*prefix, k)))
+        else:
+            out.append(((*prefix, k), v))
+    return out
 
 
 class Context:
@@ -456,4 +529,20 @@ class Context:
         self.state_paths: set[tuple[str, ...]] = set()
         self.frozen_paths: set[tuple[str, ...]] = set()
         self.record: dict[int, Any] | None = None  # node id -> abstract output (trace_values)
+        # an abstract pass that plans parameter creation (InitFunction): every parameter is
+        # appended to ``plan``, and layers' initialize hooks to ``init_hooks`` (to run once
+        # the parameters exist); ``cached_creators`` makes initializer calls go through the
+        # compiled per-(initializer, shape, dtype) programs of axon.compiler.creation
+        self.plan: list[PlannedParam] | None = None
+        self.init_hooks: list[tuple[Node, tuple[tuple[str, ...], ...]]] = []
+        self.cached_creators = False
+
+    def create(self, path: tuple[str, ...], initializer: Callable[..., Any], shape: tuple[int, ...], dtype: Any) -> Any:
+        """The initial value of the parameter at ``path``: ``initializer(fold_in(base_key,
+        path_salt(path)), shape, dtype)`` (see :mod:`axon.compiler.creation`)."""
+        if self.plan is not None:
+            self.plan.append(PlannedParam(path, initializer, shape, dtype))
+        if self.cached_creators or self.plan is not None:
+            return creator(initializer, shape, dtype)(self.base_key, path_salt(path))
+        return initializer(jax.random.fold_in(self.base_key, path_salt(path)), shape, dtype)
 

@@ -159,6 +159,7 @@ def trace_values(
     def run(values: dict) -> dict:
         ctx = Context(mode, True, global_layer_options, False, seed=0)
         ctx.record = record
+        ctx.cached_creators = True  # each initializer traced once per shape, not once per layer
         program.run(ctx, {}, values)
         return ctx.params
 

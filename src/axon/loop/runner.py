@@ -52,6 +52,21 @@ class _Halt(Exception):
         self.action = action
 
 
+def _fresh_copy(tree: Any) -> Any:
+    """``tree`` with every array copied into fresh buffers (the step donates them, and
+    init_state's arrays are the caller's). In one process the runtime copies them
+    (``device_put(may_alias=False)``: an eager ``jnp.array(x, copy=True)`` compiles a program
+    per shape); across processes each array is copied by such a program."""
+    if jax.process_count() == 1:
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
+        copies = jax.device_put([leaves[i] for i in arrays], [leaves[i].sharding for i in arrays], may_alias=False)
+        for i, copy in zip(arrays, copies):
+            leaves[i] = copy
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, tree)
+
+
 class Runner:
     """Runs a loop once (``run``); the compiled step lives in ``program`` (cached with the
     loop), everything else belongs to this run.
@@ -240,7 +255,7 @@ class Runner:
         attached = self.attached_state
         if attached is None:
             step_state = self.init_fn(first, init_state)
-            step_state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True) if isinstance(x, jax.Array) else x, step_state)
+            step_state = _fresh_copy(step_state)
             return LoopState(step_state=self._place(step_state), max_epoch=epochs)
         state = dataclasses.replace(attached)
         saved = attached.step_state

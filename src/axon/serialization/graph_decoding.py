@@ -81,7 +81,7 @@ class GraphDecoder(ValueDecoder):
 
     def block(self, k: Any, where: str) -> Any:
         """The block ``k`` of the file, built once however often it is used."""
-        from axon.api.core import Block
+        from axon.api.core import REMAT_POLICIES, Block
 
         expect_int(k, where, 0, len(self.blocks_json))
         if k in self.blocks:
@@ -94,7 +94,10 @@ class GraphDecoder(ValueDecoder):
         expect(name is None or isinstance(name, str), f"block {k}: bad name {short(name)}")
         inputs = expect_str_list(j.get("inputs"), f"block {k} inputs")
         expect(len(set(inputs)) == len(inputs), f"block {k}: input names must be distinct")
-        blk = Block(_LoadedBlockFn(), name)
+        remat = j.get("remat")
+        expect(remat is None or remat in REMAT_POLICIES,
+               f"block {k}: unknown remat policy {short(remat)}; expected one of {list(REMAT_POLICIES)}")
+        blk = Block(_LoadedBlockFn(), name, remat)
         blk.input_names = tuple(f"__block_{blk.id}_{i}" for i in range(len(inputs)))
         blk.graph = self.graph(j.get("graph"), f"block {k}", dict(zip(inputs, blk.input_names)))
         self.loading.discard(k)

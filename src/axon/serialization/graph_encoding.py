@@ -156,6 +156,8 @@ class GraphEncoder(ValueEncoder):
         renames = dict(zip(blk.input_names, inputs))
         graph = self.graph(blk.graph, scope, renames)
         self.blocks[k] = {"name": blk.name, "inputs": inputs, "graph": graph}
+        if getattr(blk, "remat", None) is not None:
+            self.blocks[k]["remat"] = blk.remat  # a policy name (axon.api.core.REMAT_POLICIES)
         return k
 
     def parameter(self, p: Parameter, path: Path, where: str) -> dict:
