@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from axon.graph import Axon, Node, Parameter, next_id, topological_order
+from axon.tree import fill_structure
 
 __all__ = ["freeze", "map_nodes", "pop_node", "reduce_nodes", "rewrite_nodes", "unfreeze"]
 
@@ -223,20 +224,11 @@ def pop_node(model: Axon) -> tuple[Node, Any]:
     nodes = {k: v for k, v in model.nodes.items() if k != node.id}
     graphs = [_prune(nodes, p) for p in node.parents]
     if node.op == "container":
-        return node, _rebuild(node.opts["structure"], graphs)
+        return node, fill_structure(node.opts["structure"], graphs)
     if len(graphs) == 1:
         return node, graphs[0]
     return node, graphs
 
-
-def _rebuild(struct: Any, graphs: list[Axon]) -> Any:
-    if isinstance(struct, int):
-        return graphs[struct]
-    if isinstance(struct, dict):
-        return {k: _rebuild(v, graphs) for k, v in struct.items()}
-    if isinstance(struct, tuple):
-        return tuple(_rebuild(v, graphs) for v in struct)
-    return [_rebuild(v, graphs) for v in struct]
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ visited, and rebuilt, in sorted key order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 
-__all__ = ["at_path", "flatten_with_paths", "is_plain_leaf", "unflatten"]
+__all__ = ["at_path", "fill_structure", "flatten_with_paths", "is_plain_leaf", "unflatten"]
 
 Path = tuple[Any, ...]
 
@@ -90,3 +90,30 @@ def at_path(tree: Any, path: Path) -> Any:
     for key in path:
         tree = tree[key]
     return tree
+
+
+def fill_structure(structure: Any, values: Any) -> Any:
+    """A container node's ``structure`` (nested dicts/tuples/lists whose leaves are positions)
+    with each position replaced by ``values[position]``.
+
+    A container graph node stores the shape of its output as such a structure of parent
+    positions; the compiler, the graph rewriter and the ONNX converters fill it with values,
+    graphs or ONNX names.
+
+    Args:
+        structure: Nested dicts, tuples and lists of ints.
+        values: What each position stands for.
+
+    Returns:
+        The same nesting with the values in place (a Mapping becomes a dict).
+
+    >>> fill_structure({"a": 0, "b": (1, [0])}, ["x", "y"])
+    {'a': 'x', 'b': ('y', ['x'])}
+    """
+    if isinstance(structure, int):
+        return values[structure]
+    if isinstance(structure, Mapping):
+        return {k: fill_structure(v, values) for k, v in structure.items()}
+    if isinstance(structure, tuple):
+        return tuple(fill_structure(v, values) for v in structure)
+    return [fill_structure(v, values) for v in structure]

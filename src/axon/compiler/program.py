@@ -32,6 +32,7 @@ from axon.errors import CompileError, StateError
 from axon.graph import Axon, Node, Parameter, layer_names, topological_order
 from axon.mixed_precision import cast
 from axon.model_state import get_path, set_path
+from axon.tree import fill_structure
 from axon.values import NONE, NoneValue, StatefulOutput
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -113,15 +114,6 @@ def _shape_of(value: Any) -> Any:
 def _is_propagating_none(v: Any) -> bool:
     return isinstance(v, NoneValue) and v.propagate
 
-
-def _rebuild(struct: Any, values: list[Any]) -> Any:
-    if isinstance(struct, int):
-        return values[struct]
-    if isinstance(struct, dict):
-        return {k: _rebuild(v, values) for k, v in struct.items()}
-    if isinstance(struct, tuple):
-        return tuple(_rebuild(v, values) for v in struct)
-    return [_rebuild(v, values) for v in struct]
 
 
 def contains_propagating_none(value: Any) -> bool:
@@ -329,7 +321,7 @@ class Program:
         if op == "container":
             if any(contains_propagating_none(p) for p in parents):
                 return NoneValue(propagate=True)
-            return _rebuild(node.opts["structure"], parents)
+            return fill_structure(node.opts["structure"], parents)
         if op == "optional":
             return NONE if isinstance(parents[0], NoneValue) else parents[0]
         if op == "or_else":

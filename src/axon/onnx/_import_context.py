@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import axon
+from axon.tree import fill_structure
 
 DYNAMIC = 1_000_003
 """The stand-in size of a dynamic dimension while shapes are tracked."""
@@ -230,7 +231,7 @@ class Context:
             v = node.opts["value"]
             out = jax.ShapeDtypeStruct(v.shape, jnp.asarray(v[()] if v.ndim == 0 else v.flat[:1]).dtype)
         elif node.op == "container":
-            out = _rebuild(node.opts["structure"], parents)
+            out = fill_structure(node.opts["structure"], parents)
         elif callable(node.op):
             params = iter(self.data.get(node.name, {}).get(p.name) for p in node.parameters)
             inputs = iter(parents)
@@ -249,12 +250,3 @@ class Context:
         self._shapes[node_id] = out
         return out
 
-
-def _rebuild(struct: Any, values: list[Any]) -> Any:
-    if isinstance(struct, int):
-        return values[struct]
-    if isinstance(struct, Mapping):
-        return {k: _rebuild(v, values) for k, v in struct.items()}
-    if isinstance(struct, tuple):
-        return tuple(_rebuild(v, values) for v in struct)
-    return [_rebuild(v, values) for v in struct]

@@ -25,6 +25,7 @@ from axon.model_state import ModelState, get_path
 from axon.onnx.export_builder import BATCH, Builder, Layer, NotExportable
 from axon.onnx.export_ops import CONVERTERS, NOT_EXPORTABLE
 from axon.registry import name_of
+from axon.tree import fill_structure
 from axon.values import NoneValue
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "UnexportableLayersError", "export"]
@@ -54,15 +55,6 @@ def _op_name(node: Any) -> str:
 def _structure_leaves(value: Any) -> list[Any]:
     return jax.tree_util.tree_leaves(value, is_leaf=lambda v: isinstance(v, str))
 
-
-def _rebuild(struct: Any, values: list[Any]) -> Any:
-    if isinstance(struct, int):
-        return values[struct]
-    if isinstance(struct, dict):
-        return {k: _rebuild(v, values) for k, v in struct.items()}
-    if isinstance(struct, tuple):
-        return tuple(_rebuild(v, values) for v in struct)
-    return [_rebuild(v, values) for v in struct]
 
 
 _FAILED = object()
@@ -116,7 +108,7 @@ class _Exporter:
         if op == "constant":
             return self.b.initializer(path, np.asarray(node.opts["value"]))
         if op == "container":
-            return _rebuild(node.opts["structure"], parents)
+            return fill_structure(node.opts["structure"], parents)
         if op == "optional":
             return None if isinstance(traced, NoneValue) else parents[0]
         if op == "or_else":
