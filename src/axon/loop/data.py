@@ -174,6 +174,31 @@ def check_batch(batch: Any, where: str) -> tuple[Any, Any]:
     )
 
 
+def chunk_reader(stream: BatchStream, k: int, limit: int | None) -> Callable[[], list[Any]]:
+    """A function returning the next chunk of up to ``k`` batches of ``stream``, never more
+    than ``limit`` batches over all calls (checked before each read, so exactly the batches
+    returned are taken from the stream); an empty list at the end.
+
+    >>> read = chunk_reader(BatchStream(iter(range(5))), 2, 3)
+    >>> read(), read(), read()
+    ([0, 1], [2], [])
+    """
+    left = [limit]
+
+    def read() -> list[Any]:
+        chunk: list[Any] = []
+        while len(chunk) < k and (left[0] is None or left[0] > 0):
+            try:
+                chunk.append(next(stream))
+            except StopIteration:
+                break
+            if left[0] is not None:
+                left[0] -= 1
+        return chunk
+
+    return read
+
+
 def read_chunks(stream: BatchStream, k: int, limit: int | None, convert: Callable[[list[Any]], Any]) -> Iterator[Any]:
     """Chunks of up to ``k`` batches from ``stream`` (at most ``limit`` batches in all),
     each converted with ``convert(batches)`` one chunk before it is used (the next chunk is
@@ -198,19 +223,7 @@ def read_chunks(stream: BatchStream, k: int, limit: int | None, convert: Callabl
     >>> chunks.close(); stream.used, next(stream)
     (4, 4)
     """
-    left = [limit]
-
-    def read() -> list[Any]:
-        chunk: list[Any] = []
-        while len(chunk) < k and (left[0] is None or left[0] > 0):
-            try:
-                chunk.append(next(stream))
-            except StopIteration:
-                break
-            if left[0] is not None:
-                left[0] -= 1
-        return chunk
-
+    read = chunk_reader(stream, k, limit)
     pending = read()
     try:
         ready = convert(pending) if pending else None

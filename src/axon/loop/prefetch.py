@@ -11,7 +11,7 @@ loop, where the batch would have been used. When the epoch ends early (a handler
 it, or an error), the thread is stopped and joined, and every batch it read but the loop
 did not use goes back to the stream in order (a one-shot iterator loses none).
 
->>> from axon.loop.data import BatchStream
+>>> from axon.loop.data import BatchStream, chunk_reader
 >>> stream = BatchStream(iter(range(10)))
 >>> chunks = prefetch_chunks(stream, 2, None, list, depth=2)
 >>> next(chunks), next(chunks)
@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from axon.loop.data import BatchStream
+from axon.loop.data import BatchStream, chunk_reader
 
 __all__ = ["check_prefetch", "prefetch_chunks"]
 
@@ -85,7 +85,6 @@ def prefetch_chunks(
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     held: list[list[Any]] = []  # a chunk the reader took but could not queue (stopped)
-    left = [limit]
 
     def put(item: Any) -> bool:
         while not stop.is_set():
@@ -96,17 +95,7 @@ def prefetch_chunks(
                 continue
         return False
 
-    def read() -> list[Any]:
-        """The next chunk, never past ``limit`` (checked before each read)."""
-        chunk: list[Any] = []
-        while len(chunk) < k and (left[0] is None or left[0] > 0):
-            try:
-                chunk.append(next(stream))
-            except StopIteration:
-                break
-            if left[0] is not None:
-                left[0] -= 1
-        return chunk
+    read = chunk_reader(stream, k, limit)
 
     def reader() -> None:
         try:
