@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from axon.activations import get as get_activation
 from axon.layers._utils import normalize_padding, normalize_tuple
@@ -688,8 +689,116 @@ def _gated_layer(
         gate_fn=_resolve_activation(gate, where, "gate"),
         activation_fn=_resolve_activation(activation, where, "activation"),
     )
-    _sequence_mask(where, mask, x)
+    seq_mask = _sequence_mask(where, mask, x)
+    if unroll == "dynamic":
+        return _gated_dynamic(spec, cell.keywords["gate_fn"], cell.keywords["activation_fn"], x, carry, seq_mask,
+                              input_kernel, hidden_kernel, bias)
     return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
+
+
+# --------------------------------------------------------------------------------------------
+# The gated layers' dynamic unroll, with the weight gradients taken after the loop
+
+
+def _gated_pointwise(spec: GatedCell, gate_fn: Callable, activation_fn: Callable, zx: jax.Array, zh: jax.Array,
+                     carry: Carry, mask: jax.Array | None, hidden_bias: tuple[Any, ...]) -> Carry:
+    """A step after its two matmuls: ``_gated_cell``'s arithmetic from ``zx = x·Wi + b`` and ``zh = h·Wh``."""
+    n = len(spec.input_keys)
+    xs = jnp.split(zx, n, axis=-1)
+    hs = [h if b is None else h + b for h, b in zip(jnp.split(zh, n, axis=-1), hidden_bias, strict=True)]
+    new = spec.step(xs, hs, carry, gate_fn, activation_fn)
+    return tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
+
+
+def _zero_cotangent(x: jax.Array) -> Any:
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(x.shape, jax.dtypes.float0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _gated_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh):
+    """``lax.scan`` of the gated cell over ``xs`` ``(time, batch, features)``: ``(outputs, carry)``.
+
+    The same loop as ``dynamic_unroll(lstm_cell / gru_cell)`` (same values), with a hand-written
+    backward pass: the reverse loop only carries the state's cotangent and emits each step's
+    gate cotangents; the kernels' and input's gradients are then one matmul each over all steps
+    (``Σ_t x_tᵀ·dz_t``), where autodiff of the loop accumulates a ``(units, 4·units)`` gradient
+    with a small matmul at every step (issue 17; 1.5× faster training step on the LSTM workload).
+    """
+    return _gated_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh)[0]
+
+
+def _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh):
+    """The loop body: ``(carry, (x_t, mask_t)) -> (carry', (h', zx, zh, carry))``."""
+
+    def step(c, xm):
+        x_t, m_t = xm
+        zx = x_t @ wi
+        if bx is not None:
+            zx = zx + bx
+        zh = c[-1] @ wh
+        new = _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, bh)
+        return new, (new[-1], zx, zh, c)
+
+    return step
+
+
+def _gated_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh):
+    step = _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh)
+    final, (outputs, zxs, zhs, previous) = jax.lax.scan(step, carry, (xs, ms))
+    return (outputs, final), (xs, ms, wi, wh, bx, bh, zxs, zhs, previous)
+
+
+def _gated_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
+    xs, ms, wi, wh, bx, bh, zxs, zhs, previous = saved
+    d_outputs, d_final = cotangents
+
+    def step(acc, r):
+        d_carry, d_bh = acc
+        zx, zh, c_prev, m_t, d_out = r
+        d_carry = (*d_carry[:-1], d_carry[-1] + d_out)
+
+        def pointwise(zx, zh, c, b):
+            return _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, b)
+
+        _, vjp = jax.vjp(pointwise, zx, zh, c_prev, bh)
+        dzx, dzh, dc_prev, db = vjp(d_carry)
+        dc_prev = (*dc_prev[:-1], dc_prev[-1] + (dzh @ wh.T).astype(dc_prev[-1].dtype))
+        d_bh = jax.tree.map(jnp.add, d_bh, db)
+        return (dc_prev, d_bh), (dzx, dzh)
+
+    d_bh0 = jax.tree.map(jnp.zeros_like, bh)
+    (d_carry, d_bh), (dzxs, dzhs) = jax.lax.scan(
+        step, (tuple(d_final), d_bh0), (zxs, zhs, previous, ms, d_outputs), reverse=True
+    )
+    d_wi = jnp.einsum("tbf,tbk->fk", xs, dzxs).astype(wi.dtype)
+    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzhs).astype(wh.dtype)
+    d_bx = None if bx is None else dzxs.sum(axis=(0, 1)).astype(bx.dtype)
+    d_xs = (dzxs @ wi.T).astype(xs.dtype)
+    d_ms = None if ms is None else _zero_cotangent(ms)
+    return d_xs, d_ms, d_carry, d_wi, d_wh, d_bx, d_bh
+
+
+_gated_scan.defvjp(_gated_scan_fwd, _gated_scan_bwd)
+
+
+def _gated_dynamic(spec, gate_fn, activation_fn, x, carry, seq_mask, input_kernel, hidden_kernel, bias):
+    """``dynamic_unroll(cell)`` of a gated cell through :func:`_gated_scan` (checked inputs)."""
+    units = carry[-1].shape[-1]
+    wi = _gate_kernels(input_kernel, spec.input_keys)
+    wh = _gate_kernels(hidden_kernel, spec.hidden_keys)
+    bx = None if bias is None else _gate_bias(bias, spec.input_bias, units)
+    bh = tuple(None if bias is None or k is None else jnp.asarray(bias[k]) for k in spec.hidden_bias)
+    xs = jnp.moveaxis(x, 1, 0)
+    ms = None if seq_mask is None else jnp.moveaxis(seq_mask, 1, 0)[..., None]
+    # the carry takes the dtype the step produces, as lax.scan needs a fixed carry type
+    step = _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh)
+    out, _ = jax.eval_shape(step, carry, (xs[0], None if ms is None else ms[0]))
+    carry = tuple(jnp.asarray(c, s.dtype) for c, s in zip(carry, out, strict=True))
+    outputs, final = _gated_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh)
+    return jnp.moveaxis(outputs, 0, 1), final
 
 
 def lstm(
@@ -714,6 +823,13 @@ def lstm(
     Options: ``unroll`` ``"static"`` (Python loop, Axon's functional default) or
     ``"dynamic"`` (``lax.scan``); ``activation`` and ``gate``: names (``"tanh"``,
     ``"sigmoid"``, ``"relu"``, ``"hard_sigmoid"``, ...) or callables.
+
+    ``unroll="dynamic"`` has a hand-written backward pass (the kernels' gradients are one
+    matmul over all steps after the reverse loop, not one small matmul per step inside it;
+    the same gradients to float rounding, ~1.2-1.5× faster on CPU): it supports reverse-mode
+    differentiation (``jax.grad``, ``jax.vjp``, also nested) but not forward mode
+    (``jax.jvp``, ``jax.jacfwd``); for those use ``unroll="static"`` or
+    :func:`dynamic_unroll` with :func:`lstm_cell`. The same holds for :func:`gru`.
 
     Args:
         x: ``(batch, time, features)``.
