@@ -179,6 +179,9 @@ class GatedCell:
     input_bias: tuple[str, ...]
     hidden_bias: tuple[str | None, ...]
     step: Callable[..., tuple[jax.Array, ...]]
+    sums_projections: bool = False
+    """The step uses each gate's two projections only as their sum ``x·W_ik + h·W_hk``
+    (then ``step`` also accepts ``hs=None`` with the sums as ``xs``)."""
 
     @property
     def bias_keys(self) -> tuple[str, ...]:
@@ -196,7 +199,7 @@ class GatedCell:
 def _lstm_step(xs, hs, carry, gate_fn, activation_fn):
     """``i, f, o = gate(x·Wi* + h·Wh* + b*)``, ``g = act(...)``, ``c' = f·c + i·g``, ``h' = o·act(c')``."""
     cell, _ = carry
-    zi, zf, zg, zo = (xk + hk for xk, hk in zip(xs, hs, strict=True))
+    zi, zf, zg, zo = xs if hs is None else (xk + hk for xk, hk in zip(xs, hs, strict=True))
     i, f, g, o = gate_fn(zi), gate_fn(zf), activation_fn(zg), gate_fn(zo)
     new_c = f * cell + i * g
     return new_c, o * activation_fn(new_c)
@@ -221,6 +224,7 @@ GATED_CELLS: dict[str, GatedCell] = {
         input_bias=("bi", "bf", "bg", "bo"),
         hidden_bias=(None, None, None, None),
         step=_lstm_step,
+        sums_projections=True,
     ),
     "gru": GatedCell(
         name="gru",
@@ -702,10 +706,14 @@ def _gated_layer(
 
 def _gated_pointwise(spec: GatedCell, gate_fn: Callable, activation_fn: Callable, zx: jax.Array, zh: jax.Array,
                      carry: Carry, mask: jax.Array | None, hidden_bias: tuple[Any, ...]) -> Carry:
-    """A step after its two matmuls: ``_gated_cell``'s arithmetic from ``zx = x·Wi + b`` and ``zh = h·Wh``."""
+    """A step after its two matmuls: ``_gated_cell``'s arithmetic from ``zx = x·Wi + b`` and ``zh = h·Wh``
+    (``zh=None``: ``zx`` is already their sum, for a cell that ``sums_projections``)."""
     n = len(spec.input_keys)
     xs = jnp.split(zx, n, axis=-1)
-    hs = [h if b is None else h + b for h, b in zip(jnp.split(zh, n, axis=-1), hidden_bias, strict=True)]
+    if zh is None:
+        hs = None
+    else:
+        hs = [h if b is None else h + b for h, b in zip(jnp.split(zh, n, axis=-1), hidden_bias, strict=True)]
     new = spec.step(xs, hs, carry, gate_fn, activation_fn)
     return tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
 
@@ -730,6 +738,10 @@ def _gated_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh):
     return _gated_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh)[0]
 
 
+def _sums(spec: GatedCell, hidden_bias: tuple[Any, ...]) -> bool:
+    return spec.sums_projections and all(b is None for b in hidden_bias)
+
+
 def _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh):
     """The loop body: ``(carry, (x_t, mask_t)) -> (carry', (h', zx, zh, carry))``."""
 
@@ -739,6 +751,8 @@ def _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh):
         if bx is not None:
             zx = zx + bx
         zh = c[-1] @ wh
+        if _sums(spec, bh):  # one residual (and one cotangent) instead of two: the sum is all the step uses
+            zx, zh = zx + zh, None
         new = _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, bh)
         return new, (new[-1], zx, zh, c)
 
@@ -763,9 +777,14 @@ def _gated_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
         def pointwise(zx, zh, c, b):
             return _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, b)
 
-        _, vjp = jax.vjp(pointwise, zx, zh, c_prev, bh)
-        dzx, dzh, dc_prev, db = vjp(d_carry)
-        dc_prev = (*dc_prev[:-1], dc_prev[-1] + (dzh @ wh.T).astype(dc_prev[-1].dtype))
+        if zh is None:
+            _, vjp = jax.vjp(lambda z, c, b: pointwise(z, None, c, b), zx, c_prev, bh)
+            dzx, dc_prev, db = vjp(d_carry)
+            dzh = None
+        else:
+            _, vjp = jax.vjp(pointwise, zx, zh, c_prev, bh)
+            dzx, dzh, dc_prev, db = vjp(d_carry)
+        dc_prev = (*dc_prev[:-1], dc_prev[-1] + ((dzx if dzh is None else dzh) @ wh.T).astype(dc_prev[-1].dtype))
         d_bh = jax.tree.map(jnp.add, d_bh, db)
         return (dc_prev, d_bh), (dzx, dzh)
 
@@ -774,7 +793,7 @@ def _gated_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
         step, (tuple(d_final), d_bh0), (zxs, zhs, previous, ms, d_outputs), reverse=True
     )
     d_wi = jnp.einsum("tbf,tbk->fk", xs, dzxs).astype(wi.dtype)
-    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzhs).astype(wh.dtype)
+    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzxs if dzhs is None else dzhs).astype(wh.dtype)
     d_bx = None if bx is None else dzxs.sum(axis=(0, 1)).astype(bx.dtype)
     d_xs = (dzxs @ wi.T).astype(xs.dtype)
     d_ms = None if ms is None else _zero_cotangent(ms)
