@@ -694,27 +694,20 @@ def _gated_layer(
         activation_fn=_resolve_activation(activation, where, "activation"),
     )
     seq_mask = _sequence_mask(where, mask, x)
-    if unroll == "dynamic":
-        return _gated_dynamic(spec, cell.keywords["gate_fn"], cell.keywords["activation_fn"], x, carry, seq_mask,
+    if unroll == "dynamic" and spec.sums_projections and all(k is None for k in spec.hidden_bias):
+        return _summed_dynamic(spec, cell.keywords["gate_fn"], cell.keywords["activation_fn"], x, carry, seq_mask,
                               input_kernel, hidden_kernel, bias)
     return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
 
 
 # --------------------------------------------------------------------------------------------
-# The gated layers' dynamic unroll, with the weight gradients taken after the loop
+# The LSTM's dynamic unroll, with the kernels' gradients taken after the loop
 
 
-def _gated_pointwise(spec: GatedCell, gate_fn: Callable, activation_fn: Callable, zx: jax.Array, zh: jax.Array,
-                     carry: Carry, mask: jax.Array | None, hidden_bias: tuple[Any, ...]) -> Carry:
-    """A step after its two matmuls: ``_gated_cell``'s arithmetic from ``zx = x·Wi + b`` and ``zh = h·Wh``
-    (``zh=None``: ``zx`` is already their sum, for a cell that ``sums_projections``)."""
-    n = len(spec.input_keys)
-    xs = jnp.split(zx, n, axis=-1)
-    if zh is None:
-        hs = None
-    else:
-        hs = [h if b is None else h + b for h, b in zip(jnp.split(zh, n, axis=-1), hidden_bias, strict=True)]
-    new = spec.step(xs, hs, carry, gate_fn, activation_fn)
+def _summed_pointwise(spec: GatedCell, gate_fn: Callable, activation_fn: Callable, z: jax.Array, carry: Carry,
+                      mask: jax.Array | None) -> Carry:
+    """A step after its matmuls, from ``z = x·Wi + b + h·Wh`` (a cell that ``sums_projections``)."""
+    new = spec.step(jnp.split(z, len(spec.input_keys), axis=-1), None, carry, gate_fn, activation_fn)
     return tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
 
 
@@ -726,97 +719,76 @@ def _zero_cotangent(x: jax.Array) -> Any:
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _gated_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh):
-    """``lax.scan`` of the gated cell over ``xs`` ``(time, batch, features)``: ``(outputs, carry)``.
+def _summed_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx):
+    """``lax.scan`` of the cell over ``xs`` ``(time, batch, features)``: ``(outputs, carry)``.
 
-    The same loop as ``dynamic_unroll(lstm_cell / gru_cell)`` (same values), with a hand-written
-    backward pass: the reverse loop only carries the state's cotangent and emits each step's
-    gate cotangents; the kernels' and input's gradients are then one matmul each over all steps
-    (``Σ_t x_tᵀ·dz_t``), where autodiff of the loop accumulates a ``(units, 4·units)`` gradient
-    with a small matmul at every step (issue 17; 1.5× faster training step on the LSTM workload).
+    The loop of ``dynamic_unroll(lstm_cell)`` (the same values, bit for bit), with a
+    hand-written backward pass: the reverse loop carries only the state's cotangent and emits
+    each step's pre-activation cotangent ``dz_t``; the kernels' gradients are then one matmul
+    each over all steps (``Σ_t x_tᵀ·dz_t``, ``Σ_t h_{t-1}ᵀ·dz_t``), where autodiff of the loop
+    accumulates a ``(units, 4·units)`` gradient with a small matmul at every step (issue 17).
     """
-    return _gated_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh)[0]
+    return _summed_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx)[0]
 
 
-def _sums(spec: GatedCell, hidden_bias: tuple[Any, ...]) -> bool:
-    return spec.sums_projections and all(b is None for b in hidden_bias)
-
-
-def _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh):
-    """The loop body: ``(carry, (x_t, mask_t)) -> (carry', (h', zx, zh, carry))``."""
+def _summed_step(spec, gate_fn, activation_fn, wi, wh, bx):
+    """The loop body: ``(carry, (x_t, mask_t)) -> (carry', (h', z_t, carry))``."""
 
     def step(c, xm):
         x_t, m_t = xm
-        zx = x_t @ wi
+        z = x_t @ wi
         if bx is not None:
-            zx = zx + bx
-        zh = c[-1] @ wh
-        if _sums(spec, bh):  # one residual (and one cotangent) instead of two: the sum is all the step uses
-            zx, zh = zx + zh, None
-        new = _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, bh)
-        return new, (new[-1], zx, zh, c)
+            z = z + bx
+        z = z + c[-1] @ wh
+        new = _summed_pointwise(spec, gate_fn, activation_fn, z, c, m_t)
+        return new, (new[-1], z, c)
 
     return step
 
 
-def _gated_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh):
-    step = _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh)
-    final, (outputs, zxs, zhs, previous) = jax.lax.scan(step, carry, (xs, ms))
-    return (outputs, final), (xs, ms, wi, wh, bx, bh, zxs, zhs, previous)
+def _summed_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx):
+    step = _summed_step(spec, gate_fn, activation_fn, wi, wh, bx)
+    final, (outputs, zs, previous) = jax.lax.scan(step, carry, (xs, ms))
+    return (outputs, final), (xs, ms, wi, wh, bx, zs, previous)
 
 
-def _gated_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
-    xs, ms, wi, wh, bx, bh, zxs, zhs, previous = saved
+def _summed_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
+    xs, ms, wi, wh, bx, zs, previous = saved
     d_outputs, d_final = cotangents
 
-    def step(acc, r):
-        d_carry, d_bh = acc
-        zx, zh, c_prev, m_t, d_out = r
+    def step(d_carry, r):
+        z, c_prev, m_t, d_out = r
         d_carry = (*d_carry[:-1], d_carry[-1] + d_out)
+        _, vjp = jax.vjp(lambda z, c: _summed_pointwise(spec, gate_fn, activation_fn, z, c, m_t), z, c_prev)
+        dz, dc_prev = vjp(d_carry)
+        dc_prev = (*dc_prev[:-1], dc_prev[-1] + (dz @ wh.T).astype(dc_prev[-1].dtype))
+        return dc_prev, dz
 
-        def pointwise(zx, zh, c, b):
-            return _gated_pointwise(spec, gate_fn, activation_fn, zx, zh, c, m_t, b)
-
-        if zh is None:
-            _, vjp = jax.vjp(lambda z, c, b: pointwise(z, None, c, b), zx, c_prev, bh)
-            dzx, dc_prev, db = vjp(d_carry)
-            dzh = None
-        else:
-            _, vjp = jax.vjp(pointwise, zx, zh, c_prev, bh)
-            dzx, dzh, dc_prev, db = vjp(d_carry)
-        dc_prev = (*dc_prev[:-1], dc_prev[-1] + ((dzx if dzh is None else dzh) @ wh.T).astype(dc_prev[-1].dtype))
-        d_bh = jax.tree.map(jnp.add, d_bh, db)
-        return (dc_prev, d_bh), (dzx, dzh)
-
-    d_bh0 = jax.tree.map(jnp.zeros_like, bh)
-    (d_carry, d_bh), (dzxs, dzhs) = jax.lax.scan(
-        step, (tuple(d_final), d_bh0), (zxs, zhs, previous, ms, d_outputs), reverse=True
-    )
-    d_wi = jnp.einsum("tbf,tbk->fk", xs, dzxs).astype(wi.dtype)
-    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzxs if dzhs is None else dzhs).astype(wh.dtype)
-    d_bx = None if bx is None else dzxs.sum(axis=(0, 1)).astype(bx.dtype)
-    d_xs = (dzxs @ wi.T).astype(xs.dtype)
+    d_carry, dzs = jax.lax.scan(step, tuple(d_final), (zs, previous, ms, d_outputs), reverse=True)
+    d_wi = jnp.einsum("tbf,tbk->fk", xs, dzs).astype(wi.dtype)
+    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzs).astype(wh.dtype)
+    d_bx = None if bx is None else dzs.sum(axis=(0, 1)).astype(bx.dtype)
+    d_xs = (dzs @ wi.T).astype(xs.dtype)
     d_ms = None if ms is None else _zero_cotangent(ms)
-    return d_xs, d_ms, d_carry, d_wi, d_wh, d_bx, d_bh
+    return d_xs, d_ms, d_carry, d_wi, d_wh, d_bx
 
 
-_gated_scan.defvjp(_gated_scan_fwd, _gated_scan_bwd)
+_summed_scan.defvjp(_summed_scan_fwd, _summed_scan_bwd)
 
 
-def _gated_dynamic(spec, gate_fn, activation_fn, x, carry, seq_mask, input_kernel, hidden_kernel, bias):
-    """``dynamic_unroll(cell)`` of a gated cell through :func:`_gated_scan` (checked inputs)."""
+def _summed_dynamic(spec, gate_fn, activation_fn, x, carry, seq_mask, input_kernel, hidden_kernel, bias):
+    """``dynamic_unroll(cell)`` of a cell that ``sums_projections``, through :func:`_summed_scan`."""
     units = carry[-1].shape[-1]
     wi = _gate_kernels(input_kernel, spec.input_keys)
     wh = _gate_kernels(hidden_kernel, spec.hidden_keys)
     bx = None if bias is None else _gate_bias(bias, spec.input_bias, units)
-    bh = tuple(None if bias is None or k is None else jnp.asarray(bias[k]) for k in spec.hidden_bias)
     xs = jnp.moveaxis(x, 1, 0)
     ms = None if seq_mask is None else jnp.moveaxis(seq_mask, 1, 0)[..., None]
     # the carry takes the dtype the step produces, as lax.scan needs a fixed carry type
-    step = _gated_forward_step(spec, gate_fn, activation_fn, wi, wh, bx, bh)
+    step = _summed_step(spec, gate_fn, activation_fn, wi, wh, bx)
     out, _ = jax.eval_shape(step, carry, (xs[0], None if ms is None else ms[0]))
     carry = tuple(jnp.asarray(c, s.dtype) for c, s in zip(carry, out, strict=True))
-    outputs, final = _gated_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx, bh)
+    outputs, final = _summed_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx)
     return jnp.moveaxis(outputs, 0, 1), final
 
 
@@ -845,10 +817,10 @@ def lstm(
 
     ``unroll="dynamic"`` has a hand-written backward pass (the kernels' gradients are one
     matmul over all steps after the reverse loop, not one small matmul per step inside it;
-    the same gradients to float rounding, ~1.2-1.5× faster on CPU): it supports reverse-mode
+    the same gradients to float rounding, ~1.3× faster on CPU): it supports reverse-mode
     differentiation (``jax.grad``, ``jax.vjp``, also nested) but not forward mode
     (``jax.jvp``, ``jax.jacfwd``); for those use ``unroll="static"`` or
-    :func:`dynamic_unroll` with :func:`lstm_cell`. The same holds for :func:`gru`.
+    :func:`dynamic_unroll` with :func:`lstm_cell`.
 
     Args:
         x: ``(batch, time, features)``.
