@@ -141,3 +141,156 @@ def test_max_pool_keeps_reduce_window_for_large_windows():
     jaxpr = str(jax.make_jaxpr(lambda x: max_pool(x, kernel_size=5))(x))  # 25 entries per window
     assert "reduce_window_max" in jaxpr
     np.testing.assert_array_equal(max_pool(x, kernel_size=5), _reduce_window_max(x, (5, 5), "last"))
+
+
+# --------------------------------------------------------------------------------------------
+# The LSTM: the dynamic unroll's hand-written backward pass
+
+
+def _gated_case(kind, mask, use_bias, scalar_bias, dtype):
+    from axon.layers import recurrent
+
+    spec = recurrent.GATED_CELLS[kind]
+    rng = np.random.default_rng(7)
+    b, t, f, u = 3, 5, 4, 6
+
+    def draw(shape, scale=0.5):
+        return jnp.asarray(rng.normal(size=shape) * scale, dtype)
+
+    ik = {k: draw((f, u)) for k in spec.input_keys}
+    hk = {k: draw((u, u)) for k in spec.hidden_keys}
+    bias = {k: draw(() if scalar_bias else (u,)) for k in spec.bias_keys} if use_bias else None
+    x = draw((b, t, f), 1.0)
+    carry = tuple(draw((b, u), 1.0) for _ in spec.carry)
+    if mask == "sequence":
+        mask = jnp.asarray(rng.random((b, t)) > 0.6, jnp.int32)
+    elif mask == "per_example":
+        mask = jnp.asarray([[1.0], [0.0], [0.0]], dtype)
+    return x, carry, mask, ik, hk, bias
+
+
+GATED_CASES = [  # kind, mask, bias, scalar biases, gate, dtype, also check a second reverse pass
+    ("lstm", None, True, False, "sigmoid", "float32", True),
+    ("lstm", None, False, False, "sigmoid", "float32", False),
+    ("lstm", "sequence", True, False, "sigmoid", "float32", False),
+    ("lstm", "sequence", True, False, "sigmoid", "bfloat16", False),
+    ("lstm", "per_example", True, True, "hard_sigmoid", "float32", False),
+    ("lstm", 1, True, False, "sigmoid", "float32", False),
+]
+
+
+@pytest.mark.parametrize("kind,mask,use_bias,scalar_bias,gate,dtype,second_order", GATED_CASES)
+def test_gated_dynamic_unroll_equals_autodiff_of_the_cell_loop(kind, mask, use_bias, scalar_bias, gate, dtype,
+                                                                second_order):
+    """``lstm(unroll="dynamic")`` (a ``lax.scan`` with a hand-written backward pass that takes
+    the kernels' gradients after the loop) against ``dynamic_unroll(lstm_cell)``
+    differentiated by JAX: the same outputs bit for bit, gradients (inputs, initial state,
+    kernels, biases) to float rounding, and in two cases ``grad`` of a gradient too."""
+    import functools
+
+    from axon.layers import lstm, lstm_cell
+    from axon.layers.recurrent import dynamic_unroll
+
+    layer, cell = lstm, lstm_cell
+    x, carry, mask, ik, hk, bias = _gated_case(kind, mask, use_bias, scalar_bias, dtype)
+
+    def ours(x, carry, ik, hk, bias):
+        return layer(x, carry, mask, ik, hk, bias, unroll="dynamic", gate=gate, activation="tanh")
+
+    def reference(x, carry, ik, hk, bias):
+        step = functools.partial(cell, gate_fn=axon.activations.get(gate), activation_fn=jnp.tanh)
+        return dynamic_unroll(step, x, carry, mask, ik, hk, bias)
+
+    def loss(f):
+        def value(*args):
+            out, final = f(*args)
+            weights = jnp.linspace(-1.0, 1.0, out.size).reshape(out.shape)
+            return jnp.sum(out.astype(jnp.float32) * weights) + sum(jnp.sum(c.astype(jnp.float32) ** 2) for c in final)
+        return value
+
+    args = (x, carry, ik, hk, bias)
+    for got, want in zip(jax.tree.leaves(jax.jit(ours)(*args)), jax.tree.leaves(jax.jit(reference)(*args)), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(want, np.float32))
+    argnums = (0, 1, 2, 3, 4) if use_bias else (0, 1, 2, 3)
+    grads = jax.jit(jax.grad(loss(ours), argnums=argnums))(*args)
+    ref_grads = jax.jit(jax.grad(loss(reference), argnums=argnums))(*args)
+    tol = 1e-5 if dtype == "float32" else 5e-2
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        scale = max(1.0, float(np.abs(np.asarray(want, np.float32)).max()))
+        np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=tol, atol=tol * scale)
+    if second_order:
+        def second(f):
+            return lambda x, *rest: jnp.sum(jax.grad(loss(f))(x, *rest) ** 2)
+
+        np.testing.assert_allclose(
+            jax.jit(jax.grad(second(ours)))(*args), jax.jit(jax.grad(second(reference)))(*args), rtol=1e-4, atol=1e-5
+        )
+
+
+def test_gated_layer_graph_training_equals_autodiff_of_the_cell_loop():
+    """The graph ``axon.lstm`` (``unroll="dynamic"``, the default) trains with the gradients of
+    ``dynamic_unroll(lstm_cell)`` on its own parameters."""
+    import functools
+
+    from axon.layers import lstm_cell
+    from axon.layers.recurrent import dynamic_unroll
+
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(2, 4, 3)), jnp.float32)
+    _, (_, h) = axon.lstm(axon.input("x", shape=(None, 4, 3)), 5)
+    init_fn, predict_fn = axon.build(h)
+    params = init_fn(axon.template((2, 4, 3))).data
+
+    def reference(params):
+        p = params["lstm_0"]
+        step = functools.partial(lstm_cell, gate_fn=jax.nn.sigmoid, activation_fn=jnp.tanh)
+        zeros = jnp.zeros((2, 5))
+        return jnp.sum(dynamic_unroll(step, x, (zeros, zeros), None, p["input_kernel"], p["hidden_kernel"], p["bias"])[1][1] ** 2)
+
+    grads = jax.grad(lambda p: jnp.sum(predict_fn.apply(p, x) ** 2))(params)
+    ref = jax.grad(reference)(params)
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_dynamic_lstm_is_reverse_mode_only_and_static_keeps_forward_mode():
+    """The documented limit of the hand-written backward pass: ``jax.jvp`` of
+    ``lstm(unroll="dynamic")`` raises (JAX's custom_vjp error), while ``unroll="static"`` gives
+    the tangent of the cell loop."""
+    from axon.layers import lstm
+
+    x, carry, _, ik, hk, bias = _gated_case("lstm", None, True, False, "float32")
+
+    def run(unroll):
+        return lambda x: lstm(x, carry, None, ik, hk, bias, unroll=unroll)[0]
+
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(run("dynamic"), (x,), (jnp.ones_like(x),))
+    _, tangent = jax.jvp(run("static"), (x,), (jnp.ones_like(x),))
+    eps = 1e-3
+    numeric = (run("static")(x + eps) - run("static")(x - eps)) / (2 * eps)
+    np.testing.assert_allclose(tangent, numeric, rtol=1e-2, atol=1e-3)
+
+
+def test_dynamic_lstm_gradient_under_vmap_equals_autodiff_of_the_cell_loop():
+    """``vmap(grad(...))`` batches the hand-written backward pass like autodiff's."""
+    import functools
+
+    from axon.layers import lstm, lstm_cell
+    from axon.layers.recurrent import dynamic_unroll
+
+    _, carry, _, ik, hk, bias = _gated_case("lstm", None, True, False, "float32")
+    xs = jnp.asarray(np.random.default_rng(1).normal(size=(4, 3, 5, 4)), jnp.float32)
+    cell = functools.partial(lstm_cell, gate_fn=jax.nn.sigmoid, activation_fn=jnp.tanh)
+
+    def ours(ik, x):
+        return jnp.sum(lstm(x, carry, None, ik, hk, bias, unroll="dynamic")[0] ** 2)
+
+    def reference(ik, x):
+        return jnp.sum(dynamic_unroll(cell, x, carry, None, ik, hk, bias)[0] ** 2)
+
+    got = jax.vmap(jax.grad(ours), in_axes=(None, 0))(ik, xs)
+    want = jax.vmap(jax.grad(reference), in_axes=(None, 0))(ik, xs)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

