@@ -167,3 +167,26 @@ def test_unregistered_and_unhashable_initializers_still_work():
     state = axon.build(model, seed=4)[0]()
     np.testing.assert_array_equal(state["dense_0"]["kernel"], np.full((2, 3), 0.25, np.float32))
     np.testing.assert_array_equal(state["dense_0"]["bias"], jax.random.normal(key_for(4, "dense_0", "bias"), (3,)))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
+def test_multi_dimensional_draws_match_jax_random_bit_for_bit(shape):
+    # creation draws threefry bits flat and reshapes them (a faster compile on CPU); the
+    # values must be the ones jax.random gives for the shaped draw, in every dtype and for
+    # initializers that call jax.random themselves, inside their own jit or with new-style keys
+    def user_init(key, shape, dtype=jnp.float32):
+        bits = jax.random.bits(key, shape)
+        typed = jax.random.wrap_key_data(key)
+        return (jax.jit(jax.random.normal, static_argnums=1)(key, shape) + jax.random.uniform(typed, shape)
+                + (bits % 7).astype(jnp.float32)).astype(dtype)
+
+    key = jax.random.PRNGKey(11)
+    cases = [(jax.nn.initializers.he_normal(), "float32"), (jax.nn.initializers.glorot_uniform(), "bfloat16"),
+             (user_init, "float32")]
+    for init, dtype in cases:
+        made = creation.creator(init, shape, dtype)(key, 3)
+        expected = jax.jit(lambda k, init=init, dtype=dtype: init(jax.random.fold_in(k, 3), shape, dtype))(key)
+        assert made.dtype == expected.dtype and made.shape == shape
+        np.testing.assert_array_equal(np.asarray(made, np.float32), np.asarray(expected, np.float32))
+    bits = creation.creator(lambda k, s, d: jax.random.bits(k, s, d), shape, jnp.uint8)(key, 3)
+    np.testing.assert_array_equal(bits, jax.random.bits(jax.random.fold_in(key, 3), shape, jnp.uint8))
