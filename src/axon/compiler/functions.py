@@ -29,6 +29,7 @@ from axon.compiler.program import (
     InputSpec,
     PlannedParam,
     Program,
+    ShapePass,
     contains_propagating_none,
     given_value,
     run_initialize_hooks,
@@ -207,6 +208,7 @@ class InitFunction(_CompiledFunction):
         def run(given: dict) -> dict:
             ctx = self._context(given)
             ctx.plan = []
+            ctx.shapes = ShapePass()
             inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
             self._program.run(ctx, {}, inputs)
             found["ctx"] = ctx
