@@ -190,3 +190,26 @@ def test_multi_dimensional_draws_match_jax_random_bit_for_bit(shape):
         np.testing.assert_array_equal(np.asarray(made, np.float32), np.asarray(expected, np.float32))
     bits = creation.creator(lambda k, s, d: jax.random.bits(k, s, d), shape, jnp.uint8)(key, 3)
     np.testing.assert_array_equal(bits, jax.random.bits(jax.random.fold_in(key, 3), shape, jnp.uint8))
+
+
+def test_repeated_layers_are_traced_once_per_op_options_and_shapes():
+    calls = []
+
+    def scale(x, w, factor=1.0):
+        calls.append((tuple(x.shape), factor))
+        return jnp.concatenate([x, x * factor], axis=-1) @ w
+
+    def block(h, factor, width):
+        w = axon.param("w", lambda s: (2 * s[-1], width), initializer="ones")
+        return axon.layer(scale, [h, w], op_name="scale", factor=factor)
+
+    h = axon.input("x", shape=(None, 2))
+    for factor, width in [(2.0, 2), (2.0, 2), (2.0, 3), (3.0, 3), (3.0, 3), (3, 3)]:
+        h = block(h, factor, width)
+    state = axon.build(h)[0](axon.template((1, 2)))
+    # traced once per distinct (options, argument shapes): the second and fifth blocks reuse
+    # the first's and the fourth's; the third differs by its parameter's shape, the last by
+    # its option's type (the int 3 is not the float 3.0)
+    assert calls == [((1, 2), 2.0), ((1, 2), 2.0), ((1, 3), 3.0), ((1, 3), 3)]
+    assert [type(f) for _, f in calls] == [float, float, float, int]
+    assert [state[f"scale_{i}"]["w"].shape for i in range(6)] == [(4, 2), (4, 2), (4, 3), (6, 3), (6, 3), (6, 3)]
