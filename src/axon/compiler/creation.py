@@ -167,7 +167,8 @@ def _eval_flat_bits(jaxpr: Any, consts: list, *args: Any) -> list:
         if _shaped_bits(eqn):
             shape = tuple(eqn.params["shape"])
             flat = eqn.primitive.bind(*invals, **{**eqn.params, "shape": (int(np.prod(shape)),)})
-            ans, multiple = jax.lax.reshape(flat, shape), False
+            # an array of keys (a vmapped draw) gives each key its own draw: keys' shape first
+            ans, multiple = jax.lax.reshape(flat, (*eqn.invars[0].aval.shape, *shape)), False
         elif eqn.primitive.name in ("jit", "pjit") and _has_shaped_bits(eqn.params["jaxpr"].jaxpr):
             inner = eqn.params["jaxpr"]
             ans, multiple = _eval_flat_bits(inner.jaxpr, inner.consts, *invals), True
