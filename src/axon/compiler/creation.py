@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
@@ -128,7 +129,10 @@ def _flat_bits_program(create: Callable[..., Any]) -> Callable[..., Any]:
         closed, out_shape = jax.make_jaxpr(create, return_shape=True)(*args)
         if not _has_shaped_bits(closed.jaxpr):
             return create(*args)
-        out = _eval_flat_bits(closed.jaxpr, closed.consts, *args)
+        try:
+            out = _eval_flat_bits(closed.jaxpr, closed.consts, *args)
+        except Exception:  # the initializer itself traced fine above: a jaxpr this rewrite does not know
+            return create(*args)
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), out)
 
     return flat
@@ -176,7 +180,8 @@ def _eval_flat_bits(jaxpr: Any, consts: list, *args: Any) -> list:
             params = eqn.primitive.get_bind_params(eqn.params)
             if isinstance(params, tuple):  # older jax: (subfuns, params)
                 invals, params = [*params[0], *invals], params[1]
-            with eqn.ctx.manager:
+            manager = getattr(getattr(eqn, "ctx", None), "manager", None)
+            with manager if manager is not None else contextlib.nullcontext():
                 ans = eqn.primitive.bind(*invals, **params)
             multiple = eqn.primitive.multiple_results
         if multiple:
