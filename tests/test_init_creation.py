@@ -167,3 +167,50 @@ def test_unregistered_and_unhashable_initializers_still_work():
     state = axon.build(model, seed=4)[0]()
     np.testing.assert_array_equal(state["dense_0"]["kernel"], np.full((2, 3), 0.25, np.float32))
     np.testing.assert_array_equal(state["dense_0"]["bias"], jax.random.normal(key_for(4, "dense_0", "bias"), (3,)))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4)])
+def test_multi_dimensional_draws_match_jax_random_bit_for_bit(shape):
+    # creation draws threefry bits flat and reshapes them (a faster compile on CPU); the
+    # values must be the ones jax.random gives for the shaped draw, in every dtype and for
+    # initializers that call jax.random themselves, inside their own jit or with new-style keys
+    def user_init(key, shape, dtype=jnp.float32):
+        bits = jax.random.bits(key, shape)
+        typed = jax.random.wrap_key_data(key)
+        per_key = jax.vmap(lambda k: jax.random.normal(k, shape))(jax.random.split(key, 2))  # a batch of keys
+        return (jax.jit(jax.random.normal, static_argnums=1)(key, shape) + jax.random.uniform(typed, shape)
+                + (bits % 7).astype(jnp.float32) + per_key[0] * per_key[1]).astype(dtype)
+
+    key = jax.random.PRNGKey(11)
+    cases = [(jax.nn.initializers.he_normal(), "float32"), (jax.nn.initializers.glorot_uniform(), "bfloat16"),
+             (user_init, "float32")]
+    for init, dtype in cases:
+        made = creation.creator(init, shape, dtype)(key, 3)
+        expected = jax.jit(lambda k, init=init, dtype=dtype: init(jax.random.fold_in(k, 3), shape, dtype))(key)
+        assert made.dtype == expected.dtype and made.shape == shape
+        np.testing.assert_array_equal(np.asarray(made, np.float32), np.asarray(expected, np.float32))
+    bits = creation.creator(lambda k, s, d: jax.random.bits(k, s, d), shape, jnp.uint8)(key, 3)
+    np.testing.assert_array_equal(bits, jax.random.bits(jax.random.fold_in(key, 3), shape, jnp.uint8))
+
+
+def test_repeated_layers_are_traced_once_per_op_options_and_shapes():
+    calls = []
+
+    def scale(x, w, factor=1.0):
+        calls.append((tuple(x.shape), factor))
+        return jnp.concatenate([x, x * factor], axis=-1) @ w
+
+    def block(h, factor, width):
+        w = axon.param("w", lambda s: (2 * s[-1], width), initializer="ones")
+        return axon.layer(scale, [h, w], op_name="scale", factor=factor)
+
+    h = axon.input("x", shape=(None, 2))
+    for factor, width in [(2.0, 2), (2.0, 2), (2.0, 3), (3.0, 3), (3.0, 3), (3, 3)]:
+        h = block(h, factor, width)
+    state = axon.build(h)[0](axon.template((1, 2)))
+    # traced once per distinct (options, argument shapes): the second and fifth blocks reuse
+    # the first's and the fourth's; the third differs by its parameter's shape, the last by
+    # its option's type (the int 3 is not the float 3.0)
+    assert calls == [((1, 2), 2.0), ((1, 2), 2.0), ((1, 3), 3.0), ((1, 3), 3)]
+    assert [type(f) for _, f in calls] == [float, float, float, int]
+    assert [state[f"scale_{i}"]["w"].shape for i in range(6)] == [(4, 2), (4, 2), (4, 3), (6, 3), (6, 3), (6, 3)]

@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
@@ -117,6 +118,80 @@ def _program(initializer: Callable[..., Any], shape: tuple[int, ...], dtype: Any
     return create
 
 
+def _flat_bits_program(create: Callable[..., Any]) -> Callable[..., Any]:
+    """``create`` with every threefry ``random_bits`` of a multi-dimensional shape drawn
+    flat and reshaped: the same bits (threefry numbers the elements in row-major order, in
+    both the partitionable and the original scheme), but XLA:CPU compiles the flat
+    generator several times faster (e.g. 0.3 s instead of 1.3 s for a ``(32, 10)``
+    kernel). Everything else in the initializer runs as written."""
+
+    def flat(*args: Any) -> Any:
+        closed, out_shape = jax.make_jaxpr(create, return_shape=True)(*args)
+        if not _has_shaped_bits(closed.jaxpr):
+            return create(*args)
+        try:
+            out = _eval_flat_bits(closed.jaxpr, closed.consts, *args)
+        except Exception:  # the initializer itself traced fine above: a jaxpr this rewrite does not know
+            return create(*args)
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), out)
+
+    return flat
+
+
+def _shaped_bits(eqn: Any) -> bool:
+    return (eqn.primitive.name == "random_bits" and len(eqn.params.get("shape", ())) > 1
+            and str(eqn.invars[0].aval.dtype) == "key<fry>")
+
+
+def _has_shaped_bits(jaxpr: Any) -> bool:
+    for eqn in jaxpr.eqns:
+        if _shaped_bits(eqn):
+            return True
+        if eqn.primitive.name in ("jit", "pjit") and _has_shaped_bits(eqn.params["jaxpr"].jaxpr):
+            return True
+    return False
+
+
+def _eval_flat_bits(jaxpr: Any, consts: list, *args: Any) -> list:
+    """``jax.core.eval_jaxpr`` inlining the ``jit`` calls that draw shaped bits, and drawing
+    those flat (see :func:`_flat_bits_program`)."""
+    from jax.extend.core import Literal
+
+    env: dict = {}
+
+    def read(v: Any) -> Any:
+        return v.val if isinstance(v, Literal) else env[v]
+
+    for v, val in zip(jaxpr.constvars, consts):
+        env[v] = val
+    for v, val in zip(jaxpr.invars, args):
+        env[v] = val
+    for eqn in jaxpr.eqns:
+        invals = [read(v) for v in eqn.invars]
+        if _shaped_bits(eqn):
+            shape = tuple(eqn.params["shape"])
+            flat = eqn.primitive.bind(*invals, **{**eqn.params, "shape": (int(np.prod(shape)),)})
+            # an array of keys (a vmapped draw) gives each key its own draw: keys' shape first
+            ans, multiple = jax.lax.reshape(flat, (*eqn.invars[0].aval.shape, *shape)), False
+        elif eqn.primitive.name in ("jit", "pjit") and _has_shaped_bits(eqn.params["jaxpr"].jaxpr):
+            inner = eqn.params["jaxpr"]
+            ans, multiple = _eval_flat_bits(inner.jaxpr, inner.consts, *invals), True
+        else:
+            params = eqn.primitive.get_bind_params(eqn.params)
+            if isinstance(params, tuple):  # older jax: (subfuns, params)
+                invals, params = [*params[0], *invals], params[1]
+            manager = getattr(getattr(eqn, "ctx", None), "manager", None)
+            with manager if manager is not None else contextlib.nullcontext():
+                ans = eqn.primitive.bind(*invals, **params)
+            multiple = eqn.primitive.multiple_results
+        if multiple:
+            for v, val in zip(eqn.outvars, ans):
+                env[v] = val
+        else:
+            env[eqn.outvars[0]] = ans
+    return [read(v) for v in jaxpr.outvars]
+
+
 def creator(initializer: Callable[..., Any], shape: tuple[int, ...], dtype: Any, sharding: Any = None,
             *, jit: bool = True) -> Callable[[jax.Array, int], Any]:
     """The function ``(base_key, salt) -> initializer(fold_in(base_key, salt), shape, dtype)``,
@@ -143,6 +218,7 @@ def creator(initializer: Callable[..., Any], shape: tuple[int, ...], dtype: Any,
     raw = _program(initializer, shape, dtype)
     if not jit:
         return lambda base_key, salt: raw(base_key, np.uint32(salt))
+    raw = _flat_bits_program(raw)
     ident = _initializer_key(initializer)
     if ident is None:
         return _wrap(jax.jit(raw, out_shardings=sharding) if sharding is not None else jax.jit(raw))

@@ -29,6 +29,7 @@ from axon.compiler.program import (
     InputSpec,
     PlannedParam,
     Program,
+    ShapePass,
     contains_propagating_none,
     given_value,
     run_initialize_hooks,
@@ -41,6 +42,7 @@ from axon.model_state import ModelState, get_path, leaf_paths, set_path
 __all__ = ["MODES", "Mode", "InitFunction", "PredictFunction", "TrainOutput", "build", "check_build_options", "template"]
 
 logger = logging.getLogger("axon")
+_PLACEMENT_CACHE_SIZE = 8  # state layouts a distributed predict_fn remembers
 MODES = ("inference", "train")
 Mode = Literal["inference", "train"]
 
@@ -207,6 +209,7 @@ class InitFunction(_CompiledFunction):
         def run(given: dict) -> dict:
             ctx = self._context(given)
             ctx.plan = []
+            ctx.shapes = ShapePass()
             inputs = {name: jnp.zeros(shape, dtype) for name, shape, dtype in spec}
             self._program.run(ctx, {}, inputs)
             found["ctx"] = ctx
@@ -363,6 +366,8 @@ class PredictFunction(_CompiledFunction):
         # shapes a one-input model's array input already passed check_inputs with (the
         # per-call fast path of __call__: same result, without re-checking on every call)
         self._checked_shapes: set[tuple[int, ...]] = set()
+        # under a distribution: the state's shardings by (tree structure, leaf shapes)
+        self._state_shardings: dict[Any, list] = {}
 
     def _predict(self, state: Any, inputs: dict) -> Any:
         self.trace_count += 1
@@ -407,12 +412,25 @@ class PredictFunction(_CompiledFunction):
         inputs = self._checked_call_inputs(inputs)
         if self.distribution is not None:
             inputs = self.distribution.shard_batch(inputs)
-            state = self.distribution.place_state(state)
+            state = self._placed_state(state)
         if self._jitted is not None:
             # the forward pass reads only the state's arrays: passing them without the
             # ModelState wrapper spares jit a Python-level flatten on every call
             return self._jitted(state.data if isinstance(state, ModelState) else state, inputs)
         return self._predict(state, inputs)
+
+    def _placed_state(self, state: Any) -> Any:
+        """``state`` laid out by the distribution: the shardings are worked out once per
+        state structure and leaf shapes (the strategy's ``state_shardings``), not per call."""
+        leaves, treedef = jax.tree_util.tree_flatten(state)
+        key = (treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves))
+        shardings = self._state_shardings.get(key)
+        if shardings is None:
+            shardings = treedef.flatten_up_to(self.distribution.state_shardings(state))
+            if len(self._state_shardings) >= _PLACEMENT_CACHE_SIZE:
+                self._state_shardings.pop(next(iter(self._state_shardings)))
+            self._state_shardings[key] = shardings
+        return jax.tree_util.tree_unflatten(treedef, jax.device_put(leaves, shardings))
 
     def _checked_call_inputs(self, inputs: Any) -> dict[str, Any]:
         """``check_inputs(inputs)``, skipped for a one-input model's array whose shape

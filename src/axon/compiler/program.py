@@ -37,7 +37,7 @@ from axon.values import NONE, NoneValue, StatefulOutput
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
-__all__ = ["Context", "InputSpec", "PlannedParam", "Program", "abstract", "contains_propagating_none", "given_value",
+__all__ = ["Context", "InputSpec", "PlannedParam", "Program", "ShapePass", "abstract", "contains_propagating_none", "given_value",
            "run_initialize_hooks"]
 
 
@@ -369,7 +369,7 @@ class Program:
             for opt in node.global_options:
                 if opt in ctx.global_options:
                     kwargs[opt] = ctx.global_options[opt]
-            result = node.op(*args, **kwargs)
+            result = node.op(*args, **kwargs) if ctx.shapes is None else ctx.shapes.call(node, args, kwargs)
         except (CompileError, StateError):
             raise
         except Exception as e:
@@ -528,6 +528,10 @@ class Context:
         self.plan: list[PlannedParam] | None = None
         self.init_hooks: list[tuple[Node, tuple[tuple[str, ...], ...]]] = []
         self.cached_creators = False
+        # an abstract pass (only shapes are wanted): layer calls and parameter creations
+        # whose abstract signature was seen before are not traced again (ShapePass)
+        self.shapes: ShapePass | None = None
+
 
     def create(self, path: tuple[str, ...], initializer: Callable[..., Any], shape: tuple[int, ...], dtype: Any) -> Any:
         """The initial value of the parameter at ``path``: ``initializer(fold_in(base_key,
@@ -535,6 +539,124 @@ class Context:
         if self.plan is not None:
             self.plan.append(PlannedParam(path, initializer, shape, dtype))
         if self.cached_creators or self.plan is not None:
-            return creator(initializer, shape, dtype)(self.base_key, path_salt(path))
+            make = creator(initializer, shape, dtype)
+            if self.shapes is not None:
+                return self.shapes.create(make, self.base_key, path_salt(path))
+            return make(self.base_key, path_salt(path))
         return initializer(jax.random.fold_in(self.base_key, path_salt(path)), shape, dtype)
 
+
+class ShapePass:
+    """Reuses abstract results within one abstract pass over a model: a layer called again
+    with the same op, options and argument shapes and dtypes (the 800 identical blocks of a
+    deep residual network) is traced once; later calls get placeholders of the same shapes
+    and dtypes (nothing is computed in an abstract pass, so only shapes matter).
+
+    Calls whose options or arguments cannot be compared (arrays among the options,
+    unhashable objects) and results that hold anything but plain arrays (weak-typed values,
+    keys, Python objects) are traced every time, as without this cache.
+
+    >>> import jax, jax.numpy as jnp
+    >>> shapes, calls = ShapePass(), []
+    >>> def double(x):
+    ...     calls.append(1)
+    ...     return x * 2
+    >>> def run(x):
+    ...     return shapes.call_function(double, x) + shapes.call_function(double, x)
+    >>> jax.eval_shape(run, jax.ShapeDtypeStruct((3,), jnp.float32)).shape, len(calls)
+    ((3,), 1)
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[Any, tuple[Any, tuple[tuple[tuple[int, ...], Any], ...]]] = {}
+        self._options: dict[int, Any] = {}
+        self._placeholders: dict[Any, Any] = {}
+
+    def call(self, node: Node, args: list, kwargs: dict) -> Any:
+        """``node.op(*args, **kwargs)``, or placeholders if this call was traced before."""
+        options = self._options.get(id(node), _UNSET)
+        if options is _UNSET:
+            options = self._options[id(node)] = _freeze(kwargs)
+        if options is None:
+            return node.op(*args, **kwargs)
+        return self._cached(("layer", node.op, options), node.op, args, kwargs)
+
+    def call_function(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, or placeholders if ``fn`` was called on such arguments before."""
+        return self._cached(("function", fn), fn, list(args), {})
+
+    def create(self, make: Callable[[Any, int], Any], base_key: Any, salt: int) -> Any:
+        """``make(base_key, salt)`` for a parameter-creation program (whose result's shape
+        does not depend on the salt), or placeholders if ``make`` was called before."""
+        return self._cached(("create", make), make, [base_key, salt], {}, signature_args=[base_key])
+
+    def _cached(self, what: Any, fn: Callable[..., Any], args: list, kwargs: dict, signature_args: list | None = None) -> Any:
+        leaves, treedef = jax.tree_util.tree_flatten(args if signature_args is None else signature_args)
+        signature = []
+        for leaf in leaves:
+            if isinstance(leaf, jax.core.Tracer):
+                signature.append(jax.typeof(leaf))
+            elif isinstance(leaf, (jax.Array, np.ndarray)):
+                return fn(*args, **kwargs)
+            else:
+                frozen = _freeze(leaf)
+                if frozen is None:
+                    return fn(*args, **kwargs)
+                signature.append(frozen)
+        try:
+            key = (what, treedef, tuple(signature))
+            found = self._results.get(key)
+        except TypeError:  # an option or aval that cannot be hashed after all
+            return fn(*args, **kwargs)
+        if found is not None:
+            out_tree, avals = found
+            return jax.tree_util.tree_unflatten(out_tree, [self._placeholder(s, d) for s, d in avals])
+        result = fn(*args, **kwargs)
+        out_leaves, out_tree = jax.tree_util.tree_flatten(result)
+        avals = []
+        for leaf in out_leaves:
+            if not isinstance(leaf, jax.core.Tracer):
+                return result
+            aval = jax.typeof(leaf)
+            if getattr(aval, "weak_type", False) or not isinstance(aval.dtype, np.dtype):
+                return result
+            avals.append((tuple(aval.shape), aval.dtype))
+        self._results[key] = (out_tree, tuple(avals))
+        return result
+
+    def _placeholder(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        # one per shape and dtype: values are never computed, so they may be shared
+        value = self._placeholders.get((shape, dtype))
+        if value is None:
+            value = self._placeholders[(shape, dtype)] = jnp.zeros(shape, dtype)
+        return value
+
+
+_UNSET = object()
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for an option or a non-array argument (its type included, so
+    ``1`` and ``1.0`` differ), or ``None`` when there is none."""
+    if isinstance(value, Mapping):
+        items = []
+        for k, v in value.items():
+            frozen = _freeze(v)
+            if frozen is None:
+                return None
+            items.append((k, frozen))
+        return ("mapping", type(value), tuple(items))
+    if isinstance(value, (list, tuple)):
+        items = [_freeze(v) for v in value]
+        if any(v is None for v in items):
+            return None
+        return (type(value), tuple(items))
+    if value is None:
+        return ("none",)
+    if isinstance(value, (jax.Array, np.ndarray, jax.core.Tracer)):
+        return None
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return (type(value), value)

@@ -20,7 +20,7 @@ import numpy as np
 
 from axon.compiler.cache import cached_build
 from axon.compiler.functions import Mode, build, check_build_options
-from axon.compiler.program import Context, Program
+from axon.compiler.program import Context, Program, ShapePass
 from axon.graph import Axon
 from axon.model_state import ModelState
 from axon.values import NoneValue
@@ -160,6 +160,7 @@ def trace_values(
         ctx = Context(mode, True, global_layer_options, False, seed=0)
         ctx.record = record
         ctx.cached_creators = True  # each initializer traced once per shape, not once per layer
+        ctx.shapes = ShapePass()  # and each layer once per op, options and input shapes
         program.run(ctx, {}, values)
         return ctx.params
 
