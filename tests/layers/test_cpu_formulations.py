@@ -1,6 +1,7 @@
 """The formulations axon picks for speed give the numbers of the reference formulation they
 replace, to float rounding (issue 17): the default attention path (an explicit einsum /
-softmax / einsum) against ``jax.nn.dot_product_attention``'s XLA path, on the attention
+softmax / einsum; a float32 query scaled before the logits are taken, a bfloat16 one's logits
+scaled in float32) against ``jax.nn.dot_product_attention``'s XLA path, on the attention
 layer's cases (heads, grouped-query, single head, masks, bias, causal, float32 and bfloat16,
 values and gradients); max pooling over tiling windows against ``reduce_window``; the layer
 norm's written-out derivative against autodiff's."""
