@@ -48,6 +48,16 @@ def _broadcast_4d(
     return t
 
 
+def _scale_the_query(query_dtype: jnp.dtype, logits_dtype: jnp.dtype) -> bool:
+    """Whether the attention scale multiplies the query, ``(B, T, N, H)``, rather than the
+    logits, ``(B, N, T, S)``: in float32 (or wider) it does, as Flax Linen does (the same
+    numbers to float rounding; XLA:CPU otherwise materializes the scale broadcast to the
+    logits' shape for its fused matmul-softmax kernel, ~1.5% of the benchmark transformer's
+    training step, issue 17). A half-precision query keeps the scale on the float32 logits:
+    scaling it in its own dtype would round it once more."""
+    return jnp.dtype(query_dtype) == jnp.dtype(logits_dtype)
+
+
 def _explicit_attention(
     q: jax.Array,
     k: jax.Array,
@@ -62,8 +72,9 @@ def _explicit_attention(
     """Explicit einsum/softmax/einsum attention: the default path, and the only one with
     attention dropout (``jax.nn.dot_product_attention`` has none).
 
-    Same numerics as jax.nn's XLA path: logits in float32 (at least), masked logits set to a
-    large finite negative number, softmax in float32; with ``rate > 0`` the attention weights
+    Same numerics as jax.nn's XLA path (to float rounding: a float32 query is scaled before
+    the logits are taken, see :func:`_scale_the_query`): logits in float32 (at least), masked
+    logits set to a large finite negative number, softmax in float32; with ``rate > 0`` the attention weights
     are then dropped with probability ``rate`` and the kept ones scaled by ``1 / (1 - rate)``.
     Unlike jax.nn's XLA path it does not ``vmap`` over the query-head groups, whose axis
     shuffles cost a CPU training step of the benchmark transformer about 6%.
@@ -72,12 +83,16 @@ def _explicit_attention(
     s, kh = k.shape[1], k.shape[2]
     g = n // kh
     logits_dtype = jnp.promote_types(q.dtype, jnp.float32)
+    prescale = _scale_the_query(q.dtype, logits_dtype)
+    if prescale:
+        q = q * jnp.asarray(scale, dtype=q.dtype)
     if g == 1:  # one query head per key head: no group axis
         logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=logits_dtype)
     else:
         qg = q.reshape(b, t, kh, g, h)
         logits = jnp.einsum("btkgh,bskh->bkgts", qg, k, preferred_element_type=logits_dtype)
-    logits = logits * jnp.asarray(scale, dtype=logits_dtype)
+    if not prescale:
+        logits = logits * jnp.asarray(scale, dtype=logits_dtype)
 
     def grouped(x: jax.Array) -> jax.Array:
         if g == 1:
