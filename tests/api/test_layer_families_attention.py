@@ -178,3 +178,28 @@ def test_attention_validation():
     model = axon.multi_head_attention(x, num_heads=2, mask=axon.input("m"))
     with pytest.raises(axon.CompileError, match="boolean mask"):
         axon.init(model, {"x": axon.template((1, 4, 6)), "m": axon.template((1, 4), "int32")})
+
+
+def test_attention_implementation_option(tmp_path):
+    """``implementation="xla"`` routes through jax.nn.dot_product_attention and gives the
+    numpy reference's numbers; the option survives save/load and bad values are rejected."""
+    q_in, kv_in = x_of(2, 3, 8), x_of(2, 5, 6)
+    pad = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    q, kv = axon.input("q", shape=(None, 3, 8)), axon.input("kv", shape=(None, 5, 6))
+    mask = axon.input("pad", shape=(None, 5))
+    model = axon.multi_head_attention(q, kv, num_heads=2, output_size=4, causal=True, mask=mask,
+                                      implementation="xla", name="mha")
+    inputs = {"q": q_in, "kv": kv_in, "pad": pad}
+    state = axon.init(model, inputs)
+    p = state["mha"]
+    close(axon.predict(model, state, inputs), mha_numpy(q_in, kv_in, kv_in, p, mask=pad, causal=True))
+    axon.save(tmp_path / "m.axon", model, state)
+    loaded, loaded_state = axon.load(tmp_path / "m.axon")
+    assert loaded.node.opts["implementation"] == "xla"
+    close(axon.predict(loaded, loaded_state, inputs), axon.predict(model, state, inputs), rtol=0, atol=0)
+    default = axon.multi_head_attention(q, kv, num_heads=2, output_size=4, causal=True, mask=mask, name="mha")
+    assert "implementation" not in default.node.opts  # saved graphs without the option are unchanged
+    with pytest.raises(ValueError, match=r"implementation must be None, 'xla' or 'cudnn', got 'flash'"):
+        axon.multi_head_attention(q, num_heads=2, implementation="flash")
+    with pytest.raises(ValueError, match=r"implementation='cudnn' does not support attention dropout"):
+        axon.multi_head_attention(q, num_heads=2, implementation="cudnn", dropout_rate=0.1)

@@ -17,7 +17,7 @@ out per head as in Keras' ``MultiHeadAttention`` and Flax's ``MultiHeadDotProduc
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +99,7 @@ def multi_head_attention_op(
     layout: tuple[str, ...],
     causal: bool = False,
     dropout_rate: float = 0.0,
+    implementation: Literal["xla", "cudnn"] | None = None,
     mode: RunMode = "inference",
 ) -> Any:
     """The op of :func:`multi_head_attention`: ``arrays`` named by ``layout`` (from
@@ -145,6 +146,7 @@ def multi_head_attention_op(
     out = layers.dot_product_attention(
         q, k, v, mask=mask, causal=causal, scale=1.0 / math.sqrt(key_size),
         dropout_rate=dropout_rate if train_dropout else 0.0, dropout_key=sub,
+        implementation=implementation,
     )[..., :value_size]
     y = jnp.einsum("btnh,nho->bto", out, a["output_kernel"])
     if "output_bias" in a:
@@ -174,6 +176,7 @@ def multi_head_attention(
     mask: Axon | None = None,
     dropout_rate: float = 0.0,
     seed: int | None = None,
+    implementation: Literal["xla", "cudnn"] | None = None,
     kernel_initializer: Initializer = "glorot_uniform",
     bias_initializer: Initializer = "zeros",
     name: LayerName = None,
@@ -220,6 +223,11 @@ def multi_head_attention(
             ``0 <= rate < 1``. Default ``0.0``.
         seed: Seed of the dropout key (only with ``dropout_rate > 0``). Default ``None``:
             derived from the build seed and the layer name.
+        implementation: How the attention itself is computed: ``None`` (default) an explicit
+            einsum/softmax/einsum (the fastest on CPU), ``"xla"`` or ``"cudnn"``
+            :func:`jax.nn.dot_product_attention` with that implementation (``"cudnn"``: the
+            fused flash-attention kernel on NVIDIA GPUs, in float16/bfloat16, without
+            attention dropout). See :func:`axon.layers.dot_product_attention`.
         kernel_initializer: The kernel's initializer (a name from ``axon.initializers``
             or ``init(key, shape, dtype)``). Default ``"glorot_uniform"``.
         bias_initializer: The bias's initializer. Default ``"zeros"``.
@@ -233,8 +241,8 @@ def multi_head_attention(
     Raises:
         TypeError: An input is not a graph, or a flag is not a bool.
         ValueError: A size is not positive, ``d_q`` is not divisible by ``num_heads``
-            without ``key_size``, ``value`` came without ``key``, or ``dropout_rate`` or
-            ``seed`` is invalid.
+            without ``key_size``, ``value`` came without ``key``, ``dropout_rate`` or
+            ``seed`` is invalid, or ``implementation`` is unknown or ``"cudnn"`` with dropout.
 
     >>> import axon
     >>> q, kv = axon.input("q", shape=(None, 3, 8)), axon.input("kv", shape=(None, 5, 6))
@@ -266,6 +274,10 @@ def multi_head_attention(
         raise ValueError(f"{where}: expected dropout_rate to be a number with 0 <= rate < 1, got {dropout_rate!r}")
     if seed is not None and dropout_rate == 0:
         raise ValueError(f"{where}: seed only applies with dropout_rate > 0")
+    if implementation not in (None, "xla", "cudnn"):
+        raise ValueError(f"{where}: implementation must be None, 'xla' or 'cudnn', got {implementation!r}")
+    if implementation == "cudnn" and dropout_rate > 0:
+        raise ValueError(f"{where}: implementation='cudnn' does not support attention dropout (dropout_rate={dropout_rate})")
     kernel_init = _initializers.get(kernel_initializer)
 
     def d_query(shapes) -> int:
@@ -324,9 +336,12 @@ def multi_head_attention(
     if dropout_rate > 0:
         inputs.append(key_param(seed))
         names.append("rng")
+    # (implementation is an option of the layer only when given, so files saved before it
+    # existed and graphs that leave it out are the same)
+    extra = {} if implementation is None else {"implementation": implementation}
     return layer(
         multi_head_attention_op, inputs, layout=tuple(names), causal=causal, dropout_rate=float(dropout_rate),
-        name=name, op_name=where, meta=meta,
+        name=name, op_name=where, meta=meta, **extra,
     )
 
 
