@@ -160,8 +160,8 @@ def run_comparison(budget: Budget, smoke: bool, out_dir: Path) -> dict[str, Any]
     notes = []
     if torch_cuda():
         frameworks.append("torch")
-        notes.append("torch included (torch.cuda is available); note: benchmarks/impls/torch_impl.py builds its "
-                     "tensors on the CPU, so its figures are PyTorch-on-CPU until that module moves them to CUDA")
+        notes.append("torch included on CUDA (torch.cuda is available; TF32 matmuls as JAX's default, "
+                     "cudnn.benchmark on)")
     else:
         notes.append("torch skipped: torch.cuda is not available (or torch is not installed)")
     extra: list[str] = []

@@ -107,11 +107,22 @@ class ResNet18(nn.Module):
 MODELS = {"mlp": MLP, "cnn": CNN, "lstm": LSTM, "transformer": Transformer, "resnet18": ResNet18}
 
 
-def _to_torch(x: np.ndarray) -> torch.Tensor:
+def _device() -> torch.device:
+    """CUDA when PyTorch sees a GPU (the JAX implementations run there too), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _to_torch(x: np.ndarray, device: torch.device) -> torch.Tensor:
     if x.ndim == 4:  # NHWC -> NCHW
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     t = torch.from_numpy(x)
-    return t.long() if t.dtype == torch.int32 else t
+    t = t.long() if t.dtype == torch.int32 else t
+    return t.to(device)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @register("torch")
@@ -123,8 +134,16 @@ class Torch(Implementation):
         if threads:
             torch.set_num_threads(int(threads))
         torch.manual_seed(0)
-        self.tbatches = [(_to_torch(x), torch.from_numpy(y).long()) for x, y in self.batches]
-        self.model = MODELS[self.w.name](self.w)
+        self.device = _device()
+        if self.device.type == "cuda":
+            # JAX's default float32 matmul precision on NVIDIA GPUs uses TF32; PyTorch's does
+            # not unless asked, so ask, and let cuDNN pick its fastest convolution algorithms.
+            torch.set_float32_matmul_precision("high")
+            torch.backends.cudnn.benchmark = True
+        self.tbatches = [
+            (_to_torch(x, self.device), torch.from_numpy(y).long().to(self.device)) for x, y in self.batches
+        ]
+        self.model = MODELS[self.w.name](self.w).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
         self.model.train()
         self.value = self._step(*self.tbatches[0])
@@ -150,11 +169,14 @@ class Torch(Implementation):
     def predict_fn(self) -> Callable[[], Any] | None:
         model = self.model
         model.eval()
-        x = _to_torch(self.example)
+        x = _to_torch(self.example, self.device)
+        device = self.device
 
         def predict() -> Any:
             with torch.inference_mode():
-                return model(x)
+                out = model(x)
+            _synchronize(device)
+            return out
 
         return predict
 
