@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from axon.loop.metric_spec import MetricSpec
 
-__all__ = ["ProgramCache", "StepProgram"]
+__all__ = ["ProgramCache", "StepProgram", "Unstacked"]
 
 
 class StepProgram:
@@ -131,6 +131,8 @@ class StepProgram:
 
     def _chunk_fn(self, step_state: Any, metric_state: dict, batches: Any, start: Any) -> tuple[Any, dict]:
         self.trace_count += 1
+        if isinstance(batches, Unstacked):
+            batches = batches.stack()
         k = jax.tree_util.tree_leaves(batches)[0].shape[0]
 
         def body(carry: tuple, xs: tuple) -> tuple:
@@ -158,6 +160,35 @@ class StepProgram:
         if outputs:
             s = {**s, **jax.tree_util.tree_map(lambda a: a[-1], outputs)}
         return s, m
+
+
+@jax.tree_util.register_pytree_node_class
+class Unstacked:
+    """A chunk's batches as they are, to be stacked inside the compiled chunk.
+
+    On the CPU backend the chunk takes its ``k`` batches this way rather than stacked on
+    the host: ``np.stack`` followed by the copy of the stacked array into the call cost
+    0.3-1 ms per chunk of ten 128x784 float32 batches (a fresh multi-megabyte buffer each
+    time), the same stack inside the program about 0.15 ms.
+
+    >>> import numpy as np
+    >>> Unstacked([(np.zeros(2), 1), (np.ones(2), 2)]).stack()[0].shape
+    (2, 2)
+    """
+
+    def __init__(self, batches: list[Any]) -> None:
+        self.batches = list(batches)
+
+    def stack(self) -> Any:
+        """The batches stacked along a new leading axis, leaf by leaf."""
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *self.batches)
+
+    def tree_flatten(self) -> tuple[tuple[Any, ...], None]:
+        return tuple(self.batches), None
+
+    @classmethod
+    def tree_unflatten(cls, _: None, children: tuple[Any, ...]) -> Unstacked:
+        return cls(list(children))
 
 
 def _convolves(jaxpr: Any) -> bool:
