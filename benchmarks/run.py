@@ -314,7 +314,30 @@ def _environment() -> dict[str, Any]:
         env["device"] = str(jax.devices()[0].device_kind)
     except Exception:  # pragma: no cover - jax is a dependency
         pass
+    env.update(_axon_source())
     return env
+
+
+def _axon_source() -> dict[str, Any]:
+    """Which axon the workers import (``PYTHONPATH`` may point at another checkout) and,
+    when it is a git checkout, its commit: a before/after comparison says what it compared."""
+    import importlib.util
+    import subprocess
+
+    spec = importlib.util.find_spec("axon")
+    if spec is None or spec.origin is None:
+        return {}
+    folder = os.path.dirname(spec.origin)
+    out: dict[str, Any] = {"axon_source": folder}
+    try:
+        commit = subprocess.run(["git", "-C", folder, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+        out["axon_commit"] = commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
 
 
 def _select(frameworks: str | None) -> list[str]:
