@@ -125,6 +125,27 @@ def test_max_pool_equals_reduce_window_values_and_gradients(shape, kernel, chann
     np.testing.assert_array_equal(jax.jvp(ours, (x,), (tangent,))[1], jax.jvp(reference, (x,), (tangent,))[1])
 
 
+def test_max_pool_forward_is_one_reduction_and_second_derivatives_match_reduce_window():
+    """Inference runs only the windows' maximum (the first-maximum selection is the
+    derivative's business, a custom_jvp); second derivatives still equal reduce_window's."""
+    from axon.layers import max_pool
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 6, 4, 3)), jnp.float32)
+    forward = str(jax.make_jaxpr(lambda x: max_pool(x, kernel_size=2))(x))
+    assert "reduce_max" in forward and "select_n" not in forward and "eq" not in forward.split()
+
+    def hvp(pool):
+        def f(x):
+            return (pool(x) ** 2).sum()
+
+        return jax.jvp(jax.grad(f), (x,), (jnp.ones_like(x),))[1]
+
+    ours = hvp(lambda x: max_pool(x, kernel_size=2))
+    np.testing.assert_array_equal(ours, hvp(lambda x: _reduce_window_max(x, (2, 2), "last")))
+    assert float(jnp.abs(ours).sum()) > 0
+
+
 def test_max_pool_keeps_reduce_window_for_overlapping_or_padded_windows():
     from axon.layers import max_pool
 

@@ -18,7 +18,8 @@ level of the traced program:
    only a view of its operand (a reshape, a same-size broadcast, a same-dtype conversion),
    when it depends on no state leaf (a constant), or when it is bigger than twice the state
    leaves it is computed from (a parameter broadcast to a large shape); and all residuals
-   together stay within the size of the state;
+   together stay within the size of the state; and a program whose residuals come to less
+   than :data:`MIN_BYTES` is left whole (too little work to save);
 3. :class:`Hoisted` compiles the state part and the rest separately; the residuals are
    computed once per state and kept while its arrays live, recognised by the identity of
    the state leaves the state part reads (JAX arrays are immutable; a state with other
@@ -30,8 +31,8 @@ leaves the program whole (:func:`split` returns ``None``).
 >>> import jax, jax.numpy as jnp
 >>> def forward(w, x):
 ...     return x @ jnp.concatenate([w["a"], w["b"]], axis=1)
->>> w = {"a": jnp.ones((2, 3)), "b": jnp.ones((2, 3))}
->>> closed = jax.make_jaxpr(forward)(w, jnp.ones((1, 2)))
+>>> w = {"a": jnp.ones((128, 64)), "b": jnp.ones((128, 64))}
+>>> closed = jax.make_jaxpr(forward)(w, jnp.ones((1, 128)))
 >>> parts = split(closed, n_state=2)
 >>> [e.primitive.name for e in parts.state_part.eqns], [e.primitive.name for e in parts.rest.jaxpr.eqns]
 (['concatenate'], ['dot_general'])
@@ -56,6 +57,10 @@ logger = logging.getLogger("axon")
 
 RESIDUAL_FACTOR = 2
 """A residual may be at most this many times the bytes of the state leaves it is computed from."""
+
+MIN_BYTES = 64 * 1024
+"""Below this many bytes of residuals in all, a program is left whole: precomputing so little
+saves less than the per-call bookkeeping costs (a batch norm's per-channel scales, say)."""
 
 STATES_KEPT = 4
 """How many (state, input signature) pairs a ``predict_fn`` keeps residuals for (oldest dropped first)."""
@@ -163,7 +168,7 @@ def split(closed: Any, n_state: int) -> Split | None:
             break
         for v in dropped:
             in_state[producer[v]] = False
-    if not kept:
+    if sum(_nbytes(v.aval) for v in kept) < MIN_BYTES:
         return None
     # the state part: only the equations the kept residuals need
     needed = set(kept)
