@@ -124,7 +124,7 @@ def split(closed: Any, n_state: int) -> Split | None:
     # forward pass: which equations read only the state, and the state leaves each value comes from
     sources: dict[Any, frozenset] = {v: frozenset([v]) for v in state_vars}
     sources.update((v, frozenset()) for v in jaxpr.constvars)
-    in_state = [False] * len(jaxpr.eqns)
+    hoistable = [False] * len(jaxpr.eqns)
     producer: dict[Any, int] = {}
     for i, eqn in enumerate(jaxpr.eqns):
         if eqn.effects:
@@ -132,13 +132,17 @@ def split(closed: Any, n_state: int) -> Split | None:
         operands = [v for v in eqn.invars if not isinstance(v, jcore.Literal)]
         if not all(v in sources for v in operands):
             continue
-        in_state[i] = True
+        hoistable[i] = True
         origin = frozenset().union(*(sources[v] for v in operands))
         for v in eqn.outvars:
             if not isinstance(v, jcore.DropVar):
                 sources[v] = origin
                 producer[v] = i
     total_state = sum(leaf_bytes.values())
+    # in_state: the equations whose results the state part hands to the rest. An equation
+    # given back to the rest may still be computed in the state part too, for its consumers
+    # there (a view, a constant: cheap to compute twice).
+    in_state = list(hoistable)
 
     def residuals() -> list:
         """The state part's values that the rest reads, in a fixed order."""
@@ -168,19 +172,18 @@ def split(closed: Any, n_state: int) -> Split | None:
             break
         for v in dropped:
             in_state[producer[v]] = False
-    if sum(_nbytes(v.aval) for v in kept) < MIN_BYTES:
+    if not kept or sum(_nbytes(v.aval) for v in kept) < MIN_BYTES:
         return None
     # the state part: only the equations the kept residuals need
     needed = set(kept)
     state_eqns = []
     for i in reversed(range(len(jaxpr.eqns))):
         eqn = jaxpr.eqns[i]
-        if in_state[i] and any(v in needed for v in eqn.outvars):
+        if hoistable[i] and any(v in needed for v in eqn.outvars):
             state_eqns.append(eqn)
             needed.update(v for v in eqn.invars if not isinstance(v, jcore.Literal))
     state_eqns.reverse()
-    hoisted = {id(eqn) for eqn in state_eqns}
-    rest_eqns = [eqn for eqn in jaxpr.eqns if id(eqn) not in hoisted]
+    rest_eqns = [eqn for i, eqn in enumerate(jaxpr.eqns) if not in_state[i]]
     read_by_rest = set()
     for eqn in rest_eqns:
         read_by_rest.update(v for v in eqn.invars if not isinstance(v, jcore.Literal))
