@@ -249,3 +249,44 @@ def test_state_cache_forgets_a_state_when_its_arrays_are_freed():
     del arrays[2]
     gc.collect()
     assert len(cache) == 1
+
+
+def test_a_distributed_state_is_hoisted_like_a_local_one():
+    from tests.distributed.multidevice import run_on_devices
+
+    result = run_on_devices(
+        """
+        import logging
+        import jax, numpy as np
+        import axon, axon.distributed as dist
+        from axon.compiler import hoisting
+
+        hoisting.MIN_BYTES = 0
+        messages = []
+        handler = logging.Handler()
+        handler.emit = lambda record: messages.append(record.getMessage())
+        logging.getLogger("axon").addHandler(handler)
+        logging.getLogger("axon").setLevel(logging.INFO)
+        _, (_, h) = axon.lstm(axon.input("x", shape=(None, 5, 3)), 16)
+        model = axon.dense(h, 4)
+        x = np.random.default_rng(0).standard_normal((8, 5, 3)).astype(np.float32)
+        reference = axon.build(model, hoist_state=False)[1]
+        result = {}
+        for name, strategy in {"data": dist.DataParallel(), "fsdp": dist.FSDP(min_size=64)}.items():
+            init_fn, predict_fn = axon.build(model, distribution=strategy, debug=True)
+            messages.clear()
+            state = init_fn(axon.template((8, 5, 3)))
+            outs = [predict_fn(state, x), predict_fn(state, x)]
+            want = np.asarray(reference(jax.device_get(state), x))
+            result[name] = {
+                "diffs": [float(np.max(np.abs(np.asarray(o) - want))) for o in outs],
+                "traces": predict_fn.trace_count,
+                "devices": len(outs[0].sharding.device_set),
+                "hoisted": [m for m in messages if "hoisted" in m],
+            }
+        """
+    )
+    for name in ("data", "fsdp"):
+        assert max(result[name]["diffs"]) < 1e-6, result
+        assert result[name]["traces"] == 1 and result[name]["devices"] == 8, result
+        assert [m.split(" of ")[0] for m in result[name]["hoisted"]] == ["axon: hoisted 3"], result

@@ -422,7 +422,7 @@ class PredictFunction(_CompiledFunction):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
         inputs = self._checked_call_inputs(inputs)
         if self.hoist_state:
-            out = self._call_hoisted(state.data if isinstance(state, ModelState) else state, inputs)
+            out = self._call_hoisted(state, inputs)
             if out is not _PLAIN:
                 return out
         if self.distribution is not None:
@@ -434,9 +434,10 @@ class PredictFunction(_CompiledFunction):
             return self._jitted(state.data if isinstance(state, ModelState) else state, inputs)
         return self._predict(state, inputs)
 
-    def _call_hoisted(self, data: Any, inputs: dict) -> Any:
+    def _call_hoisted(self, state: Any, inputs: dict) -> Any:
         """The forward pass with its state-only part run once per state, or ``_PLAIN`` for the
         plain path (nothing worth hoisting, or a state that is not concrete JAX arrays)."""
+        data = state.data if isinstance(state, ModelState) else state
         input_leaves, input_tree = jax.tree_util.tree_flatten(inputs)
         try:
             inputs_key = (input_tree, *[(x.shape, x.dtype, getattr(x, "weak_type", False)) for x in input_leaves])
@@ -448,16 +449,20 @@ class PredictFunction(_CompiledFunction):
         key = (tuple(map(id, leaves)), treedef, inputs_key)
         found = self._by_state.get(key)
         if found is None:
-            found = self._hoist_state(key, data, inputs, leaves)
+            found = self._hoist_state(key, state, inputs, leaves)
             if found is None:
                 return _PLAIN
         program, residuals = found
         if self.distribution is not None:
             input_leaves = jax.tree_util.tree_leaves(self.distribution.shard_batch(inputs))
-            leaves = jax.tree_util.tree_leaves(self._placed_state(data))
+            leaves = self._placed_leaves(state)
         return program(leaves, residuals, input_leaves)
 
-    def _hoist_state(self, key: tuple, data: Any, inputs: dict, leaves: list) -> tuple | None:
+    def _placed_leaves(self, state: Any) -> list:
+        placed = self._placed_state(state)
+        return jax.tree_util.tree_leaves(placed.data if isinstance(placed, ModelState) else placed)
+
+    def _hoist_state(self, key: tuple, state: Any, inputs: dict, leaves: list) -> tuple | None:
         """A state not seen with these inputs: split the program for the signature (once per
         signature) and compute the state's residuals. ``None`` for the plain path: nothing
         to hoist for these inputs (remembered, so later calls skip all this), a state that
@@ -469,22 +474,22 @@ class PredictFunction(_CompiledFunction):
         signature = (treedef, inputs_key, *[(x.shape, x.dtype, x.weak_type) for x in leaves])
         program = self._hoisted.get(signature, False)
         if program is False:
-            program = self._hoisted[signature] = self._split(data, inputs, len(leaves))
+            program = self._hoisted[signature] = self._split(state, inputs, len(leaves))
         if program is None:
             self._plain_inputs.add(inputs_key)
             return None
-        placed = leaves if self.distribution is None else jax.tree_util.tree_leaves(self._placed_state(data))
+        placed = leaves if self.distribution is None else self._placed_leaves(state)
         residuals = program.residuals(placed)
         if any(isinstance(r, jax.core.Tracer) for r in residuals):
             return None
         self._by_state.put(key, leaves, (program, residuals))
         return program, residuals
 
-    def _split(self, data: Any, inputs: dict, n_state: int) -> hoisting.Hoisted | None:
+    def _split(self, state: Any, inputs: dict, n_state: int) -> hoisting.Hoisted | None:
         """Trace the forward pass for one signature (the trace ``jit`` reuses) and split it."""
         if self.distribution is not None:  # as the plain path calls it
-            data, inputs = self._placed_state(data), self.distribution.shard_batch(inputs)
-        traced = self._jitted.trace(data, inputs)
+            state, inputs = self._placed_state(state), self.distribution.shard_batch(inputs)
+        traced = self._jitted.trace(state.data if isinstance(state, ModelState) else state, inputs)
         try:
             parts = hoisting.split(traced.jaxpr, n_state)
         except Exception as e:  # an unforeseen program: run it whole
