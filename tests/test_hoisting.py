@@ -159,6 +159,9 @@ def test_traced_and_numpy_states_take_the_whole_program(hoist_everything):
     np.testing.assert_allclose(jax.jit(predict_fn)(state.data, x), want, rtol=1e-6, atol=1e-6)
     grads = jax.grad(lambda d: predict_fn(d, x).sum())(state.data)
     assert np.isfinite(np.asarray(grads["lstm_0"]["hidden_kernel"]["whi"])).all()
+    # a gradient with respect to the inputs, the state concrete: hoisted, differentiated through the rest
+    grad_x = jax.grad(lambda x: predict_fn(state, x).sum())(x)
+    np.testing.assert_allclose(grad_x, jax.grad(lambda x: whole_fn(state, x).sum())(x), rtol=1e-5, atol=1e-6)
     numpy_state = jax.tree_util.tree_map(np.asarray, state.data)
     np.testing.assert_allclose(predict_fn(numpy_state, x), want, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(predict_fn(state, np.asarray(x)), want, rtol=1e-6, atol=1e-6)
