@@ -6,8 +6,8 @@ jitted forward of ``benchmarks/impls/jax_models.py``, in one process (issue 17, 
 For each workload (``--quick`` sizes): ``axon`` is ``predict_fn(state, x)`` as built by
 default (state-only work hoisted, see ``axon.build(hoist_state=)``), ``axon_plain`` the same
 with ``hoist_state=False``, ``jax`` the hand-written forward. Microseconds per call, CPU and
-wall time, median over ``--rounds`` interleaved rounds of ``--calls`` calls (the order
-rotates every round), and the ratio to ``jax``.
+wall time, median over ``--rounds`` interleaved rounds of ``--calls`` calls (in a new random
+order every round), and the median of the per-round ratios to ``jax``.
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ def _interleave(fns: dict[str, Callable[[], Any]], rounds: int, calls: int) -> d
     names = list(fns)
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     wall: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+    rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        # a new order every round: each variant follows every other one alike (the one that
+        # runs after another model finds its parameters out of the caches)
+        for name in rng.permutation(names):
             fn = fns[name]
             c0, w0 = time.process_time(), time.perf_counter()
             for _ in range(calls):
