@@ -1,7 +1,7 @@
 """Batch-1 ``predict_fn`` latency with and without state hoisting, against the hand-written
 jitted forward of ``benchmarks/impls/jax_models.py``, in one process (issue 17, item 4).
 
-    python -m benchmarks.predict_latency [--workloads lstm,mlp] [--rounds 21] [--calls 100] [--json PATH]
+    python -m benchmarks.predict_latency [--workloads lstm,mlp] [--rounds 21] [--calls 100] [--bf16] [--json PATH]
 
 For each workload (``--quick`` sizes): ``axon`` is ``predict_fn(state, x)`` as built by
 default (state-only work hoisted, see ``axon.build(hoist_state=)``), ``axon_plain`` the same
@@ -26,17 +26,21 @@ from benchmarks import workloads
 from benchmarks.impls import axon_models, jax_models
 
 
-def _variants(name: str) -> dict[str, Callable[[], Any]]:
+def _variants(name: str, bf16: bool = False) -> dict[str, Callable[[], Any]]:
     w = workloads.get(name, quick=True)
     x = jax.numpy.asarray(workloads.single_example(w))
     fns: dict[str, Callable[[], Any]] = {}
     outputs = {}
+    model = axon_models.MODELS[name](w)
+    if bf16:
+        policy = axon.mixed_precision.create_policy(params="f32", compute="bf16", output="f32")
+        model = axon.mixed_precision.apply_policy(model, policy)
     for label, options in (("axon", {}), ("axon_plain", {"hoist_state": False})):
-        init_fn, predict_fn = axon.build(axon_models.MODELS[name](w), **options)
+        init_fn, predict_fn = axon.build(model, **options)
         state = init_fn(axon.template(tuple(x.shape), str(x.dtype)))
         outputs[label] = np.asarray(predict_fn(state, x))
         fns[label] = (lambda f, s: lambda: f(s, x).block_until_ready())(predict_fn, state)
-    np.testing.assert_allclose(outputs["axon"], outputs["axon_plain"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs["axon"], outputs["axon_plain"], rtol=1e-2 if bf16 else 1e-5, atol=1e-6)
     init, apply = jax_models.MODELS[name]
     params, st = init(w, jax.random.key(0))
     forward = jax.jit(lambda p, s, x: apply(p, s, x, False)[0])
@@ -78,18 +82,20 @@ def main() -> None:
     parser.add_argument("--workloads", default="lstm,mlp")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--bf16", action="store_true",
+                        help="axon's models under a bfloat16-compute policy (the hand-written one stays float32)")
     parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
     results = {}
     for name in args.workloads.split(","):
-        times = _interleave(_variants(name), args.rounds, args.calls)
+        times = _interleave(_variants(name, args.bf16), args.rounds, args.calls)
         results[name] = times
         print(f"{name}: µs per call, CPU (× jax) / wall (× jax)")
         for label, t in times.items():
             print(f"  {label:11s} {t['cpu_us']:9.1f} ({t['cpu_x_jax']:.3f})  {t['wall_us']:9.1f} ({t['wall_x_jax']:.3f})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rounds": args.rounds, "calls": args.calls, "jax": jax.__version__,
+            json.dump({"rounds": args.rounds, "calls": args.calls, "bf16": args.bf16, "jax": jax.__version__,
                        "devices": str(jax.devices()), "results": results}, f, indent=1)
 
 

@@ -293,3 +293,16 @@ def test_a_distributed_state_is_hoisted_like_a_local_one():
         assert max(result[name]["diffs"]) < 1e-6, result
         assert result[name]["traces"] == 1 and result[name]["devices"] == 8, result
         assert [m.split(" of ")[0] for m in result[name]["hoisted"]] == ["axon: hoisted 3"], result
+
+
+def test_a_model_with_nothing_to_hoist_is_analysed_once(caplog):
+    model = axon.input("x", shape=(None, 4)).pipe(axon.dense, 3)  # a bias broadcast: only a view
+    init_fn, predict_fn = axon.build(model, debug=True)
+    state = init_fn(axon.template((2, 4)))
+    with caplog.at_level(logging.INFO, logger="axon"):
+        for batch in (2, 2, 3, 5):
+            np.testing.assert_allclose(predict_fn(state, jnp.ones((batch, 4))),
+                                       jnp.ones((batch, 4)) @ state["dense_0"]["kernel"] + state["dense_0"]["bias"],
+                                       rtol=1e-6)
+    assert [r.getMessage().split(" of ")[0] for r in caplog.records if "hoisted" in r.getMessage()] == ["axon: hoisted 0"]
+    assert predict_fn.trace_count == 3

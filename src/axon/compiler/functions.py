@@ -379,6 +379,11 @@ class PredictFunction(_CompiledFunction):
         self._hoisted: dict[Any, hoisting.Hoisted | None] = {}  # by signature
         self._by_state = hoisting.StateCache()  # (program, residuals) by state identity and input signature
         self._plain_inputs: set = set()  # input signatures with nothing to hoist: the plain path
+        # False once the first program split had nothing worth hoisting: every later call then
+        # takes the plain path at once (each line of Python on the per-call path costs several
+        # times its warm-loop time between two XLA calls; other signatures of the same model
+        # are assumed alike: at worst a missed saving, never a different result)
+        self._hoisting = self.hoist_state
 
     def _predict(self, state: Any, inputs: dict) -> Any:
         self.trace_count += 1
@@ -421,7 +426,7 @@ class PredictFunction(_CompiledFunction):
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
         inputs = self._checked_call_inputs(inputs)
-        if self.hoist_state:
+        if self._hoisting:
             out = self._call_hoisted(state, inputs)
             if out is not _PLAIN:
                 return out
@@ -477,6 +482,8 @@ class PredictFunction(_CompiledFunction):
             program = self._hoisted[signature] = self._split(state, inputs, len(leaves))
         if program is None:
             self._plain_inputs.add(inputs_key)
+            if not any(self._hoisted.values()):
+                self._hoisting = False
             return None
         placed = leaves if self.distribution is None else self._placed_leaves(state)
         residuals = program.residuals(placed)

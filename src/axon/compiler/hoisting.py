@@ -20,13 +20,15 @@ level of the traced program:
    leaves it is computed from (a parameter broadcast to a large shape); and all residuals
    together stay within the size of the state; and a program whose residuals come to less
    than :data:`MIN_BYTES` is left whole (too little work to save);
-3. :class:`Hoisted` compiles the state part and the rest separately; the residuals are
-   computed once per state and kept while its arrays live, recognised by the identity of
-   the state leaves the state part reads (JAX arrays are immutable; a state with other
-   arrays computes them anew), a few states at a time.
+3. :class:`Hoisted` compiles the state part and the rest separately; ``predict_fn`` computes
+   the residuals once per state and keeps them in a :class:`StateCache` while the state's
+   arrays live, recognised by the identity of its leaves (JAX arrays are immutable; a state
+   with other arrays computes them anew), :data:`STATES_KEPT` states at a time. Only
+   concrete JAX arrays identify a state (:func:`hoistable_leaf`): tracers and NumPy arrays
+   take the whole program.
 
-Only equations of the public ``jax.extend.core`` jaxpr are used. Any failure while splitting
-leaves the program whole (:func:`split` returns ``None``).
+Only the public ``jax.extend.core`` jaxpr types and ``jax.core.eval_jaxpr`` are used; if
+splitting fails on a program nobody foresaw, ``predict_fn`` logs a warning and runs it whole.
 
 >>> import jax, jax.numpy as jnp
 >>> def forward(w, x):
@@ -40,7 +42,6 @@ leaves the program whole (:func:`split` returns ``None``).
 
 from __future__ import annotations
 
-import logging
 import math
 import operator
 import weakref
@@ -52,8 +53,6 @@ import numpy as np
 from jax.extend import core as jcore
 
 __all__ = ["Hoisted", "Split", "StateCache", "hoistable_leaf", "split"]
-
-logger = logging.getLogger("axon")
 
 RESIDUAL_FACTOR = 2
 """A residual may be at most this many times the bytes of the state leaves it is computed from."""
@@ -209,6 +208,14 @@ class Hoisted:
     ``residuals(leaves)`` runs the state part on the state's leaves; calling it with the
     state's leaves, the residuals and the inputs' leaves runs the rest and returns the
     program's output (a pytree of structure ``out_tree``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> w = [jnp.ones((128, 64)), jnp.ones((128, 64))]
+    >>> closed = jax.make_jaxpr(lambda a, b, x: {"y": x @ jnp.concatenate([a, b], 1)})(*w, jnp.ones((1, 128)))
+    >>> program = Hoisted(split(closed, n_state=2), jax.tree_util.tree_structure({"y": 0}))
+    >>> residuals = program.residuals(w)  # once per state
+    >>> [r.shape for r in residuals], program(w, residuals, [jnp.ones((1, 128))])["y"].shape
+    ([(128, 128)], (1, 128))
     """
 
     def __init__(self, parts: Split, out_tree: Any):
@@ -225,10 +232,27 @@ class Hoisted:
         self._rest_leaves = _picker(parts.rest_leaves)
 
     def residuals(self, leaves: Sequence[Any]) -> tuple:
-        """The state part's results for the state whose leaves are ``leaves``."""
+        """The state part's results (the residuals) for the state whose leaves are ``leaves``.
+
+        Args:
+            leaves: all the state's leaves, in the traced program's order.
+
+        Returns:
+            The residuals, a tuple of arrays.
+        """
         return tuple(self._state_part(self.parts.consts, self._state_leaves(leaves)))
 
     def __call__(self, leaves: Sequence[Any], residuals: tuple, input_leaves: Sequence[Any]) -> Any:
+        """Run the rest of the program.
+
+        Args:
+            leaves: all the state's leaves (the rest reads those it needs).
+            residuals: what :meth:`residuals` gave for this state.
+            input_leaves: the inputs' leaves.
+
+        Returns:
+            The program's output.
+        """
         return self._rest(self._rest_leaves(leaves), residuals, input_leaves)
 
 
@@ -268,7 +292,15 @@ class StateCache:
         return len(self._values)
 
     def put(self, key: Any, leaves: Sequence[Any], value: Any) -> None:
-        """Keep ``value`` for the state whose leaves are ``leaves`` (under ``key``)."""
+        """Keep ``value`` for the state whose leaves are ``leaves``, dropping the oldest entry
+        when full.
+
+        Args:
+            key: the lookup key, which must begin with ``tuple(map(id, leaves))``'s information
+                (the ids are only meaningful while the leaves live).
+            leaves: the arrays whose lifetime bounds the entry's.
+            value: what to keep.
+        """
         cache_ref = weakref.ref(self)
 
         def forget(_: Any) -> None:  # a leaf was freed: its id may be reused, drop the entry
