@@ -443,9 +443,14 @@ class PredictFunction(_CompiledFunction):
         """The forward pass with its state-only part run once per state, or ``_PLAIN`` for the
         plain path (nothing worth hoisting, or a state that is not concrete JAX arrays)."""
         data = state.data if isinstance(state, ModelState) else state
-        input_leaves, input_tree = jax.tree_util.tree_flatten(inputs)
         try:
-            inputs_key = (input_tree, *[(x.shape, x.dtype, getattr(x, "weak_type", False)) for x in input_leaves])
+            if len(inputs) == 1:  # the common case, without a pytree flatten
+                ((name, x),) = inputs.items()
+                input_leaves = [x]
+                inputs_key = (name, x.shape, x.dtype, getattr(x, "weak_type", False))
+            else:
+                input_leaves, input_tree = jax.tree_util.tree_flatten(inputs)
+                inputs_key = (input_tree, *[(x.shape, x.dtype, getattr(x, "weak_type", False)) for x in input_leaves])
         except AttributeError:  # an input that is not an array: the plain path converts it
             return _PLAIN
         if inputs_key in self._plain_inputs:
