@@ -306,3 +306,13 @@ def test_a_model_with_nothing_to_hoist_is_analysed_once(caplog):
                                        rtol=1e-6)
     assert [r.getMessage().split(" of ")[0] for r in caplog.records if "hoisted" in r.getMessage()] == ["axon: hoisted 0"]
     assert predict_fn.trace_count == 3
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_the_recurrent_gate_kernels_are_concatenated_outside_the_loop(name, hoist_everything):
+    make, shape = MODELS[name]
+    init_fn, predict_fn = axon.build(make())
+    state = init_fn(axon.template(shape))
+    parts = _split(predict_fn.apply, state.data, _x(shape))
+    assert _names(parts.state_part).count("concatenate") == 3
+    assert "concatenate" not in _names(parts.rest.jaxpr)

@@ -199,6 +199,12 @@ GATED_CASES = [  # kind, mask, bias, scalar biases, gate, dtype, also check a se
     ("lstm", "sequence", True, False, "sigmoid", "bfloat16", False),
     ("lstm", "per_example", True, True, "hard_sigmoid", "float32", False),
     ("lstm", 1, True, False, "sigmoid", "float32", False),
+    # the GRU's dynamic unroll: kernels concatenated before the loop instead of in its body
+    ("gru", None, True, False, "sigmoid", "float32", True),
+    ("gru", None, False, False, "sigmoid", "float32", False),
+    ("gru", "sequence", True, False, "sigmoid", "float32", False),
+    ("gru", "sequence", True, False, "sigmoid", "bfloat16", False),
+    ("gru", "per_example", True, True, "hard_sigmoid", "float32", False),
 ]
 
 
@@ -208,13 +214,15 @@ def test_gated_dynamic_unroll_equals_autodiff_of_the_cell_loop(kind, mask, use_b
     """``lstm(unroll="dynamic")`` (a ``lax.scan`` with a hand-written backward pass that takes
     the kernels' gradients after the loop) against ``dynamic_unroll(lstm_cell)``
     differentiated by JAX: the same outputs bit for bit, gradients (inputs, initial state,
-    kernels, biases) to float rounding, and in two cases ``grad`` of a gradient too."""
+    kernels, biases) to float rounding, and in two cases ``grad`` of a gradient too. The same
+    for ``gru(unroll="dynamic")`` (its gate kernels concatenated once, before the loop, so that
+    an inference ``predict_fn`` does it once per state), plus forward mode."""
     import functools
 
-    from axon.layers import lstm, lstm_cell
+    from axon.layers import gru, gru_cell, lstm, lstm_cell
     from axon.layers.recurrent import dynamic_unroll
 
-    layer, cell = lstm, lstm_cell
+    layer, cell = (lstm, lstm_cell) if kind == "lstm" else (gru, gru_cell)
     x, carry, mask, ik, hk, bias = _gated_case(kind, mask, use_bias, scalar_bias, dtype)
 
     def ours(x, carry, ik, hk, bias):
@@ -243,6 +251,12 @@ def test_gated_dynamic_unroll_equals_autodiff_of_the_cell_loop(kind, mask, use_b
         assert got.dtype == want.dtype and got.shape == want.shape
         scale = max(1.0, float(np.abs(np.asarray(want, np.float32)).max()))
         np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=tol, atol=tol * scale)
+    if kind == "gru":  # no custom_vjp: forward mode too
+        tangents = jax.tree.map(lambda a: jnp.ones_like(a) * 0.1, args)
+        got = jax.jit(lambda a, t: jax.jvp(ours, a, t))(args, tangents)
+        want = jax.jit(lambda a, t: jax.jvp(reference, a, t))(args, tangents)
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w, np.float32), rtol=tol, atol=tol)
     if second_order:
         def second(f):
             return lambda x, *rest: jnp.sum(jax.grad(loss(f))(x, *rest) ** 2)
