@@ -125,6 +125,27 @@ def test_max_pool_equals_reduce_window_values_and_gradients(shape, kernel, chann
     np.testing.assert_array_equal(jax.jvp(ours, (x,), (tangent,))[1], jax.jvp(reference, (x,), (tangent,))[1])
 
 
+def test_max_pool_forward_is_one_reduction_and_second_derivatives_match_reduce_window():
+    """Inference runs only the windows' maximum (the first-maximum selection is the
+    derivative's business, a custom_jvp); second derivatives still equal reduce_window's."""
+    from axon.layers import max_pool
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 6, 4, 3)), jnp.float32)
+    forward = str(jax.make_jaxpr(lambda x: max_pool(x, kernel_size=2))(x))
+    assert "reduce_max" in forward and "select_n" not in forward and "eq" not in forward.split()
+
+    def hvp(pool):
+        def f(x):
+            return (pool(x) ** 2).sum()
+
+        return jax.jvp(jax.grad(f), (x,), (jnp.ones_like(x),))[1]
+
+    ours = hvp(lambda x: max_pool(x, kernel_size=2))
+    np.testing.assert_array_equal(ours, hvp(lambda x: _reduce_window_max(x, (2, 2), "last")))
+    assert float(jnp.abs(ours).sum()) > 0
+
+
 def test_max_pool_keeps_reduce_window_for_overlapping_or_padded_windows():
     from axon.layers import max_pool
 
@@ -178,6 +199,12 @@ GATED_CASES = [  # kind, mask, bias, scalar biases, gate, dtype, also check a se
     ("lstm", "sequence", True, False, "sigmoid", "bfloat16", False),
     ("lstm", "per_example", True, True, "hard_sigmoid", "float32", False),
     ("lstm", 1, True, False, "sigmoid", "float32", False),
+    # the GRU's dynamic unroll: kernels concatenated before the loop instead of in its body
+    ("gru", None, True, False, "sigmoid", "float32", True),
+    ("gru", None, False, False, "sigmoid", "float32", False),
+    ("gru", "sequence", True, False, "sigmoid", "float32", False),
+    ("gru", "sequence", True, False, "sigmoid", "bfloat16", False),
+    ("gru", "per_example", True, True, "hard_sigmoid", "float32", False),
 ]
 
 
@@ -187,13 +214,15 @@ def test_gated_dynamic_unroll_equals_autodiff_of_the_cell_loop(kind, mask, use_b
     """``lstm(unroll="dynamic")`` (a ``lax.scan`` with a hand-written backward pass that takes
     the kernels' gradients after the loop) against ``dynamic_unroll(lstm_cell)``
     differentiated by JAX: the same outputs bit for bit, gradients (inputs, initial state,
-    kernels, biases) to float rounding, and in two cases ``grad`` of a gradient too."""
+    kernels, biases) to float rounding, and in two cases ``grad`` of a gradient too. The same
+    for ``gru(unroll="dynamic")`` (its gate kernels concatenated once, before the loop, so that
+    an inference ``predict_fn`` does it once per state), plus forward mode."""
     import functools
 
-    from axon.layers import lstm, lstm_cell
+    from axon.layers import gru, gru_cell, lstm, lstm_cell
     from axon.layers.recurrent import dynamic_unroll
 
-    layer, cell = lstm, lstm_cell
+    layer, cell = (lstm, lstm_cell) if kind == "lstm" else (gru, gru_cell)
     x, carry, mask, ik, hk, bias = _gated_case(kind, mask, use_bias, scalar_bias, dtype)
 
     def ours(x, carry, ik, hk, bias):
@@ -222,6 +251,12 @@ def test_gated_dynamic_unroll_equals_autodiff_of_the_cell_loop(kind, mask, use_b
         assert got.dtype == want.dtype and got.shape == want.shape
         scale = max(1.0, float(np.abs(np.asarray(want, np.float32)).max()))
         np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=tol, atol=tol * scale)
+    if kind == "gru":  # no custom_vjp: forward mode too
+        tangents = jax.tree.map(lambda a: jnp.ones_like(a) * 0.1, args)
+        got = jax.jit(lambda a, t: jax.jvp(ours, a, t))(args, tangents)
+        want = jax.jit(lambda a, t: jax.jvp(reference, a, t))(args, tangents)
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w, np.float32), rtol=tol, atol=tol)
     if second_order:
         def second(f):
             return lambda x, *rest: jnp.sum(jax.grad(loss(f))(x, *rest) ** 2)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon._dtypes import canonical_dtype
+from axon.compiler import hoisting
 from axon.compiler.creation import creator, path_salt
 from axon.compiler.placement import Distribution, check_distribution
 from axon.compiler.program import (
@@ -44,6 +45,7 @@ __all__ = ["MODES", "Mode", "InitFunction", "PredictFunction", "TrainOutput", "b
 logger = logging.getLogger("axon")
 _PLACEMENT_CACHE_SIZE = 8  # state layouts a distributed predict_fn remembers
 MODES = ("inference", "train")
+_PLAIN = object()  # PredictFunction._call_hoisted: take the plain path
 Mode = Literal["inference", "train"]
 
 
@@ -348,12 +350,16 @@ class PredictFunction(_CompiledFunction):
     does not trace again). It can be called inside the user's own ``jax.jit``/``jax.grad``.
     ``apply`` is the same forward pass without the host-side input checks, for callers that
     checked the inputs once already (``check_inputs``) and trace it into their own program.
+
+    With ``hoist_state`` (inference mode, jitted), the work that reads only the state (an
+    LSTM's gate kernels concatenated, parameter casts under a mixed-precision policy) runs
+    once per state instead of on every call (:mod:`axon.compiler.hoisting`).
     """
 
     _where = "predict_fn"
 
     def __init__(self, program: Program, *, mode: str, jit: bool, global_options, print_values: bool, debug: bool,
-                 distribution: Distribution | None = None):
+                 distribution: Distribution | None = None, hoist_state: bool = True):
         self._program = program
         self._warned_shapes: set[tuple[str, tuple[int, ...]]] = set()
         self.mode = mode
@@ -368,6 +374,16 @@ class PredictFunction(_CompiledFunction):
         self._checked_shapes: set[tuple[int, ...]] = set()
         # under a distribution: the state's shardings by (tree structure, leaf shapes)
         self._state_shardings: dict[Any, list] = {}
+        # state hoisting (inference, jitted): per signature, the split program or the whole one
+        self.hoist_state = bool(hoist_state) and jit and mode == "inference"
+        self._hoisted: dict[Any, hoisting.Hoisted | None] = {}  # by signature
+        self._by_state = hoisting.StateCache()  # (program, residuals) by state identity and input signature
+        self._plain_inputs: set = set()  # input signatures with nothing to hoist: the plain path
+        # False once the first program split had nothing worth hoisting: every later call then
+        # takes the plain path at once (each line of Python on the per-call path costs several
+        # times its warm-loop time between two XLA calls; other signatures of the same model
+        # are assumed alike: at worst a missed saving, never a different result)
+        self._hoisting = self.hoist_state
 
     def _predict(self, state: Any, inputs: dict) -> Any:
         self.trace_count += 1
@@ -410,6 +426,10 @@ class PredictFunction(_CompiledFunction):
         if not isinstance(state, (ModelState, Mapping)):
             raise TypeError(f"predict_fn: expected state to be a ModelState or a nested dict, got {type(state).__name__}")
         inputs = self._checked_call_inputs(inputs)
+        if self._hoisting:
+            out = self._call_hoisted(state, inputs)
+            if out is not _PLAIN:
+                return out
         if self.distribution is not None:
             inputs = self.distribution.shard_batch(inputs)
             state = self._placed_state(state)
@@ -418,6 +438,79 @@ class PredictFunction(_CompiledFunction):
             # ModelState wrapper spares jit a Python-level flatten on every call
             return self._jitted(state.data if isinstance(state, ModelState) else state, inputs)
         return self._predict(state, inputs)
+
+    def _call_hoisted(self, state: Any, inputs: dict) -> Any:
+        """The forward pass with its state-only part run once per state, or ``_PLAIN`` for the
+        plain path (nothing worth hoisting, or a state that is not concrete JAX arrays)."""
+        data = state.data if isinstance(state, ModelState) else state
+        try:
+            if len(inputs) == 1:  # the common case, without a pytree flatten
+                ((name, x),) = inputs.items()
+                input_leaves = [x]
+                inputs_key = (name, x.shape, x.dtype, getattr(x, "weak_type", False))
+            else:
+                input_leaves, input_tree = jax.tree_util.tree_flatten(inputs)
+                inputs_key = (input_tree, *[(x.shape, x.dtype, getattr(x, "weak_type", False)) for x in input_leaves])
+        except AttributeError:  # an input that is not an array: the plain path converts it
+            return _PLAIN
+        if inputs_key in self._plain_inputs:
+            return _PLAIN
+        leaves, treedef = jax.tree_util.tree_flatten(data)
+        key = (tuple(map(id, leaves)), treedef, inputs_key)
+        found = self._by_state.get(key)
+        if found is None:
+            found = self._hoist_state(key, state, inputs, leaves)
+            if found is None:
+                return _PLAIN
+        program, residuals = found
+        if self.distribution is not None:
+            input_leaves = jax.tree_util.tree_leaves(self.distribution.shard_batch(inputs))
+            leaves = self._placed_leaves(state)
+        return program(leaves, residuals, input_leaves)
+
+    def _placed_leaves(self, state: Any) -> list:
+        placed = self._placed_state(state)
+        return jax.tree_util.tree_leaves(placed.data if isinstance(placed, ModelState) else placed)
+
+    def _hoist_state(self, key: tuple, state: Any, inputs: dict, leaves: list) -> tuple | None:
+        """A state not seen with these inputs: split the program for the signature (once per
+        signature) and compute the state's residuals. ``None`` for the plain path: nothing
+        to hoist for these inputs (remembered, so later calls skip all this), a state that
+        cannot be recognised again (tracers, NumPy arrays), or residuals that would be
+        tracers (a call inside someone's trace)."""
+        if not all(map(hoisting.hoistable_leaf, leaves)):
+            return None
+        _, treedef, inputs_key = key
+        signature = (treedef, inputs_key, *[(x.shape, x.dtype, x.weak_type) for x in leaves])
+        program = self._hoisted.get(signature, False)
+        if program is False:
+            program = self._hoisted[signature] = self._split(state, inputs, len(leaves))
+        if program is None:
+            self._plain_inputs.add(inputs_key)
+            if not any(self._hoisted.values()):
+                self._hoisting = False
+            return None
+        placed = leaves if self.distribution is None else self._placed_leaves(state)
+        residuals = program.residuals(placed)
+        if any(isinstance(r, jax.core.Tracer) for r in residuals):
+            return None
+        self._by_state.put(key, leaves, (program, residuals))
+        return program, residuals
+
+    def _split(self, state: Any, inputs: dict, n_state: int) -> hoisting.Hoisted | None:
+        """Trace the forward pass for one signature (the trace ``jit`` reuses) and split it."""
+        if self.distribution is not None:  # as the plain path calls it
+            state, inputs = self._placed_state(state), self.distribution.shard_batch(inputs)
+        traced = self._jitted.trace(state.data if isinstance(state, ModelState) else state, inputs)
+        try:
+            parts = hoisting.split(traced.jaxpr, n_state)
+        except Exception as e:  # an unforeseen program: run it whole
+            logger.warning("axon: predict_fn could not split off its state-only work (%s); running it whole", e)
+            parts = None
+        if self._debug:
+            logger.info("axon: hoisted %d of %d equations out of predict",
+                        0 if parts is None else len(parts.state_part.eqns), len(traced.jaxpr.eqns))
+        return None if parts is None else hoisting.Hoisted(parts, jax.tree_util.tree_structure(traced.out_info))
 
     def _placed_state(self, state: Any) -> Any:
         """``state`` laid out by the distribution: the shardings are worked out once per
@@ -522,6 +615,7 @@ def build(
     global_layer_options: Mapping[str, Any] | None = None,
     debug: bool = False,
     distribution: Distribution | None = None,
+    hoist_state: bool = True,
 ) -> tuple[InitFunction, PredictFunction]:
     """Build ``model`` into ``(init_fn, predict_fn)``.
 
@@ -544,6 +638,13 @@ def build(
             ``ModelParallel``): ``init_fn`` then creates every parameter already laid out
             on the strategy's mesh (same values as without it, for the same seed), and
             ``predict_fn`` splits its inputs over the data axis and places the state.
+        hoist_state: in inference mode, run the work of ``predict_fn`` that reads only the
+            state (an LSTM's per-gate kernels concatenated into one matrix, parameter casts
+            under a mixed-precision policy, ...) once per state instead of on every call,
+            keeping the results while the state's arrays live (a few states at a time; see
+            :mod:`axon.compiler.hoisting`). ``False`` runs the whole program on every call.
+            Only calls with concrete JAX arrays are split; ``apply``, ``lower`` and calls
+            inside the user's own ``jax.jit`` trace the whole program as before.
 
     Returns:
         ``(init_fn, predict_fn)``: an :class:`InitFunction` and a :class:`PredictFunction`.
@@ -572,7 +673,8 @@ def build(
     init_fn = InitFunction(program, mode=mode, seed=int(seed), jit=jit, global_options=global_layer_options, debug=debug,
                            distribution=distribution)
     predict_fn = PredictFunction(program, mode=mode, jit=jit, global_options=global_layer_options,
-                                 print_values=print_values, debug=debug, distribution=distribution)
+                                 print_values=print_values, debug=debug, distribution=distribution,
+                                 hoist_state=hoist_state)
     return init_fn, predict_fn
 
 

@@ -131,9 +131,36 @@ def _tiles(x: jax.Array, window: _Window) -> bool:
     )
 
 
+def _tiled_windows(x: jax.Array, dims: tuple[int, ...]) -> tuple[jax.Array, tuple[int, ...]]:
+    """``x`` cut to whole windows and reshaped so that each window axis follows its axis."""
+    outs = [n // d for n, d in zip(x.shape, dims, strict=True)]
+    x = x[tuple(slice(0, n * d) for n, d in zip(outs, dims, strict=True))]
+    x = x.reshape([size for n, d in zip(outs, dims, strict=True) for size in (n, d)])
+    return x, tuple(2 * a + 1 for a in range(len(dims)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _tiled_max(x: jax.Array, dims: tuple[int, ...]) -> jax.Array:
     """``reduce_window`` max over non-overlapping windows, from the window's entries picked
     by strided reshapes (no ``select_and_scatter``).
+
+    The value is the windows' maximum (one reduction: what an inference program runs); its
+    derivatives are those of :func:`_tiled_max_selected`, which builds the same value by
+    selecting each window's first maximal entry, so that autodiff sends the gradient where
+    ``select_and_scatter`` does (issue 17: the selection chain cost batch-1 inference ~10%
+    of the CNN's forward pass, for nothing when nothing is differentiated).
+    """
+    windows, window_axes = _tiled_windows(x, dims)
+    return windows.max(axis=window_axes)
+
+
+@_tiled_max.defjvp
+def _tiled_max_jvp(dims: tuple[int, ...], primals: tuple, tangents: tuple) -> tuple:
+    return jax.jvp(lambda x: _tiled_max_selected(x, dims), primals, tangents)
+
+
+def _tiled_max_selected(x: jax.Array, dims: tuple[int, ...]) -> jax.Array:
+    """The windows' maximum as the selection of each window's first maximal entry.
 
     Same values as ``reduce_window``, and the same gradient: all of it to the first maximum
     of each window in row-major window order, as XLA's ``select_and_scatter`` gives it (the
@@ -142,10 +169,7 @@ def _tiled_max(x: jax.Array, dims: tuple[int, ...]) -> jax.Array:
     (12 ms for the benchmark CNN's 2x2 pool at batch 32, 16% of its training step). Only a
     window with a NaN differs: its output is NaN as before, its gradient zero.
     """
-    outs = [n // d for n, d in zip(x.shape, dims, strict=True)]
-    x = x[tuple(slice(0, n * d) for n, d in zip(outs, dims, strict=True))]
-    x = x.reshape([size for n, d in zip(outs, dims, strict=True) for size in (n, d)])
-    window_axes = tuple(2 * a + 1 for a in range(len(dims)))
+    x, window_axes = _tiled_windows(x, dims)
     largest = lax.stop_gradient(x.max(axis=window_axes))
     entries = [
         x[tuple(i for o in offset for i in (slice(None), o))]

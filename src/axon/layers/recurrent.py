@@ -257,17 +257,33 @@ def _gated_cell(
     _check_gated(where, x, hidden, input_kernel, hidden_kernel, bias, spec.keys)
     gate_fn = _resolve_activation(gate_fn, where, "gate_fn")
     activation_fn = _resolve_activation(activation_fn, where, "activation_fn")
-    units = hidden.shape[-1]
-    n = len(spec.input_keys)
+    wi, wh, fused_bias = _fused_parameters(spec, input_kernel, hidden_kernel, bias, hidden.shape[-1])
+    return _fused_step(spec, x, carry, mask, wi, wh, fused_bias, gate_fn, activation_fn)
 
-    zx = x @ _gate_kernels(input_kernel, spec.input_keys)
-    zh = hidden @ _gate_kernels(hidden_kernel, spec.hidden_keys)
-    if bias is not None:
-        zx = zx + _gate_bias(bias, spec.input_bias, units)
+
+def _fused_parameters(spec: GatedCell, input_kernel: Mapping[str, jax.Array], hidden_kernel: Mapping[str, jax.Array],
+                      bias: Mapping[str, jax.Array] | None, units: int) -> tuple[jax.Array, jax.Array, Any]:
+    """The per-gate kernels concatenated in gate order, the input-side biases likewise, and
+    the hidden-side biases by name: what :func:`_fused_step` multiplies and adds."""
+    wi = _gate_kernels(input_kernel, spec.input_keys)
+    wh = _gate_kernels(hidden_kernel, spec.hidden_keys)
+    if bias is None:
+        return wi, wh, None
+    return wi, wh, (_gate_bias(bias, spec.input_bias, units), {k: bias[k] for k in spec.hidden_bias if k is not None})
+
+
+def _fused_step(spec: GatedCell, x: jax.Array, carry: Carry, mask: Any, wi: jax.Array, wh: jax.Array, fused_bias: Any,
+                gate_fn: Callable, activation_fn: Callable) -> tuple[jax.Array, Carry]:
+    """One step of the cell from :func:`_fused_parameters`' arrays (checked beforehand)."""
+    n = len(spec.input_keys)
+    zx = x @ wi
+    zh = carry[-1] @ wh
+    if fused_bias is not None:
+        zx = zx + fused_bias[0]
     xs = jnp.split(zx, n, axis=-1)
     hs = jnp.split(zh, n, axis=-1)
-    if bias is not None:
-        hs = [h if k is None else h + bias[k] for h, k in zip(hs, spec.hidden_bias, strict=True)]
+    if fused_bias is not None:
+        hs = [h if k is None else h + fused_bias[1][k] for h, k in zip(hs, spec.hidden_bias, strict=True)]
     new = spec.step(xs, hs, carry, gate_fn, activation_fn)
     new = tuple(_keep_masked(mask, old, value) for old, value in zip(carry, new, strict=True))
     return new[-1], new
@@ -697,6 +713,14 @@ def _gated_layer(
     if unroll == "dynamic" and spec.sums_projections and all(k is None for k in spec.hidden_bias):
         return _summed_dynamic(spec, cell.keywords["gate_fn"], cell.keywords["activation_fn"], x, carry, seq_mask,
                               input_kernel, hidden_kernel, bias)
+    if unroll == "dynamic":
+        # the kernels concatenated once, before the loop rather than in its body (the same
+        # values): an inference predict_fn then does it once per state (issue 17)
+        wi, wh, fused_bias = _fused_parameters(spec, input_kernel, hidden_kernel, bias, carry[-1].shape[-1])
+        step = functools.partial(_fused_step, spec, gate_fn=cell.keywords["gate_fn"],
+                                 activation_fn=cell.keywords["activation_fn"])
+        return dynamic_unroll(lambda x_t, c, m_t, wi, wh, b: step(x_t, c, m_t, wi, wh, b), x, carry, mask,
+                              wi, wh, fused_bias)
     return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
 
 
