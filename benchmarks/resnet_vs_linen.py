@@ -1,10 +1,10 @@
 """The quick ResNet-18's training step: axon's trainer step against Flax Linen's, in one
 process, interleaved, by CPU time (issue 17: axon >= 1.0x Linen on every workload).
 
-    python -m benchmarks.resnet_vs_linen [--repeats 15] [--steps 4] [--hlo DIR]
+    python -m benchmarks.resnet_vs_linen [--repeats 15] [--steps 4] [--hlo DIR] [--full]
 
 Compiles three steps for ``benchmarks.workloads``' quick ResNet-18 (batch 16, 32x32x3,
-widths 16-32-64-128):
+widths 16-32-64-128; ``--full``: the full-size workload, batch 128, widths 64-512):
 
 * ``linen``: the ``flax_linen`` benchmark implementation's jitted, donating optax step;
 * ``axon_before``: ``axon.loop.steps.train_step`` (what ``axon.loop.trainer`` compiles) with
@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--hlo", type=pathlib.Path, default=None, help="write the optimized HLOs here")
+    parser.add_argument("--full", action="store_true", help="the full-size workload instead of the quick one")
     args = parser.parse_args(argv)
 
-    w = get("resnet18", quick=True)
+    w = get("resnet18", quick=not args.full)
     linen = FlaxLinen(w)
     linen.setup()
     x, y = linen.batches[0]
