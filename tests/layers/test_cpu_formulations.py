@@ -4,7 +4,7 @@ softmax / einsum; a float32 query scaled before the logits are taken, a bfloat16
 scaled in float32) against ``jax.nn.dot_product_attention``'s XLA path, on the attention
 layer's cases (heads, grouped-query, single head, masks, bias, causal, float32 and bfloat16,
 values and gradients); max pooling over tiling windows against ``reduce_window``; the layer
-norm's written-out derivative against autodiff's."""
+norm's and train-mode batch norm's written-out derivatives against autodiff's."""
 
 import jax
 import jax.numpy as jnp
