@@ -4,7 +4,7 @@ softmax / einsum; a float32 query scaled before the logits are taken, a bfloat16
 scaled in float32) against ``jax.nn.dot_product_attention``'s XLA path, on the attention
 layer's cases (heads, grouped-query, single head, masks, bias, causal, float32 and bfloat16,
 values and gradients); max pooling over tiling windows against ``reduce_window``; the layer
-norm's written-out derivative against autodiff's."""
+norm's and train-mode batch norm's written-out derivatives against autodiff's."""
 
 import jax
 import jax.numpy as jnp
@@ -432,3 +432,128 @@ def test_layer_norm_layer_gradients_equal_autodiff(monkeypatch):
     for (path, g), w in zip(jax.tree_util.tree_leaves_with_path(got), jax.tree_util.tree_leaves(want), strict=True):
         scale = float(np.abs(np.asarray(w)).max())
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5 * scale, err_msg=str(path))
+
+# -- batch norm (train mode): a written-out derivative instead of autodiff's two-pass variance chain
+
+
+def _autodiff_batch_norm(x, gamma, beta, axes, epsilon):
+    # the formulation axon used before: two-pass statistics, gamma folded into the rsqrt,
+    # differentiated by autodiff
+    xc = x.astype(jnp.float32)
+    mu = jnp.mean(xc, axis=axes, keepdims=True)
+    v = jnp.mean(jnp.square(xc - mu), axis=axes, keepdims=True)
+    scale = jax.lax.rsqrt(v + epsilon)
+    if gamma is not None:
+        scale = scale * gamma
+    y = (xc - mu) * scale
+    if beta is not None:
+        y = y + beta
+    return y.astype(x.dtype), mu, v
+
+
+BATCH_NORM_CASES = [
+    # shape, channel_index, gamma, beta, offset (a large mean makes the variance ill-conditioned), instance, dtype
+    ((8, 5, 5, 4), -1, True, True, 0.0, False, "float32"),
+    ((6, 3, 4, 4), 1, True, False, 3.0, False, "float32"),
+    ((16, 7), -1, False, True, 0.0, False, "float32"),
+    ((4, 6, 3), -1, False, False, 0.0, True, "float32"),
+    ((8, 4, 4, 8), -1, True, True, 50.0, False, "float32"),
+    ((8, 4, 4, 8), -1, True, True, 2.0, False, "bfloat16"),
+]
+
+
+@pytest.mark.parametrize("shape,channel_index,with_gamma,with_beta,offset,instance,dtype", BATCH_NORM_CASES)
+def test_batch_norm_equals_autodiff_values_and_derivatives(shape, channel_index, with_gamma, with_beta, offset,
+                                                           instance, dtype):
+    from axon.layers import batch_norm, instance_norm
+
+    rng = np.random.default_rng(5)
+    axis = channel_index % len(shape)
+    c = shape[axis]
+    axes = tuple(a for a in range(len(shape)) if a != axis and not (instance and a == 0))
+    bshape = [1] * len(shape)
+    bshape[axis] = c
+    x = jnp.asarray(rng.standard_normal(shape) * 2 + offset, dtype)
+    gamma = jnp.asarray(rng.standard_normal(c), jnp.float32) if with_gamma else None
+    beta = jnp.asarray(rng.standard_normal(c), jnp.float32) if with_beta else None
+    weights = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    eps = 1e-5
+    norm = instance_norm if instance else batch_norm
+
+    def ours(x, g, b):
+        out = norm(x, g, b, jnp.zeros(c), jnp.ones(c), channel_index=channel_index, epsilon=eps, mode="train")
+        return out.output, out.state
+
+    def reference(x, g, b):
+        g = None if g is None else g.reshape(bshape)
+        b = None if b is None else b.reshape(bshape)
+        y, mu, v = _autodiff_batch_norm(x, g, b, axes, eps)
+        n = np.prod([shape[a] for a in axes])
+        mu, v = mu.reshape(-1, c).mean(0), (v * (n / (n - 1))).reshape(-1, c).mean(0)
+        return y, {"mean": 0.1 * jax.lax.stop_gradient(mu), "var": 0.9 + 0.1 * jax.lax.stop_gradient(v)}
+
+    def derivatives(fn):
+        # values and running statistics; reverse mode for the input and both parameters;
+        # forward mode and a Hessian-vector product (custom_jvp keeps those working)
+        def loss(x, g, b):
+            return (fn(x, g, b)[0].astype(jnp.float32) ** 2 * weights).sum()
+
+        def run(x, g, b, t):
+            grads = jax.grad(loss, (0, 1, 2))(x, g, b)
+            forward = jax.jvp(lambda x: loss(x, g, b), (x,), (t,))[1]
+            hvp = jax.jvp(jax.grad(lambda x: loss(x, g, b)), (x,), (t,))[1]
+            return fn(x, g, b), grads, forward, hvp
+
+        return jax.jit(run)
+
+    tangent = jnp.asarray(rng.standard_normal(shape), dtype)
+    (out, stats), grads, forward, hvp = derivatives(ours)(x, gamma, beta, tangent)
+    (ref, ref_stats), ref_grads, ref_forward, ref_hvp = derivatives(reference)(x, gamma, beta, tangent)
+    # values: the same operations, so equal bit for bit
+    np.testing.assert_array_equal(np.asarray(out, np.float32), np.asarray(ref, np.float32))
+    for k in ("mean", "var"):
+        np.testing.assert_allclose(stats[k], ref_stats[k], rtol=1e-6, atol=1e-7)
+    tol = 1e-5 if dtype == "float32" else 1e-2
+    for g, w in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads), strict=True):
+        scale = float(np.abs(np.asarray(w, np.float32)).max())
+        np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w, np.float32), rtol=tol * 10,
+                                   atol=tol * scale * (1 + offset))
+    np.testing.assert_allclose(float(forward), float(ref_forward), rtol=tol * 10, atol=tol)
+    scale = float(np.abs(np.asarray(ref_hvp, np.float32)).max())
+    np.testing.assert_allclose(np.asarray(hvp, np.float32), np.asarray(ref_hvp, np.float32),
+                               rtol=tol * 10, atol=tol * 10 * scale * (1 + offset))
+
+
+def test_batch_norm_layer_gradients_equal_autodiff(monkeypatch):
+    # the graph layer in a small residual CNN, one training step's parameter gradients and
+    # running statistics, with the written-out derivative against autodiff's
+    x = axon.input("x", shape=(None, 6, 6, 3))
+    h = axon.conv(x, 8, kernel_size=3, padding="same", use_bias=False).pipe(axon.batch_norm).pipe(axon.relu)
+    y = axon.conv(h, 8, kernel_size=3, padding="same", use_bias=False).pipe(axon.batch_norm)
+    h = axon.relu(axon.add(h, y))
+    model = h.pipe(axon.global_avg_pool).pipe(axon.dense, 3)
+    init_fn, predict_fn = axon.build(model, mode="train")
+    state = init_fn()
+    xs = jnp.asarray(np.random.default_rng(6).standard_normal((4, 6, 6, 3)) + 1, jnp.float32)
+
+    def grads(predict):
+        def f(p):
+            out = predict(state.update(p), xs)
+            return (out.prediction ** 2).sum(), out.state
+
+        return jax.jit(jax.grad(f, has_aux=True))(state.trainable_parameters())
+
+    got, got_state = grads(predict_fn)
+    import axon.layers.normalization as normalization
+
+    def autodiff(x, g, b, axes, eps):
+        return _autodiff_batch_norm(x, g, b, axes, eps)
+
+    monkeypatch.setattr(normalization, "_batch_normalize", autodiff)
+    _, reference_fn = axon.build(model, mode="train")
+    want, want_state = grads(reference_fn)
+    for (path, g), w in zip(jax.tree_util.tree_leaves_with_path(got), jax.tree_util.tree_leaves(want), strict=True):
+        scale = float(np.abs(np.asarray(w)).max())
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5 * scale, err_msg=str(path))
+    for g, w in zip(jax.tree_util.tree_leaves(got_state), jax.tree_util.tree_leaves(want_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))

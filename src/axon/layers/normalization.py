@@ -155,9 +155,8 @@ def _stats_norm(
     else:
         axes = tuple(a for a in range(x.ndim) if a != axis)
     n = math.prod(x.shape[a] for a in axes)
-    mu = jnp.mean(xc, axis=axes, keepdims=True)
-    v = jnp.mean(jnp.square(xc - mu), axis=axes, keepdims=True)
-    y = _normalize(xc, mu, v, g, b, epsilon).astype(_output_dtype(x, cdt))
+    y, mu, v = _batch_normalize(xc, g, b, axes, epsilon)
+    y = y.astype(_output_dtype(x, cdt))
 
     # Running variance uses the unbiased estimate (PyTorch); with a single value per
     # statistic (n == 1) the biased one (0) is used instead of dividing by zero.
@@ -171,6 +170,53 @@ def _stats_norm(
     new_mean = _ema(mean, batch_mu, momentum)
     new_var = _ema(var, batch_var, momentum)
     return StatefulOutput(y, {"mean": new_mean, "var": new_var})
+
+
+def _batch_statistics(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """The two-pass batch mean and biased variance over ``axes`` (kept as size-1 axes)."""
+    mu = jnp.mean(x, axis=axes, keepdims=True)
+    return mu, jnp.mean(jnp.square(x - mu), axis=axes, keepdims=True)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _batch_normalize(
+    x: jax.Array, gamma: jax.Array | None, beta: jax.Array | None, axes: tuple[int, ...], epsilon: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Train-mode batch (or instance) normalization: ``(y, mean, var)`` over ``axes``.
+
+    The values are computed exactly as before (two-pass variance, ``gamma`` folded into the
+    per-channel ``rsqrt``). The derivative is written out (issue 17): with ``xc = x - mean``,
+    ``r = rsqrt(var + eps)`` and ``s = gamma * r``,
+    ``dy = s*dx + (dbeta - s*mean(dx)) + xc*(r*dgamma - gamma*r**3*mean(xc*dx))``, the
+    same math as autodiff's (autodiff also carries ``mean(xc)``, zero up to rounding). Its
+    transpose, the gradient, is the textbook batch-norm backward: two reductions
+    (``sum(ct)``, ``sum(xc*ct)``) and one elementwise pass, where autodiff of the two-pass
+    variance leaves a longer chain with more passes over the activations (ResNet-18's training
+    step read ~11% more bytes than Flax Linen's). A ``custom_jvp`` keeps forward mode working.
+    """
+    mu, v = _batch_statistics(x, axes)
+    return _normalize(x, mu, v, gamma, beta, epsilon), mu, v
+
+
+@_batch_normalize.defjvp
+def _batch_normalize_jvp(axes: tuple[int, ...], epsilon: float, primals: tuple, tangents: tuple) -> tuple:
+    x, gamma, beta = primals
+    dx, dgamma, dbeta = tangents
+    mu, v = _batch_statistics(x, axes)
+    y = _normalize(x, mu, v, gamma, beta, epsilon)
+    r = lax.rsqrt(v + epsilon)
+    xc = x - mu
+    dmu = jnp.mean(dx, axis=axes, keepdims=True)
+    dv_half = jnp.mean(xc * dx, axis=axes, keepdims=True)  # half the variance's tangent
+    s = r if gamma is None else gamma * r
+    shift = -s * dmu  # per channel
+    slope = -(s * r * r) * dv_half  # per channel, multiplies xc
+    if gamma is not None:
+        slope = slope + r * dgamma
+    if beta is not None:
+        shift = shift + dbeta
+    dy = s * dx + shift + xc * slope
+    return (y, mu, v), (dy, dmu, 2 * dv_half)
 
 
 def batch_norm(
