@@ -20,11 +20,8 @@ shared machine read the CPU-time ratios. ``--hlo DIR`` writes each optimized HLO
 from __future__ import annotations
 
 import argparse
-import collections
 import pathlib
 import re
-import statistics
-import time
 from typing import Any
 
 import jax
@@ -36,6 +33,7 @@ from axon.loop.steps import train_step
 from benchmarks.impls.axon_impl import loss_fn
 from benchmarks.impls.axon_models import MODELS
 from benchmarks.impls.flax_impl import FlaxLinen
+from benchmarks.versus_linen import time_against_linen
 from benchmarks.workloads import LEARNING_RATE, get
 
 
@@ -88,29 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         normalization._batch_normalize = written_out
 
-    def window(name: str) -> tuple[float, float]:
-        c0, t0 = time.process_time(), time.perf_counter()
-        if name == "linen":
-            for _ in range(args.steps):
-                linen.params, linen.batch_stats, linen.opt_state, out = linen.step(
-                    linen.params, linen.batch_stats, linen.opt_state, x, y)
-        else:
-            for _ in range(args.steps):
-                states[name] = out = steps[name](states[name], (x, y))
-        jax.block_until_ready(out)
-        return ((time.process_time() - c0) / args.steps * 1e3, (time.perf_counter() - t0) / args.steps * 1e3)
-
-    names = ["linen", *steps]
-    times: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
-    for r in range(args.repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
-            times[name].append(window(name))
-    cpu = {n: statistics.median(c for c, _ in times[n]) for n in names}
-    wall = {n: statistics.median(t for _, t in times[n]) for n in names}
-    for n in names:
-        print(f"{n:12s} CPU {cpu[n]:6.2f} ms/step (linen / this {cpu['linen'] / cpu[n]:.3f})   "
-              f"wall {wall[n]:6.2f} ms/step ({wall['linen'] / wall[n]:.3f})")
-
+    time_against_linen(linen, steps, states, (x, y), repeats=args.repeats, steps_per_window=args.steps,
+                       rotate=True, width=12)
 
 if __name__ == "__main__":
     main()
