@@ -50,6 +50,39 @@ def test_prefetch_gives_identical_results(k):
     assert not prefetch_threads()
 
 
+def test_default_prefetch_reads_in_memory_batches_in_the_loop_on_cpu_and_others_on_a_thread():
+    seen = []
+
+    def record(state):
+        seen.append(len(prefetch_threads()))
+        return "continue", state
+
+    t = regression_trainer().handle_event("iteration_completed", record)
+    batches = [(X[i : i + 4], Y[i : i + 4]) for i in range(0, 40, 4)]
+    generator = lambda: ((X[i : i + 4], Y[i : i + 4]) for i in range(0, 40, 4))  # noqa: E731
+    on_cpu = jax.default_backend() == "cpu"
+    results = {}
+    for name, data, kwargs in (("arrays", (X, Y), {"batch_size": 4}), ("list", batches, {}), ("generator", generator, {})):
+        seen.clear()
+        results[name] = t.run(data, epochs=2, **kwargs)
+        threads = max(seen)
+        if name == "generator" or not on_cpu:
+            assert threads == 1, name  # the reader thread is running during the epoch
+        else:
+            assert threads == 0, name
+    assert_identical(results["arrays"], results["list"])
+    assert_identical(results["arrays"], results["generator"])
+    assert not prefetch_threads()
+
+
+def test_default_prefetch_keeps_the_thread_for_memory_maps(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    x = np.load(path, mmap_mode="r")
+    assert axon.loop.prefetch.default_prefetch((x, Y), arrays=True, backend="cpu", distributed=False) == 2
+    assert axon.loop.prefetch.default_prefetch((np.asarray(x), Y), arrays=True, backend="cpu", distributed=False) == 0
+
+
 def test_prefetch_raises_the_data_error_in_the_loop_and_stops_its_thread():
     def batches():
         for i in range(10):

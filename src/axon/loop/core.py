@@ -919,7 +919,7 @@ class Loop:
         progress: bool | None = None,
         return_state: bool = False,
         validation_split: float = 0.0,
-        prefetch: int = 2,
+        prefetch: int | None = None,
     ) -> Any:
         """Run the loop over ``data``.
 
@@ -944,7 +944,10 @@ class Loop:
                 every epoch's end as ``validation_<metric>``, before the other epoch handlers
                 (:mod:`axon.loop.validation_split`).
             prefetch: read and prepare up to this many chunks of batches ahead on a
-                background thread (:mod:`axon.loop.prefetch`); 0 reads them in the loop.
+                background thread (:mod:`axon.loop.prefetch`); 0 reads them in the loop;
+                ``None`` (the default) chooses: 0 for arrays or a list of batches already in
+                memory on the CPU backend (a thread would only cost time there), else 2
+                (:func:`axon.loop.prefetch.default_prefetch`).
                 The results are the same either way.
 
         Returns:

@@ -27,9 +27,12 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
+import numpy as np
+
 from axon.loop.data import BatchStream, chunk_reader
 
-__all__ = ["check_prefetch", "prefetch_chunks"]
+__all__ = ["check_prefetch", "default_prefetch", "prefetch_chunks"]
 
 _POLL_SECONDS = 0.05  # how often a blocked reader looks whether it should stop
 _INTERRUPT_JOIN_SECONDS = 1.0  # how long an interrupted loop waits for the reader
@@ -45,15 +48,57 @@ class _Failed:
 _DONE = object()
 
 
-def check_prefetch(prefetch: Any) -> int:
-    """``prefetch`` as a non-negative int (``ValueError`` otherwise).
+def check_prefetch(prefetch: Any) -> int | None:
+    """``prefetch`` as a non-negative int, or ``None`` (chosen per run by
+    :func:`default_prefetch`); ``ValueError`` otherwise.
 
-    >>> check_prefetch(2)
+    >>> check_prefetch(2), check_prefetch(None)
+    (2, None)
+    """
+    if prefetch is None:
+        return None
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+        raise ValueError(
+            f"run: expected prefetch to be a non-negative int (0: no background reading) or None (automatic), got {prefetch!r}"
+        )
+    return prefetch
+
+
+def default_prefetch(data: Any, *, arrays: bool, backend: str, distributed: bool) -> int:
+    """The depth ``prefetch=None`` means for a run: 0 (no reader thread) when the batches are
+    already in host memory and the device is the CPU, else 2.
+
+    On the CPU backend a step takes NumPy batches as they are, so a reader thread can only
+    hide reading and preparing batches; for arrays in memory (``(x, y)`` with
+    ``batch_size``, not memory-mapped) or a list/tuple of batches that is next to nothing,
+    and handing each batch between two threads cost ~4% of an MLP step
+    (``benchmarks/README.md``). Generators, data loaders, memory maps, accelerators and
+    distributed runs keep the thread.
+
+    Args:
+        data: the data given to ``run``.
+        arrays: whether it is ``(inputs, targets)`` arrays with ``batch_size``.
+        backend: ``jax.default_backend()``.
+        distributed: whether batches are laid out over several devices.
+
+    Returns:
+        The number of chunks to read ahead.
+
+    >>> import numpy as np
+    >>> x = np.zeros((8, 2))
+    >>> default_prefetch((x, x), arrays=True, backend="cpu", distributed=False)
+    0
+    >>> default_prefetch(iter([]), arrays=False, backend="cpu", distributed=False)
+    2
+    >>> default_prefetch((x, x), arrays=True, backend="gpu", distributed=False)
     2
     """
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-        raise ValueError(f"run: expected prefetch to be a non-negative int (0: no background reading), got {prefetch!r}")
-    return prefetch
+    if backend != "cpu" or distributed:
+        return 2
+    if arrays:
+        leaves = jax.tree_util.tree_leaves(data)
+        return 2 if any(isinstance(leaf, np.memmap) for leaf in leaves) else 0
+    return 0 if isinstance(data, (list, tuple)) else 2
 
 
 def prefetch_chunks(

@@ -30,7 +30,7 @@ from axon.loop.config import EvaluatorConfig, TrainerConfig
 from axon.loop.data import BatchStream, DataSource, check_batch, read_chunks
 from axon.loop.filters import matches
 from axon.loop.metric_check import check_watched_metrics
-from axon.loop.prefetch import check_prefetch, prefetch_chunks
+from axon.loop.prefetch import check_prefetch, default_prefetch, prefetch_chunks
 from axon.loop.program import StepProgram, Unstacked
 from axon.loop.progress import Reporter
 from axon.loop.state import ITERATION_EVENTS, LoopState
@@ -198,10 +198,10 @@ class Runner:
         shuffle: bool = False,
         seed: int = 0,
         steps_per_execution: int = 1,
-        prefetch: int = 2,
+        prefetch: int | None = None,
     ) -> LoopState:
         """Run; the arguments are those of :meth:`axon.loop.Loop.run`. Returns the final state."""
-        self.prefetch = check_prefetch(prefetch)
+        prefetch = check_prefetch(prefetch)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"run: expected epochs to be a non-negative int, got {epochs!r}")
         if iterations is not None and (not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1):
@@ -210,6 +210,10 @@ class Runner:
             raise ValueError(f"run: expected steps_per_execution to be a positive int, got {steps_per_execution!r}")
         check_watched_metrics([m.name for m in self.program.metrics], self.handlers)
         source = DataSource(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        if prefetch is None:
+            prefetch = default_prefetch(data, arrays=source.arrays, backend=jax.default_backend(),
+                                        distributed=self.distribution is not None)
+        self.prefetch = prefetch
 
         first_stream: BatchStream | None = source.epoch(0)
         try:
