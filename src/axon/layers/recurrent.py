@@ -719,8 +719,7 @@ def _gated_layer(
         wi, wh, fused_bias = _fused_parameters(spec, input_kernel, hidden_kernel, bias, carry[-1].shape[-1])
         step = functools.partial(_fused_step, spec, gate_fn=cell.keywords["gate_fn"],
                                  activation_fn=cell.keywords["activation_fn"])
-        return dynamic_unroll(lambda x_t, c, m_t, wi, wh, b: step(x_t, c, m_t, wi, wh, b), x, carry, mask,
-                              wi, wh, fused_bias)
+        return dynamic_unroll(step, x, carry, mask, wi, wh, fused_bias)
     return run(cell, x, carry, mask, input_kernel, hidden_kernel, bias)
 
 

@@ -2,7 +2,7 @@
 over chunks of steps, events and handlers, metrics history and progress display.
 
 >>> import jax.numpy as jnp
->>> from axon.loop.program import StepProgram, Unstacked
+>>> from axon.loop.program import StepProgram
 >>> program = StepProgram(lambda s, b: s + 1, (), track_loss=False, outputs_only=())
 >>> runner = Runner(program, lambda b, init: jnp.zeros(()), {}, None)
 >>> state = runner.run([0, 0, 0], None, epochs=2)
@@ -107,9 +107,10 @@ class Runner:
         # are, copying them in C++ far faster than jax.device_put does (about 0.4 ms less host
         # time per step for a 128x784 float32 batch; benchmarks/profile_loop.py).
         self._put = _as_is if jax.default_backend() == "cpu" else jax.device_put
-        # Likewise a chunk's batches go in unstacked on CPU and are stacked in the program.
-        self._put_stacked = None if jax.default_backend() == "cpu" else self._put
+        self._put_stacked = self._put
         self.distribution = getattr(settings, "distribution", None)
+        # Likewise, on CPU a chunk's batches go in unstacked and are stacked in the program.
+        self._stack_in_program = jax.default_backend() == "cpu" and self.distribution is None
         if self.distribution is not None:
             self._put = self.distribution.shard_batch
             self._put_stacked = functools.partial(self.distribution.shard_batch, leading=1)
@@ -171,7 +172,7 @@ class Runner:
         [batch, ...])`` (one compiled call per batch)."""
         chunk = [self._prepare(b) for b in raw]
         if k > 1 and len(chunk) == k:
-            if self._put_stacked is None:
+            if self._stack_in_program:
                 return True, Unstacked(chunk)
             stacked = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *chunk)
             return True, self._put_stacked(stacked)
